@@ -1,0 +1,186 @@
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from './config/schema.js';
+import { redactConfig } from './config/loadConfig.js';
+import type { Logger } from './core/Logger.js';
+import type { RequestObserver } from './core/RequestObserver.js';
+import { registerAuth } from './http/auth.js';
+import { registerErrorHandlers } from './http/errorHandler.js';
+import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
+import { healthRoutes } from './http/routes/health.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import { modelRoutes } from './http/routes/models.js';
+import { createLoggerOptions } from './logging/logger.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
+import { WorkerPool } from './pool/WorkerPool.js';
+import { Scheduler } from './scheduler/Scheduler.js';
+
+/** The package root (where `config/`, `models/` and `src/` live). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A running gateway: its HTTP server, pool and scheduler, disposed as one. */
+export interface App extends AsyncDisposable {
+  readonly fastify: FastifyInstance;
+  readonly scheduler: Scheduler;
+  readonly pool: WorkerPool;
+  readonly metrics: Metrics;
+  readonly model: ResolvedModel;
+  /** Listens on the configured host and port; returns the URL (port 0 resolves to the real port). */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Compute threads per worker: the configured value, or one less than the cores split over workers. */
+export function resolveThreads(config: Config): number {
+  if (config.engine.threads > 0) return config.engine.threads;
+  return Math.max(1, Math.floor((availableParallelism() - 1) / config.engine.workers));
+}
+
+/**
+ * Composition root: builds metrics, Fastify, the worker pool and the scheduler from one
+ * Config, loads the model in the workers, and returns them as one disposable app.
+ */
+export async function createApp(config: Config): Promise<App> {
+  const metrics = createMetrics();
+  const fastify = Fastify({
+    logger: createLoggerOptions(config.logging.level),
+    bodyLimit: config.server.bodyLimitBytes,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+  });
+  const logger = fastify.log as unknown as Logger;
+  logger.info({ config: redactConfig(config) }, 'effective configuration');
+
+  const modelsDir = path.resolve(config.model.dir);
+  const model = await resolveModelFile(config.model.path, {
+    modelsDir,
+    demoPreset: config.model.demoPreset,
+    catalog: loadCatalog(path.join(packageRoot, 'config', 'catalog.yaml')),
+    logger,
+  });
+  if (model.isDemo) {
+    logger.warn(
+      { modelPath: model.path },
+      'NO MODEL CONFIGURED: serving a generated random-weights DEMO model; its output is gibberish. ' +
+        "Serve a real model with 'flint pull <name>' then 'flint serve --model <name>' (or FLINT_MODEL=/path/to/model.gguf).",
+    );
+  }
+  const threads = resolveThreads(config);
+  metrics.threadsPerWorker.set(threads);
+  metrics.queueLimit.set(config.scheduler.maxQueueLength);
+
+  const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, {
+    onQueueChange: (depth) => metrics.queueDepth.set(depth),
+    onQueueWait: (s) => metrics.queueWait.observe(s),
+    onSlotsChange: (busy, total) => {
+      metrics.slotsBusy.set(busy);
+      metrics.slotsTotal.set(total);
+    },
+  });
+  const alias = config.model.alias || model.defaultAlias;
+  const pool = new WorkerPool(
+    {
+      workers: config.engine.workers,
+      modulePath: fileURLToPath(new URL('./worker/workerMain.ts', import.meta.url)),
+      execArgv: ['--import', import.meta.resolve('tsx')],
+      settings: {
+        modelPath: model.path,
+        contextSize: config.model.contextSize,
+        slots: config.engine.slots,
+        threads,
+        batchSize: config.engine.batchSize,
+        gpu: config.engine.gpu,
+        defaultMaxTokens: config.engine.defaultMaxTokens,
+      },
+      startTimeoutMs: config.engine.workerStartTimeoutMs,
+      logger,
+    },
+    {
+      onWorkerUp: (worker) => {
+        scheduler.setModel({
+          id: alias,
+          aliases: config.model.aliases.filter((a) => a !== alias),
+          contextSize: worker.facts.contextSize,
+          trainContextSize: worker.facts.trainContextSize,
+          architecture: worker.facts.architecture,
+          chatWrapper: worker.facts.chatWrapper,
+          hasInfill: worker.facts.hasInfill,
+          createdS: Math.floor(Date.now() / 1000),
+        });
+        scheduler.addWorker(worker, config.engine.slots);
+        metrics.workersUp.set(pool.liveWorkers.length);
+      },
+      onWorkerDown: (index) => {
+        scheduler.removeWorker(index);
+        metrics.workersUp.set(pool.liveWorkers.length);
+      },
+      onRestart: () => metrics.workerRestarts.inc(),
+    },
+  );
+
+  const observer: RequestObserver = {
+    onRequestFinished: (s) => {
+      metrics.requests.inc({ api: s.api, status: String(s.status), outcome: s.outcome });
+      metrics.requestDuration.observe({ api: s.api }, s.durationS);
+      if (s.timeToFirstTokenS !== undefined) metrics.timeToFirstToken.observe({ api: s.api }, s.timeToFirstTokenS);
+      if (s.usage) {
+        metrics.promptTokens.inc(s.usage.promptTokens);
+        metrics.cachedPromptTokens.inc(s.usage.cachedTokens);
+        metrics.generatedTokens.inc(s.usage.completionTokens);
+        metrics.promptTokensPerRequest.observe(s.usage.promptTokens);
+      }
+      if (s.timings) {
+        metrics.prefill.observe(s.timings.prefillMs / 1000);
+        if (s.usage && s.usage.completionTokens > 1) metrics.interTokenLatency.observe({ api: s.api }, s.timings.decodeMs / 1000 / (s.usage.completionTokens - 1));
+      }
+    },
+  };
+
+  registerErrorHandlers(fastify, config.server.bodyLimitBytes);
+  registerAuth(fastify, config.server.apiKeys);
+  await fastify.register(healthRoutes, { gateway: scheduler });
+  await fastify.register(metricsRoutes, { source: metrics.registry });
+  await fastify.register(modelRoutes, { gateway: scheduler, acceptAnyModelName: config.model.acceptAnyModelName });
+  await fastify.register(chatCompletionRoutes, {
+    gateway: scheduler,
+    observer,
+    acceptAnyModelName: config.model.acceptAnyModelName,
+    requestTimeoutMs: config.server.requestTimeoutMs,
+  });
+
+  try {
+    await pool.start();
+  } catch (err) {
+    await pool.dispose();
+    await fastify.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const closed = scheduler.close();
+      await fastify.close();
+      await closed;
+      await pool.dispose();
+    })());
+
+  return {
+    fastify,
+    scheduler,
+    pool,
+    metrics,
+    model,
+    async listen() {
+      const address = await fastify.listen({ host: config.server.host, port: config.server.port });
+      return address;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

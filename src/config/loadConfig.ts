@@ -1,0 +1,158 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { parse as parseYaml } from 'yaml';
+import { FlintError } from '../errors/FlintError.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+/** Command-line flags that override everything else. */
+export interface ConfigFlags {
+  config?: string;
+  model?: string;
+  host?: string;
+  port?: string | number;
+}
+
+/** Where configuration comes from; `env` defaults to `process.env`, `cwd` to `process.cwd()`. */
+export interface ConfigSources {
+  flags?: ConfigFlags;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** The committed defaults file used when neither `--config` nor FLINT_CONFIG names one. */
+  defaultFile?: string;
+}
+
+/** The loaded config and the file it came from (if any). */
+export interface LoadedConfig {
+  config: Config;
+  file: string | undefined;
+}
+
+const envMap: ReadonlyArray<[string, string[], 'string' | 'int' | 'list']> = [
+  ['FLINT_HOST', ['server', 'host'], 'string'],
+  ['FLINT_PORT', ['server', 'port'], 'int'],
+  ['FLINT_API_KEYS', ['server', 'apiKeys'], 'list'],
+  ['FLINT_MODEL', ['model', 'path'], 'string'],
+  ['FLINT_CONTEXT_SIZE', ['model', 'contextSize'], 'int'],
+  ['FLINT_WORKERS', ['engine', 'workers'], 'int'],
+  ['FLINT_SLOTS', ['engine', 'slots'], 'int'],
+  ['FLINT_THREADS', ['engine', 'threads'], 'int'],
+  ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
+  ['FLINT_DATA_DIR', ['dataDir'], 'string'],
+];
+
+/**
+ * Builds the one Config: schema defaults < config file < FLINT_* environment < CLI flags.
+ * The only reader of process.env. Reports every problem at once and returns a deep-frozen object.
+ */
+export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
+  const env = sources.env ?? process.env;
+  const cwd = sources.cwd ?? process.cwd();
+  const flags = sources.flags ?? {};
+  const problems: string[] = [];
+
+  const explicitFile = flags.config ?? nonEmpty(env.FLINT_CONFIG);
+  const file = explicitFile ? path.resolve(cwd, explicitFile) : sources.defaultFile;
+  let raw: Record<string, unknown> = {};
+  if (file && (explicitFile || existsSync(file))) raw = readConfigFile(file, problems);
+
+  for (const [name, keyPath, kind] of envMap) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, keyPath, coerce(value, kind, name, problems));
+  }
+  if (flags.host !== undefined) setPath(raw, ['server', 'host'], flags.host);
+  if (flags.port !== undefined) setPath(raw, ['server', 'port'], coerce(String(flags.port), 'int', '--port', problems));
+  if (flags.model !== undefined) setPath(raw, ['model', 'path'], flags.model);
+
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw)) as Record<string, unknown>;
+  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+    problems.push(describe(error.path, error.message, error.schema, error.value));
+  }
+  if (problems.length > 0) {
+    throw new FlintError('FLINT_ERR_CONFIG', { details: { detail: '\n  - ' + [...new Set(problems)].join('\n  - ') } });
+  }
+  const config = deepFreeze(withDefaults as Config);
+  return { config, file: file && existsSync(file) ? file : undefined };
+}
+
+/** Copy of the config safe to log: keys and secrets are masked. */
+export function redactConfig(config: Config): unknown {
+  return { ...config, server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***') } };
+}
+
+function readConfigFile(file: string, problems: string[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`config file ${file}: cannot be read (${(err as Error).message})`);
+    return {};
+  }
+  try {
+    const parsed: unknown = parseYaml(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push(`config file ${file}: must contain a mapping of sections`);
+      return {};
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    problems.push(`config file ${file}: not valid YAML (${(err as Error).message})`);
+    return {};
+  }
+}
+
+function coerce(value: string, kind: 'string' | 'int' | 'list', name: string, problems: string[]): unknown {
+  if (kind === 'string') return value;
+  if (kind === 'list') return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (!/^-?\d+$/.test(value.trim())) {
+    problems.push(`${name}: '${value}' is not an integer`);
+    return undefined;
+  }
+  return Number(value);
+}
+
+function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown): void {
+  if (value === undefined) return;
+  let node = target;
+  for (const key of keyPath.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keyPath[keyPath.length - 1]] = value;
+}
+
+function describe(pointer: string, message: string, schema: TSchema, value: unknown): string {
+  const key = pointer.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+  const allowed = allowedValues(schema);
+  const got = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+  if (message.startsWith('Unexpected property')) return `${key}: unknown key`;
+  return `${key}: ${message}${got}${allowed ? `; allowed: ${allowed}` : ''}`;
+}
+
+function allowedValues(schema: TSchema): string | undefined {
+  if (Array.isArray(schema.anyOf)) {
+    const consts = (schema.anyOf as TSchema[]).map((s) => s.const).filter((c) => c !== undefined);
+    if (consts.length > 0) return consts.map((c) => JSON.stringify(c)).join(', ');
+  }
+  const range: string[] = [];
+  if (typeof schema.minimum === 'number') range.push(`>= ${schema.minimum}`);
+  if (typeof schema.maximum === 'number') range.push(`<= ${schema.maximum}`);
+  if (range.length > 0) return `${schema.type ?? 'number'} ${range.join(' and ')}`;
+  return schema.type ? String(schema.type) : undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

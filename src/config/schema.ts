@@ -1,0 +1,85 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+
+/** The whole configuration; every limit has a default here and in `config/flint.yaml`. */
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        /** Interface to bind; loopback unless you mean to expose it. */
+        host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+        /** TCP port; 0 picks a free one and prints it. */
+        port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+        /** Largest accepted request body. */
+        bodyLimitBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
+        /** Bearer keys; empty means no authentication. */
+        apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** Whole-request deadline, queueing included. */
+        requestTimeoutMs: Type.Integer({ default: 600_000, minimum: 1_000 }),
+        /** How long in-flight work may finish after shutdown starts. */
+        shutdownGraceMs: Type.Integer({ default: 5_000, minimum: 0 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    model: Type.Object(
+      {
+        /** GGUF path, catalog name or `hf:` URI; empty means the generated demo model. */
+        path: Type.String({ default: '' }),
+        /** Model id that clients send and `/v1/models` lists; empty derives it from the file name. */
+        alias: Type.String({ default: '' }),
+        /** Extra names that resolve to the same model. */
+        aliases: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** Map any requested model name to the served model (clients that hard-code names). */
+        acceptAnyModelName: Type.Boolean({ default: false }),
+        /** Tokens per slot (each slot is one llama.cpp sequence with this much KV cache). */
+        contextSize: Type.Integer({ default: 4096, minimum: 64, maximum: 1_048_576 }),
+        /** Synthetic preset generated and served when no model is configured. */
+        demoPreset: Type.Union([Type.Literal('tiny'), Type.Literal('small'), Type.Literal('qwen2.5-0.5b')], { default: 'tiny' }),
+        /** Folder for downloaded and generated models. */
+        dir: Type.String({ default: 'models', minLength: 1 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    engine: Type.Object(
+      {
+        /** llama.cpp worker processes. */
+        workers: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
+        /** Sequences (slots) per worker context. */
+        slots: Type.Integer({ default: 2, minimum: 1, maximum: 256 }),
+        /** Compute threads per worker; 0 = one less than the available cores, split over workers, at least 1. */
+        threads: Type.Integer({ default: 0, minimum: 0, maximum: 1024 }),
+        /** Tokens per llama.cpp batch during prompt evaluation. */
+        batchSize: Type.Integer({ default: 512, minimum: 1, maximum: 65_536 }),
+        /** Use a GPU when node-llama-cpp finds one. */
+        gpu: Type.Union([Type.Literal('auto'), Type.Literal('off'), Type.Literal('cuda'), Type.Literal('vulkan'), Type.Literal('metal')], { default: 'off' }),
+        /** How long a worker may take to load the model. */
+        workerStartTimeoutMs: Type.Integer({ default: 120_000, minimum: 1_000 }),
+        /** Default cap on generated tokens when a request sets none (0 = up to the context end). */
+        defaultMaxTokens: Type.Integer({ default: 0, minimum: 0 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    scheduler: Type.Object(
+      {
+        /** Requests waiting for a slot before new ones get 429. */
+        maxQueueLength: Type.Integer({ default: 64, minimum: 0, maximum: 100_000 }),
+        /** Longest wait for a slot before a queued request gets 503. */
+        maxQueueWaitMs: Type.Integer({ default: 60_000, minimum: 0 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    logging: Type.Object(
+      {
+        level: Type.Unsafe<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({ ...LogLevel, default: 'info' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    /** Stored responses, saved prefixes and other state. */
+    dataDir: Type.String({ default: '.flint', minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The validated, frozen configuration. */
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,85 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
+import type { FinishReason, GenerationTimings, Usage } from '../core/types.js';
+import { FlintError } from '../errors/FlintError.js';
+import { toWireError } from '../errors/toWireError.js';
+
+/**
+ * Follows one API request from arrival to its last byte and reports it once: the summary
+ * log line and the observer (metrics). Never sees prompt or completion text.
+ */
+export class GenerationTracker {
+  readonly #api: RequestSummary['api'];
+  readonly #observer: RequestObserver;
+  readonly #log: FastifyBaseLogger;
+  readonly #arrived = performance.now();
+  #firstTextAt: number | undefined;
+  #finishReason: FinishReason | undefined;
+  #usage: Usage | undefined;
+  #timings: GenerationTimings | undefined;
+  #isReported = false;
+
+  constructor(api: RequestSummary['api'], observer: RequestObserver, log: FastifyBaseLogger) {
+    this.#api = api;
+    this.#observer = observer;
+    this.#log = log;
+  }
+
+  onText(): void {
+    this.#firstTextAt ??= performance.now();
+  }
+
+  onDone(event: { finishReason: FinishReason; usage: Usage; timings: GenerationTimings }): void {
+    this.#finishReason = event.finishReason;
+    this.#usage = event.usage;
+    this.#timings = event.timings;
+  }
+
+  /** Reports a request that completed (possibly cancelled by its client). */
+  finish(status: number): void {
+    this.#report({ status, outcome: this.#finishReason === 'cancelled' ? 'cancelled' : 'ok' });
+  }
+
+  /** Reports a failed request and returns the error, for `throw tracker.fail(err)`. */
+  fail(err: unknown): unknown {
+    const isAbort = err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+    const wire = toWireError(err);
+    this.#report({
+      status: isAbort ? 499 : wire.status,
+      outcome: isAbort ? 'cancelled' : 'error',
+      errorCode: err instanceof FlintError ? err.code : wire.body.error.code,
+    });
+    return err;
+  }
+
+  #report(partial: Pick<RequestSummary, 'status' | 'outcome'> & { errorCode?: string | null }): void {
+    if (this.#isReported) return;
+    this.#isReported = true;
+    const now = performance.now();
+    const summary: RequestSummary = {
+      api: this.#api,
+      ...partial,
+      finishReason: this.#finishReason,
+      usage: this.#usage,
+      timings: this.#timings,
+      timeToFirstTokenS: this.#firstTextAt === undefined ? undefined : (this.#firstTextAt - this.#arrived) / 1000,
+      durationS: (now - this.#arrived) / 1000,
+    };
+    this.#observer.onRequestFinished(summary);
+    this.#log.info(
+      {
+        api: summary.api,
+        status: summary.status,
+        outcome: summary.outcome,
+        finishReason: summary.finishReason,
+        promptTokens: summary.usage?.promptTokens,
+        cachedTokens: summary.usage?.cachedTokens,
+        completionTokens: summary.usage?.completionTokens,
+        ttftMs: summary.timeToFirstTokenS === undefined ? undefined : Math.round(summary.timeToFirstTokenS * 1e4) / 10,
+        durationMs: Math.round(summary.durationS * 1e4) / 10,
+        errorCode: partial.errorCode ?? undefined,
+      },
+      'request finished',
+    );
+  }
+}

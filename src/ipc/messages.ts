@@ -1,0 +1,56 @@
+import type { FinishReason, GenerateRequest, GenerationTimings, Usage } from '../core/types.js';
+
+/** Bumped whenever a message changes shape; parent and worker refuse to talk across versions. */
+export const IPC_VERSION = 1;
+
+/** Settings a worker needs to load its model; sent in the `init` message. */
+export interface WorkerSettings {
+  readonly modelPath: string;
+  readonly contextSize: number;
+  readonly slots: number;
+  readonly threads: number;
+  readonly batchSize: number;
+  readonly gpu: 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
+  readonly defaultMaxTokens: number;
+}
+
+/** Parent → worker. */
+export type ParentMessage =
+  | { readonly type: 'init'; readonly version: number; readonly settings: WorkerSettings }
+  | { readonly type: 'generate'; readonly id: string; readonly slot: number; readonly request: GenerateRequest }
+  | { readonly type: 'cancel'; readonly id: string }
+  | { readonly type: 'shutdown' };
+
+/** Model facts the worker reports once loaded. */
+export interface WorkerModelFacts {
+  readonly contextSize: number;
+  readonly trainContextSize: number;
+  readonly architecture: string;
+  readonly modelName: string;
+  readonly chatWrapper: string;
+  readonly hasInfill: boolean;
+  readonly threads: number;
+}
+
+/** Failure reported for one request; `code` is a FLINT_ERR_* code. */
+export interface WireFailure {
+  readonly code: string;
+  readonly param?: string;
+  readonly details?: Record<string, string | number>;
+  readonly message: string;
+}
+
+/** Worker → parent. */
+export type WorkerMessage =
+  | { readonly type: 'ready'; readonly version: number; readonly facts: WorkerModelFacts }
+  | { readonly type: 'started'; readonly id: string; readonly promptTokens: number; readonly cachedTokens: number }
+  | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
+  | {
+      readonly type: 'done';
+      readonly id: string;
+      readonly finishReason: FinishReason;
+      readonly usage: Usage;
+      readonly timings: Omit<GenerationTimings, 'queueMs'>;
+    }
+  | { readonly type: 'failed'; readonly id: string; readonly failure: WireFailure }
+  | { readonly type: 'fatal'; readonly message: string };

@@ -1,0 +1,35 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Latency buckets from half a millisecond to a minute. */
+const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const tokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
+
+/** Every instrument Flint exports, on its own Registry (never prom-client's global one). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'flint_' });
+  const r = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'flint_requests_total', help: 'Finished API requests by api, status and outcome.', labelNames: ['api', 'status', 'outcome'] as const, registers: r }),
+    requestDuration: new Histogram({ name: 'flint_request_duration_seconds', help: 'Time from request to last byte.', labelNames: ['api'] as const, buckets: latencyBuckets, registers: r }),
+    timeToFirstToken: new Histogram({ name: 'flint_time_to_first_token_seconds', help: 'Time from request to the first generated text.', labelNames: ['api'] as const, buckets: latencyBuckets, registers: r }),
+    interTokenLatency: new Histogram({ name: 'flint_inter_token_latency_seconds', help: 'Mean time per generated token after the first, per request.', labelNames: ['api'] as const, buckets: latencyBuckets, registers: r }),
+    queueWait: new Histogram({ name: 'flint_queue_wait_seconds', help: 'Time a request waited for a slot.', buckets: latencyBuckets, registers: r }),
+    prefill: new Histogram({ name: 'flint_prefill_seconds', help: 'Prompt evaluation time (engine side), first token included.', buckets: latencyBuckets, registers: r }),
+    promptTokens: new Counter({ name: 'flint_prompt_tokens_total', help: 'Prompt tokens received.', registers: r }),
+    cachedPromptTokens: new Counter({ name: 'flint_prompt_tokens_cached_total', help: 'Prompt tokens served from the KV cache.', registers: r }),
+    generatedTokens: new Counter({ name: 'flint_generated_tokens_total', help: 'Tokens generated.', registers: r }),
+    promptTokensPerRequest: new Histogram({ name: 'flint_prompt_tokens', help: 'Prompt tokens per request.', buckets: tokenBuckets, registers: r }),
+    queueDepth: new Gauge({ name: 'flint_queue_depth', help: 'Requests waiting for a slot.', registers: r }),
+    queueLimit: new Gauge({ name: 'flint_queue_limit', help: 'Configured maximum queue length.', registers: r }),
+    slotsBusy: new Gauge({ name: 'flint_slots_busy', help: 'Slots generating right now.', registers: r }),
+    slotsTotal: new Gauge({ name: 'flint_slots_total', help: 'Slots on live workers.', registers: r }),
+    workersUp: new Gauge({ name: 'flint_workers_up', help: 'Worker processes with a loaded model.', registers: r }),
+    workerRestarts: new Counter({ name: 'flint_worker_restarts_total', help: 'Worker processes restarted after dying.', registers: r }),
+    threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker.', registers: r }),
+  };
+}
+
+/** The typed instruments, passed to the parts that observe them. */
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,205 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { FlintError } from '../errors/FlintError.js';
+import { isErrorCode } from '../errors/codes.js';
+import { AsyncQueue } from '../utils/AsyncQueue.js';
+import type { GenerateRequest } from '../core/types.js';
+import type { Logger } from '../core/Logger.js';
+import { IPC_VERSION, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
+
+/** Events of one generation as the worker reports them. */
+export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'done' }>;
+
+/** How to start one worker process. */
+export interface WorkerClientOptions {
+  /** File URL or path of the worker entry module. */
+  readonly modulePath: string;
+  /** Extra Node flags for the child, e.g. a TypeScript loader. */
+  readonly execArgv: readonly string[];
+  readonly settings: WorkerSettings;
+  readonly index: number;
+  readonly startTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * One worker child process. Requests are multiplexed by id; cancels are forwarded; when the
+ * process dies every request in flight fails at once with FLINT_ERR_WORKER_CRASHED.
+ */
+export class WorkerClient {
+  readonly index: number;
+  readonly facts: WorkerModelFacts;
+  readonly #child: ChildProcess;
+  readonly #logger: Logger;
+  readonly #inFlight = new Map<string, AsyncQueue<WorkerEvent>>();
+  readonly #exitHandlers: Array<(reason: string) => void> = [];
+  #exitReason: string | undefined;
+  #isDisposed = false;
+
+  private constructor(child: ChildProcess, index: number, facts: WorkerModelFacts, logger: Logger) {
+    this.#child = child;
+    this.index = index;
+    this.facts = facts;
+    this.#logger = logger;
+    child.on('message', (message: WorkerMessage) => this.#onMessage(message));
+    child.once('exit', (code, signal) => this.#onExit(signal ? `killed by ${signal}` : `exited with code ${code}`));
+  }
+
+  /** Forks the worker and resolves once its model is loaded; rejects on load failure or timeout. */
+  static async start(options: WorkerClientOptions): Promise<WorkerClient> {
+    const child = fork(options.modulePath, [], {
+      execArgv: [...options.execArgv],
+      serialization: 'json',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, FLINT_WORKER_INDEX: String(options.index) },
+    });
+    const logger = options.logger.child({ workerId: options.index });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), options.startTimeoutMs);
+    try {
+      child.send({ type: 'init', version: IPC_VERSION, settings: options.settings } satisfies ParentMessage);
+      const ready = await waitForReady(child, controller.signal);
+      return new WorkerClient(child, options.index, ready.facts, logger);
+    } catch (err) {
+      child.kill('SIGKILL');
+      const reason = controller.signal.aborted ? `did not load within ${options.startTimeoutMs} ms` : (err as Error).message;
+      throw new FlintError('FLINT_ERR_MODEL_LOAD', { details: { detail: reason }, cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Process id, for diagnostics and fault tests. */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  get isAlive(): boolean {
+    return this.#exitReason === undefined;
+  }
+
+  /** Requests in flight on this worker. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Registers a callback for the process ending (crash or dispose). */
+  onExit(handler: (reason: string) => void): void {
+    this.#exitHandlers.push(handler);
+  }
+
+  /**
+   * Runs one generation on `slot`. Aborting `signal` sends a cancel; the stream still ends
+   * with the worker's own `done` (finish reason `cancelled`), so the caller knows the slot is free.
+   */
+  run(id: string, slot: number, request: GenerateRequest, signal: AbortSignal): AsyncIterable<WorkerEvent> {
+    if (this.#exitReason !== undefined) {
+      throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: this.#exitReason } });
+    }
+    const queue = new AsyncQueue<WorkerEvent>();
+    this.#inFlight.set(id, queue);
+    const onAbort = () => this.#send({ type: 'cancel', id });
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.#send({ type: 'generate', id, slot, request });
+    const inFlight = this.#inFlight;
+    return (async function* () {
+      try {
+        if (signal.aborted) onAbort();
+        yield* queue;
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        inFlight.delete(id);
+      }
+    })();
+  }
+
+  /** Asks the worker to exit; kills it if it has not after `timeoutMs`. Idempotent. */
+  async dispose(timeoutMs = 5_000): Promise<void> {
+    if (this.#isDisposed) return;
+    this.#isDisposed = true;
+    if (this.#exitReason !== undefined) return;
+    const exited = once(this.#child, 'exit');
+    this.#send({ type: 'shutdown' });
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  #send(message: ParentMessage): void {
+    if (this.#exitReason !== undefined || !this.#child.connected) return;
+    this.#child.send(message, (err) => {
+      if (err) this.#logger.debug({ err }, 'ipc send failed');
+    });
+  }
+
+  #onMessage(message: WorkerMessage): void {
+    switch (message.type) {
+      case 'started':
+      case 'delta':
+        this.#inFlight.get(message.id)?.push(message);
+        break;
+      case 'done': {
+        const queue = this.#inFlight.get(message.id);
+        queue?.push(message);
+        queue?.close();
+        break;
+      }
+      case 'failed': {
+        const { failure } = message;
+        const code = isErrorCode(failure.code) ? failure.code : 'FLINT_ERR_INTERNAL';
+        if (code === 'FLINT_ERR_INTERNAL') this.#logger.error({ reqId: message.id, detail: failure.message }, 'generation failed in worker');
+        this.#inFlight.get(message.id)?.fail(new FlintError(code, { param: failure.param, details: failure.details }));
+        break;
+      }
+      case 'fatal':
+        this.#logger.error({ detail: message.message }, 'worker reported a fatal error');
+        break;
+      case 'ready':
+        break;
+    }
+  }
+
+  #onExit(reason: string): void {
+    this.#exitReason = reason;
+    for (const queue of this.#inFlight.values()) {
+      queue.fail(new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: reason } }));
+    }
+    this.#inFlight.clear();
+    for (const handler of this.#exitHandlers) handler(reason);
+  }
+}
+
+async function waitForReady(child: ChildProcess, signal: AbortSignal): Promise<Extract<WorkerMessage, { type: 'ready' }>> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onMessage = (message: WorkerMessage) => {
+      if (message.type === 'ready') {
+        cleanup();
+        if (message.version !== IPC_VERSION) reject(new Error(`worker speaks ipc v${message.version}, expected v${IPC_VERSION}`));
+        else resolve(message);
+      } else if (message.type === 'fatal') {
+        cleanup();
+        reject(new Error(message.message));
+      }
+    };
+    const onExit = (code: number | null, sig: string | null) => {
+      cleanup();
+      reject(new Error(`worker exited during start-up (${sig ?? `code ${code}`})`));
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(new Error('start-up timed out'));
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,87 @@
+import type { FinishReason, Usage } from '../../core/types.js';
+
+/** The finish reasons Chat Completions knows; a cancelled stream never claims `stop`. */
+export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | null;
+
+/** Chat Completions `usage` from internal counts. */
+export function toChatUsage(usage: Usage) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedTokens },
+    completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/** Maps the internal finish reason; `cancelled` has no wire value and is reported as null. */
+export function toChatFinishReason(reason: FinishReason): ChatFinishReason {
+  return reason === 'cancelled' ? null : reason;
+}
+
+/**
+ * Renders one chat completion stream. The constant part of every chunk (`id`, `object`,
+ * `created`, `model`) is serialized once; each delta splices in only its escaped text.
+ */
+export class ChatStreamEncoder {
+  readonly #head: string;
+  readonly #usageTail: string;
+  readonly #id: string;
+  readonly #model: string;
+  readonly #createdS: number;
+
+  constructor(id: string, model: string, createdS: number, includeUsage: boolean) {
+    this.#id = id;
+    this.#model = model;
+    this.#createdS = createdS;
+    this.#head = `{"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${createdS},"model":${JSON.stringify(model)},"system_fingerprint":"fp_flint","choices":[{"index":0,"delta":`;
+    this.#usageTail = includeUsage ? ',"usage":null' : '';
+  }
+
+  /** First chunk: the assistant role with empty content. */
+  role(): string {
+    return `${this.#head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
+  }
+
+  content(text: string): string {
+    return `${this.#head}{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
+  }
+
+  finish(reason: ChatFinishReason): string {
+    return `${this.#head}{},"logprobs":null,"finish_reason":${JSON.stringify(reason)}}]${this.#usageTail}}`;
+  }
+
+  /** The extra chunk sent with `stream_options.include_usage`. */
+  usage(usage: Usage): string {
+    return JSON.stringify({
+      id: this.#id,
+      object: 'chat.completion.chunk',
+      created: this.#createdS,
+      model: this.#model,
+      system_fingerprint: 'fp_flint',
+      choices: [],
+      usage: toChatUsage(usage),
+    });
+  }
+}
+
+/** The non-streaming `chat.completion` object. */
+export function toChatCompletion(id: string, model: string, createdS: number, text: string, reason: FinishReason, usage: Usage) {
+  return {
+    id,
+    object: 'chat.completion' as const,
+    created: createdS,
+    model,
+    system_fingerprint: 'fp_flint',
+    service_tier: 'default',
+    choices: [
+      {
+        index: 0,
+        finish_reason: toChatFinishReason(reason),
+        logprobs: null,
+        message: { role: 'assistant' as const, content: text, refusal: null, annotations: [] },
+      },
+    ],
+    usage: toChatUsage(usage),
+  };
+}

@@ -1,0 +1,84 @@
+import { FlintError } from '../../errors/FlintError.js';
+import type { ChatMessage, GenerateRequest, RequestId } from '../../core/types.js';
+import { createValidator } from '../validate.js';
+import { ChatCompletionRequestSchema, type ChatCompletionRequest, type ChatMessageWire } from './schema.js';
+
+const validator = createValidator(ChatCompletionRequestSchema);
+
+/** A parsed chat request: the internal request plus what the response encoder needs. */
+export interface ParsedChatRequest {
+  readonly request: GenerateRequest;
+  readonly isStream: boolean;
+  readonly includeUsage: boolean;
+  /** The model name to echo back. */
+  readonly model: string;
+}
+
+/** Checks an untrusted Chat Completions body and maps it to the internal request. */
+export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (requested: unknown) => string): ParsedChatRequest {
+  const wire: ChatCompletionRequest = validator.parse(body);
+  const model = resolveModel(wire.model);
+  if ((wire.n ?? 1) > 1) {
+    throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: 'n', details: { detail: 'Only n=1 is supported.' } });
+  }
+  const messages = wire.messages.map((m, i) => toChatMessage(m, i));
+  const stop = wire.stop == null ? [] : typeof wire.stop === 'string' ? [wire.stop] : wire.stop;
+  const isStream = wire.stream === true;
+  return {
+    isStream,
+    includeUsage: isStream && wire.stream_options?.include_usage === true,
+    model,
+    request: {
+      id,
+      model,
+      input: { type: 'chat', messages },
+      sampling: {
+        temperature: wire.temperature ?? undefined,
+        topP: wire.top_p ?? undefined,
+        topK: wire.top_k ?? undefined,
+        minP: wire.min_p ?? undefined,
+        seed: wire.seed ?? undefined,
+        presencePenalty: wire.presence_penalty ?? undefined,
+        frequencyPenalty: wire.frequency_penalty ?? undefined,
+        repeatPenalty: wire.repeat_penalty ?? undefined,
+      },
+      maxTokens: wire.max_completion_tokens ?? wire.max_tokens ?? undefined,
+      stop,
+      cacheKey: wire.prompt_cache_key ?? undefined,
+    },
+  };
+}
+
+function toChatMessage(m: ChatMessageWire, index: number): ChatMessage {
+  const content = toText(m.content, `messages[${index}].content`);
+  const role = (m.role === 'function' ? 'tool' : m.role) as ChatMessage['role'];
+  if (role === 'tool' && m.role === 'tool' && m.tool_call_id === undefined) {
+    throw new FlintError('FLINT_ERR_MISSING_PARAM', { param: `messages[${index}].tool_call_id` });
+  }
+  if (role !== 'assistant' && m.content == null) {
+    throw new FlintError('FLINT_ERR_MISSING_PARAM', { param: `messages[${index}].content` });
+  }
+  return {
+    role,
+    content,
+    toolCalls: m.tool_calls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })),
+    toolCallId: m.tool_call_id ?? (m.role === 'function' ? m.name : undefined),
+  };
+}
+
+function toText(content: ChatMessageWire['content'], param: string): string {
+  if (content == null) return '';
+  if (typeof content === 'string') return content;
+  let text = '';
+  content.forEach((part, i) => {
+    const partText = (part as { text?: unknown }).text;
+    if (part.type !== 'text' || typeof partText !== 'string') {
+      throw new FlintError('FLINT_ERR_INVALID_VALUE', {
+        param: `${param}[${i}]`,
+        details: { detail: `Content parts of type '${part.type}' are not supported by this text-only model.` },
+      });
+    }
+    text += partText;
+  });
+  return text;
+}

@@ -1,0 +1,49 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const TextPart = Type.Object({ type: Type.Literal('text'), text: Type.String() });
+/** Any content part; non-text parts pass the schema and are refused with a precise message. */
+const AnyPart = Type.Object({ type: Type.String() });
+const Content = Type.Union([Type.String(), Type.Array(AnyPart), Type.Null()]);
+
+const ToolCallSchema = Type.Object({
+  id: Type.String(),
+  type: Type.Optional(Type.Literal('function')),
+  function: Type.Object({ name: Type.String(), arguments: Type.String() }),
+});
+
+const Message = Type.Object({
+  role: Type.Union(['system', 'developer', 'user', 'assistant', 'tool', 'function'].map((r) => Type.Literal(r))),
+  content: Type.Optional(Content),
+  name: Type.Optional(Type.String()),
+  tool_calls: Type.Optional(Type.Array(ToolCallSchema)),
+  tool_call_id: Type.Optional(Type.String()),
+});
+
+const Stop = Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 16 }), Type.Null()]);
+
+/** `POST /v1/chat/completions` body, as far as Flint reads it; unknown fields are ignored. */
+export const ChatCompletionRequestSchema = Type.Object({
+  model: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  messages: Type.Array(Message, { minItems: 1 }),
+  stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
+  temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
+  top_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
+  top_k: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  min_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
+  seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  max_completion_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  stop: Type.Optional(Stop),
+  presence_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2 }), Type.Null()])),
+  frequency_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2 }), Type.Null()])),
+  repeat_penalty: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])),
+  n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  user: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  prompt_cache_key: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+});
+
+/** A validated Chat Completions request body. */
+export type ChatCompletionRequest = Static<typeof ChatCompletionRequestSchema>;
+export type ChatMessageWire = Static<typeof Message>;
+export { TextPart };

@@ -1,0 +1,205 @@
+import { FlintError } from '../errors/FlintError.js';
+import type { Gateway, GenerateOptions, Readiness } from '../core/Gateway.js';
+import type { Logger } from '../core/Logger.js';
+import type { GenerateRequest, GenerationEvent, ModelInfo } from '../core/types.js';
+import type { WorkerClient, WorkerEvent } from '../pool/WorkerClient.js';
+import { SlotTable, type SlotLease } from './SlotTable.js';
+
+/** Admission limits (config `scheduler`). */
+export interface SchedulerLimits {
+  readonly maxQueueLength: number;
+  readonly maxQueueWaitMs: number;
+}
+
+/** Observations the scheduler reports; metrics/ implements them. */
+export interface SchedulerObserver {
+  onQueueChange?(depth: number): void;
+  onQueueWait?(seconds: number): void;
+  onSlotsChange?(busy: number, total: number): void;
+}
+
+interface Waiter {
+  readonly request: GenerateRequest;
+  readonly resolve: (lease: SlotLease) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Implements Gateway: admits requests into a bounded FIFO queue, leases a slot, relays the
+ * worker's events and frees the slot only once the worker says it has stopped.
+ */
+export class Scheduler implements Gateway {
+  readonly #limits: SchedulerLimits;
+  readonly #logger: Logger;
+  readonly #observer: SchedulerObserver;
+  readonly #slots = new SlotTable();
+  readonly #queue: Waiter[] = [];
+  readonly #drains = new Set<Promise<void>>();
+  #model: ModelInfo | undefined;
+  #workersUp = 0;
+  #workersTotal: number;
+  #isClosing = false;
+
+  constructor(limits: SchedulerLimits, workersTotal: number, logger: Logger, observer: SchedulerObserver = {}) {
+    this.#limits = limits;
+    this.#workersTotal = workersTotal;
+    this.#logger = logger;
+    this.#observer = observer;
+  }
+
+  get model(): ModelInfo | undefined {
+    return this.#model;
+  }
+
+  /** Sets the served model's facts once the first worker has loaded it. */
+  setModel(model: ModelInfo): void {
+    this.#model = model;
+  }
+
+  readiness(): Readiness {
+    if (this.#isClosing) return { isReady: false, reason: 'shutting down' };
+    if (!this.#model) return { isReady: false, reason: 'model loading' };
+    if (this.#workersUp < this.#workersTotal) return { isReady: false, reason: `${this.#workersUp} of ${this.#workersTotal} workers up` };
+    return { isReady: true };
+  }
+
+  /** Adds a worker's slots (on start and after a restart) and serves waiting requests. */
+  addWorker(worker: WorkerClient, slots: number): void {
+    this.#workersUp++;
+    this.#slots.addWorker(worker, slots);
+    this.#reportSlots();
+    this.#dispatch();
+  }
+
+  /** Removes a dead worker's slots; its in-flight requests were failed by its client. */
+  removeWorker(index: number): void {
+    if (this.#slots.removeWorker(index)) this.#workersUp--;
+    this.#reportSlots();
+  }
+
+  async *generate(request: GenerateRequest, options: GenerateOptions): AsyncGenerator<GenerationEvent> {
+    const { signal } = options;
+    const queuedAt = performance.now();
+    const lease = await this.#acquire(request, signal);
+    const queueMs = performance.now() - queuedAt;
+    this.#observer.onQueueWait?.(queueMs / 1000);
+    const cancel = new AbortController();
+    const onAbort = () => cancel.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    let events: AsyncIterator<WorkerEvent> | undefined;
+    let isFinished = false;
+    try {
+      events = lease.worker.run(request.id, lease.slot, request, cancel.signal)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await events.next();
+        if (next.done) throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
+        const event = next.value;
+        if (event.type === 'started') yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens };
+        else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
+        else {
+          isFinished = true;
+          yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs } };
+          return;
+        }
+      }
+    } catch (err) {
+      isFinished = true; // a failed run has already stopped in the worker (or the worker is gone)
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (isFinished || !events) this.#release(lease);
+      else this.#drainThenRelease(lease, events, cancel);
+    }
+  }
+
+  /** Stops admitting work and fails queued requests. In-flight ones end through their signals. */
+  async close(): Promise<void> {
+    this.#isClosing = true;
+    for (const waiter of this.#queue.splice(0)) waiter.reject(new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } }));
+    this.#observer.onQueueChange?.(0);
+    await Promise.allSettled([...this.#drains]);
+  }
+
+  #acquire(request: GenerateRequest, signal: AbortSignal): Promise<SlotLease> {
+    signal.throwIfAborted();
+    if (this.#isClosing) throw new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
+    if (this.#slots.total === 0) {
+      throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: this.readiness().reason ?? 'no worker is up', retryAfterS: 2 } });
+    }
+    const lease = this.#queue.length === 0 ? this.#slots.lease(request.cacheKey) : undefined;
+    if (lease) {
+      this.#reportSlots();
+      return Promise.resolve(lease);
+    }
+    if (this.#queue.length >= this.#limits.maxQueueLength) {
+      throw new FlintError('FLINT_ERR_QUEUE_FULL', { details: { queued: this.#queue.length, retryAfterS: 1 } });
+    }
+    return new Promise<SlotLease>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const at = this.#queue.indexOf(waiter);
+        if (at !== -1) this.#queue.splice(at, 1);
+        this.#observer.onQueueChange?.(this.#queue.length);
+      };
+      const waiter: Waiter = {
+        request,
+        resolve: (lease) => {
+          cleanup();
+          resolve(lease);
+        },
+        reject: (err) => {
+          cleanup();
+          reject(err);
+        },
+      };
+      const onAbort = () => waiter.reject(signal.reason);
+      const timer = setTimeout(
+        () => waiter.reject(new FlintError('FLINT_ERR_QUEUE_TIMEOUT', { details: { waitMs: this.#limits.maxQueueWaitMs, retryAfterS: 2 } })),
+        this.#limits.maxQueueWaitMs,
+      );
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(waiter);
+      this.#observer.onQueueChange?.(this.#queue.length);
+    });
+  }
+
+  #release(lease: SlotLease): void {
+    this.#slots.release(lease);
+    this.#reportSlots();
+    this.#dispatch();
+  }
+
+  /** The consumer left early: cancel, wait for the worker to confirm, then free the slot. */
+  #drainThenRelease(lease: SlotLease, events: AsyncIterator<WorkerEvent>, cancel: AbortController): void {
+    cancel.abort();
+    const drain = (async () => {
+      try {
+        for (let next = await events.next(); !next.done; next = await events.next()) {
+          if (next.value.type === 'done') break;
+        }
+      } catch {
+        // The worker failed or died while stopping; either way the slot is no longer running.
+      } finally {
+        this.#release(lease);
+      }
+    })();
+    this.#drains.add(drain);
+    void drain.finally(() => this.#drains.delete(drain));
+  }
+
+  /** Hands free slots to waiting requests, oldest first. */
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      const lease = this.#slots.lease(this.#queue[0].request.cacheKey);
+      if (!lease) return;
+      this.#queue[0].resolve(lease);
+      this.#reportSlots();
+    }
+  }
+
+  #reportSlots(): void {
+    this.#observer.onSlotsChange?.(this.#slots.busy, this.#slots.total);
+  }
+}

@@ -1,0 +1,90 @@
+/** Names of the synthetic model presets. */
+export type PresetName = "tiny" | "small" | "qwen2.5-0.5b";
+
+/** Storage type of the 2-D weight matrices (norms and biases are always f32). */
+export type SynthWeightType = "f32" | "f16" | "q8_0";
+
+/** Shape and format of a synthetic qwen2 model. */
+export type SynthPreset = {
+    /** Written to `general.name`. */
+    readonly modelName: string,
+
+    /** Target size of the trained byte-level BPE vocabulary (256 byte tokens + merges). */
+    readonly trainedVocabSize: number,
+
+    /**
+     * When set, the vocabulary (trained tokens + special tokens) is padded with unused `[PADn]` tokens
+     * to exactly this size, like the real Qwen2.5 embedding matrices (151,936 rows).
+     */
+    readonly paddedVocabSize?: number,
+
+    readonly contextLength: number,
+    readonly embeddingLength: number,
+    readonly blockCount: number,
+    readonly feedForwardLength: number,
+    readonly headCount: number,
+    readonly headCountKv: number,
+    readonly ropeFreqBase: number,
+    readonly rmsEpsilon: number,
+    readonly weightType: SynthWeightType,
+
+    /** No `output.weight`: llama.cpp reuses `token_embd.weight` as the LM head (as in Qwen2.5-0.5B). */
+    readonly tiedEmbeddings: boolean
+};
+
+/** The synthetic model presets, by name. */
+export const presets: Readonly<Record<PresetName, SynthPreset>> = {
+    // for tests: loads in milliseconds and decodes thousands of tokens/s on one thread
+    tiny: {
+        modelName: "Flint Synthetic Tiny (random weights)",
+        trainedVocabSize: 3072,
+        contextLength: 4096,
+        embeddingLength: 64,
+        blockCount: 2,
+        feedForwardLength: 192,
+        headCount: 4,
+        headCountKv: 2,
+        ropeFreqBase: 1000000,
+        rmsEpsilon: 1e-6,
+        weightType: "f32",
+        tiedEmbeddings: true
+    },
+
+    // for quick benches: still tiny next to a real model, but with non-trivial matmuls and an untied LM head
+    small: {
+        modelName: "Flint Synthetic Small (random weights)",
+        trainedVocabSize: 6144,
+        contextLength: 8192,
+        embeddingLength: 256,
+        blockCount: 4,
+        feedForwardLength: 768,
+        headCount: 4,
+        headCountKv: 2,
+        ropeFreqBase: 1000000,
+        rmsEpsilon: 1e-6,
+        weightType: "f16",
+        tiedEmbeddings: false
+    },
+
+    // the real dimensions of Qwen2.5-Coder-0.5B(-Instruct), so memory use and speed match the real model
+    "qwen2.5-0.5b": {
+        modelName: "Flint Synthetic Qwen2.5-Coder-0.5B (random weights)",
+        trainedVocabSize: 7168,
+        paddedVocabSize: 151936,
+        contextLength: 32768,
+        embeddingLength: 896,
+        blockCount: 24,
+        feedForwardLength: 4864,
+        headCount: 14,
+        headCountKv: 2,
+        ropeFreqBase: 1000000,
+        rmsEpsilon: 1e-6,
+        weightType: "q8_0",
+        tiedEmbeddings: true
+    }
+};
+
+/** Whether `x` names a preset in {@link presets}. */
+export function isPresetName(x: string): x is PresetName {
+    return Object.hasOwn(presets, x);
+}

@@ -1,0 +1,107 @@
+import {GgmlType, type GgmlTypeId} from "./gguf/ggufTypes.js";
+import type {GgufTensorDefinition} from "./gguf/GgufWriter.js";
+import type {SynthPreset} from "./presets.js";
+import {constantTensorData, randomTensorData} from "./randomTensorData.js";
+import type {SynthVocabulary} from "./buildVocabulary.js";
+
+/** Std of embedding rows, as in common transformer inits. */
+const EMBEDDING_STD = 0.005;
+
+/**
+ * Std of the logits over ordinary tokens for a unit-RMS final hidden state.
+ * About 2 leaves a few dozen plausible tokens per step when sampling (gibberish, but varied),
+ * while tokens whose output row is near zero (special tokens) become ~e^2 times less likely than average.
+ */
+const LOGIT_STD = 2;
+
+/** Output rows of special tokens are scaled down so a random model rarely ends generation early. */
+const SPECIAL_TOKEN_ROW_SCALE = 0.1;
+
+/** Small random biases, like the q/k/v biases real Qwen2 models have. */
+const BIAS_STD = 0.02;
+
+const weightTypeIds: Record<SynthPreset["weightType"], GgmlTypeId> = {
+    f32: GgmlType.F32,
+    f16: GgmlType.F16,
+    q8_0: GgmlType.Q8_0
+};
+
+/** The tensors llama.cpp's qwen2 architecture loads, with seeded random weights scaled to keep activations sane. */
+export function qwen2Tensors(preset: SynthPreset, vocabulary: SynthVocabulary, seed: number): GgufTensorDefinition[] {
+    const nEmbd = preset.embeddingLength;
+    const nVocab = vocabulary.tokens.length;
+    const nEmbdKv = (nEmbd / preset.headCount) * preset.headCountKv;
+    const nFf = preset.feedForwardLength;
+    const matrixType = weightTypeIds[preset.weightType];
+
+    const matrix = (name: string, ne0: number, ne1: number, std = 1 / Math.sqrt(ne0)): GgufTensorDefinition => ({
+        name,
+        shape: [ne0, ne1],
+        type: matrixType,
+        // 1/sqrt(fan_in) keeps each projection's output at roughly unit RMS
+        data: randomTensorData({name, seed, type: matrixType, shape: [ne0, ne1], std})
+    });
+    const vector = (name: string, length: number, std: number): GgufTensorDefinition => ({
+        name,
+        shape: [length],
+        type: GgmlType.F32,
+        data: randomTensorData({name, seed, type: GgmlType.F32, shape: [length], std})
+    });
+    const norm = (name: string, length: number, value = 1): GgufTensorDefinition => ({
+        name,
+        shape: [length],
+        type: GgmlType.F32,
+        data: constantTensorData(length, value)
+    });
+
+    // rows of the LM head: unused padding rows are zero (as good as never sampled), special rows damped
+    const lmHeadRowScale = (row: number) => (
+        row >= vocabulary.paddingStartId
+            ? 0
+            : row >= vocabulary.trainedVocabSize
+                ? SPECIAL_TOKEN_ROW_SCALE
+                : 1
+    );
+    const lmHead = (name: string, std: number): GgufTensorDefinition => ({
+        name,
+        shape: [nEmbd, nVocab],
+        type: matrixType,
+        data: randomTensorData({name, seed, type: matrixType, shape: [nEmbd, nVocab], std, rowScale: lmHeadRowScale})
+    });
+
+    const tensors: GgufTensorDefinition[] = [];
+    if (preset.tiedEmbeddings)
+        tensors.push(lmHead("token_embd.weight", EMBEDDING_STD));
+    else
+        tensors.push(matrix("token_embd.weight", nEmbd, nVocab, EMBEDDING_STD));
+
+    for (let i = 0; i < preset.blockCount; i++) {
+        const block = `blk.${i}`;
+        tensors.push(
+            norm(`${block}.attn_norm.weight`, nEmbd),
+            matrix(`${block}.attn_q.weight`, nEmbd, nEmbd),
+            vector(`${block}.attn_q.bias`, nEmbd, BIAS_STD),
+            matrix(`${block}.attn_k.weight`, nEmbd, nEmbdKv),
+            vector(`${block}.attn_k.bias`, nEmbdKv, BIAS_STD),
+            matrix(`${block}.attn_v.weight`, nEmbd, nEmbdKv),
+            vector(`${block}.attn_v.bias`, nEmbdKv, BIAS_STD),
+            matrix(`${block}.attn_output.weight`, nEmbd, nEmbd),
+            norm(`${block}.ffn_norm.weight`, nEmbd),
+            matrix(`${block}.ffn_gate.weight`, nEmbd, nFf),
+            matrix(`${block}.ffn_up.weight`, nEmbd, nFf),
+            matrix(`${block}.ffn_down.weight`, nFf, nEmbd)
+        );
+    }
+
+    if (preset.tiedEmbeddings) {
+        // logit = gain * sum(hidden_i * embd_i) with unit-RMS hidden: std = gain * sqrt(nEmbd) * EMBEDDING_STD
+        tensors.push(norm("output_norm.weight", nEmbd, LOGIT_STD / (Math.sqrt(nEmbd) * EMBEDDING_STD)));
+    } else {
+        tensors.push(
+            norm("output_norm.weight", nEmbd),
+            lmHead("output.weight", LOGIT_STD / Math.sqrt(nEmbd))
+        );
+    }
+
+    return tensors;
+}

@@ -1,0 +1,87 @@
+/**
+ * Worker process entry: loads one model, creates one context with a sequence per slot and
+ * serves generation requests from the parent over Node's IPC channel. Only this file and
+ * main.ts call process.exit.
+ */
+import { FlintError } from '../errors/FlintError.js';
+import { IPC_VERSION, type ParentMessage, type WorkerMessage } from '../ipc/messages.js';
+import { Engine } from './Engine.js';
+import { Slot } from './Slot.js';
+
+let engine: Engine | undefined;
+let slots: Slot[] = [];
+const running = new Map<string, AbortController>();
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}
+
+async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<void> {
+  if (message.version !== IPC_VERSION) {
+    send({ type: 'fatal', message: `ipc version mismatch: parent ${message.version}, worker ${IPC_VERSION}` });
+    process.exit(1);
+  }
+  try {
+    engine = await Engine.create(message.settings, (level, text) => {
+      if (text.length > 0) process.stderr.write(`[llama.cpp ${level}] ${text}\n`);
+    });
+    const { context, model } = engine;
+    slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, context.batchSize));
+    send({ type: 'ready', version: IPC_VERSION, facts: engine.facts() });
+  } catch (err) {
+    send({ type: 'fatal', message: `model load failed: ${(err as Error).message}` });
+    process.exit(1);
+  }
+}
+
+async function generate(message: Extract<ParentMessage, { type: 'generate' }>): Promise<void> {
+  const { id, request } = message;
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    const slot = slots[message.slot];
+    if (!engine || !slot) throw new Error(`slot ${message.slot} does not exist`);
+    const prompt = engine.prepare(request.input);
+    const result = await slot.generate(request, prompt, engine.settings.defaultMaxTokens, controller.signal, {
+      onStarted: (promptTokens, cachedTokens) => send({ type: 'started', id, promptTokens, cachedTokens }),
+      onDelta: (text, tokens) => send({ type: 'delta', id, text, tokens }),
+    });
+    send({ type: 'done', id, ...result });
+  } catch (err) {
+    if (err instanceof FlintError) {
+      const details: Record<string, string | number> = {};
+      for (const [k, v] of Object.entries(err.details)) if (v !== undefined) details[k] = v;
+      send({ type: 'failed', id, failure: { code: err.code, param: err.param ?? undefined, details, message: err.message } });
+    } else {
+      process.stderr.write(`generation ${id} failed: ${(err as Error)?.stack ?? String(err)}\n`);
+      send({ type: 'failed', id, failure: { code: 'FLINT_ERR_INTERNAL', message: (err as Error)?.message ?? String(err) } });
+    }
+  } finally {
+    running.delete(id);
+  }
+}
+
+async function shutdown(): Promise<void> {
+  for (const controller of running.values()) controller.abort();
+  await engine?.dispose();
+  process.exit(0);
+}
+
+process.on('message', (message: ParentMessage) => {
+  switch (message.type) {
+    case 'init':
+      void init(message);
+      break;
+    case 'generate':
+      void generate(message);
+      break;
+    case 'cancel':
+      running.get(message.id)?.abort();
+      break;
+    case 'shutdown':
+      void shutdown();
+      break;
+  }
+});
+// The parent owns this process: if the channel closes, nobody can read our output.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadConfig, redactConfig } from '../../src/config/loadConfig.js';
+import { FlintError } from '../../src/errors/FlintError.js';
+import { repoRoot } from '../helpers/testModel.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'flint-config-'));
+
+test('defaults < file < env < flags', () => {
+  const file = path.join(dir, 'a.yaml');
+  writeFileSync(file, 'server:\n  port: 9000\n  host: 0.0.0.0\nengine:\n  slots: 4\n');
+  const { config } = loadConfig({ flags: { config: file, port: '9100' }, env: { FLINT_HOST: '127.0.0.2', FLINT_SLOTS: '3' } });
+  assert.equal(config.server.port, 9100);
+  assert.equal(config.server.host, '127.0.0.2');
+  assert.equal(config.engine.slots, 3);
+  assert.equal(config.engine.workers, 1);
+  assert.ok(Object.isFrozen(config.server));
+});
+
+test('the committed config/flint.yaml is valid and states the defaults', () => {
+  const committed = loadConfig({ env: {}, defaultFile: path.join(repoRoot, 'config', 'flint.yaml') });
+  assert.ok(committed.file?.endsWith('flint.yaml'));
+  assert.deepEqual(committed.config, loadConfig({ env: {} }).config);
+});
+
+test('invalid values are all reported, naming the key and the allowed values', () => {
+  const file = path.join(dir, 'b.yaml');
+  writeFileSync(file, 'engine:\n  gpu: quantum\n  workerz: 2\n');
+  assert.throws(
+    () => loadConfig({ flags: { config: file }, env: { FLINT_PORT: '70000', FLINT_LOG_LEVEL: 'loud' } }),
+    (err: unknown) => {
+      assert.ok(err instanceof FlintError);
+      assert.equal(err.code, 'FLINT_ERR_CONFIG');
+      assert.match(err.message, /server\.port/);
+      assert.match(err.message, /<= 65535/);
+      assert.match(err.message, /engine\.gpu.*"off"/);
+      assert.match(err.message, /engine\.workerz: unknown key/);
+      assert.match(err.message, /logging\.level.*"debug"/);
+      return true;
+    },
+  );
+});
+
+test('a missing explicit config file and bad YAML are errors', () => {
+  assert.throws(() => loadConfig({ flags: { config: path.join(dir, 'nope.yaml') }, env: {} }), /cannot be read/);
+  const bad = path.join(dir, 'c.yaml');
+  writeFileSync(bad, 'server: [unclosed');
+  assert.throws(() => loadConfig({ flags: { config: bad }, env: {} }), /not valid YAML/);
+});
+
+test('API keys come from FLINT_API_KEYS and are redacted for logging', () => {
+  const { config } = loadConfig({ env: { FLINT_API_KEYS: 'k1, k2' } });
+  assert.deepEqual(config.server.apiKeys, ['k1', 'k2']);
+  assert.doesNotMatch(JSON.stringify(redactConfig(config)), /k1|k2/);
+});

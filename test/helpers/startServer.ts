@@ -1,0 +1,38 @@
+import OpenAI from 'openai';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/loadConfig.js';
+import { tinyModelPath } from './testModel.js';
+
+/** A gateway on a free loopback port with the tiny model, plus an official client for it. */
+export interface TestServer extends AsyncDisposable {
+  readonly app: App;
+  readonly url: string;
+  readonly client: OpenAI;
+  close(): Promise<void>;
+}
+
+/** Config overrides in FLINT_* form, e.g. `{ FLINT_SLOTS: '1' }`. */
+export type EnvOverrides = Record<string, string>;
+
+/** Starts the real server (real worker process, real llama.cpp) for one test file. */
+export async function startServer(env: EnvOverrides = {}): Promise<TestServer> {
+  const modelPath = await tinyModelPath();
+  const { config } = loadConfig({
+    env: {
+      FLINT_MODEL: modelPath,
+      FLINT_PORT: '0',
+      FLINT_HOST: '127.0.0.1',
+      FLINT_THREADS: '1',
+      FLINT_WORKERS: '1',
+      FLINT_SLOTS: '2',
+      FLINT_CONTEXT_SIZE: '1024',
+      FLINT_LOG_LEVEL: process.env.FLINT_TEST_LOG_LEVEL ?? 'silent',
+      ...env,
+    },
+  });
+  const app = await createApp(config);
+  const url = await app.listen();
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: env.FLINT_API_KEYS?.split(',')[0] ?? 'unused', maxRetries: 0, timeout: 60_000 });
+  const close = () => app.close();
+  return { app, url, client, close, [Symbol.asyncDispose]: close };
+}
