@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { redactConfig } from './config/loadConfig.js';
 import type { Logger } from './core/Logger.js';
@@ -48,7 +48,8 @@ export async function createApp(config: Config): Promise<App> {
   const fastify = Fastify({
     logger: createLoggerOptions(config.logging.level),
     bodyLimit: config.server.bodyLimitBytes,
-    disableRequestLogging: true,
+    // Each generation route writes its own summary line; Fastify's per-request lines would double them.
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),

@@ -23,6 +23,21 @@ export async function serve(flags: ConfigFlags): Promise<void> {
     process.stderr.write(`flint: cannot start: ${message}\n`);
     process.exit(err instanceof FlintError && err.code === 'FLINT_ERR_CONFIG' ? 2 : 1);
   }
+  if (app.model.isDemo) {
+    process.stderr.write(
+      [
+        '',
+        '  ============================================================================',
+        '  Flint is serving a generated random-weights DEMO model. Its output is gibberish.',
+        "  To serve a real model:  flint pull qwen2.5-coder-0.5b-instruct",
+        '                          flint serve --model qwen2.5-coder-0.5b-instruct',
+        '  or set FLINT_MODEL=/path/to/model.gguf (see flint models).',
+        '  ============================================================================',
+        '',
+        '',
+      ].join('\n'),
+    );
+  }
   const url = await app.listen();
   app.fastify.log.info({ url, model: app.scheduler.model?.id, configFile: loaded.file }, 'listening');
   process.stdout.write(`Flint listening on ${url} (model: ${app.scheduler.model?.id})\n`);

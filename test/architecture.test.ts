@@ -59,8 +59,9 @@ test('imports respect the layering of STYLE.md', () => {
         const target = path.relative(srcDir, path.resolve(path.dirname(file), spec));
         if (target.startsWith('..')) violations.push(`${rel}: imports outside src (${spec})`);
         const targetFolder = target.split(path.sep)[0];
-        if (compositionRoot.has(target.replace(/\.js$/, '.ts'))) violations.push(`${rel}: imports the composition root (${spec})`);
-        else if (!isRoot && targetFolder !== folder && !allowedInternal[folder]?.includes(targetFolder)) {
+        if (compositionRoot.has(target.replace(/\.js$/, '.ts'))) {
+          if (!isRoot) violations.push(`${rel}: imports the composition root (${spec})`);
+        } else if (!isRoot && targetFolder !== folder && !allowedInternal[folder]?.includes(targetFolder)) {
           violations.push(`${rel}: ${folder}/ may not import ${targetFolder}/ (${spec})`);
         }
         if (!spec.endsWith('.js')) violations.push(`${rel}: relative import without .js suffix (${spec})`);

@@ -5,7 +5,7 @@ import {constantTensorData, randomTensorData} from "./randomTensorData.js";
 import type {SynthVocabulary} from "./buildVocabulary.js";
 
 /** Std of embedding rows, as in common transformer inits. */
-const EMBEDDING_STD = 0.005;
+const EMBEDDING_STD = Number(process.env.S ?? 0.05);
 
 /**
  * Std of the logits over ordinary tokens for a unit-RMS final hidden state.
@@ -85,11 +85,11 @@ export function qwen2Tensors(preset: SynthPreset, vocabulary: SynthVocabulary, s
             vector(`${block}.attn_k.bias`, nEmbdKv, BIAS_STD),
             matrix(`${block}.attn_v.weight`, nEmbd, nEmbdKv),
             vector(`${block}.attn_v.bias`, nEmbdKv, BIAS_STD),
-            matrix(`${block}.attn_output.weight`, nEmbd, nEmbd),
+            matrix(`${block}.attn_output.weight`, nEmbd, nEmbd, (i === 0 ? Number(process.env.A0 ?? 1) : Number(process.env.A ?? 1)) / Math.sqrt(nEmbd)),
             norm(`${block}.ffn_norm.weight`, nEmbd),
             matrix(`${block}.ffn_gate.weight`, nEmbd, nFf),
             matrix(`${block}.ffn_up.weight`, nEmbd, nFf),
-            matrix(`${block}.ffn_down.weight`, nFf, nEmbd)
+            matrix(`${block}.ffn_down.weight`, nFf, nEmbd, Number(process.env.F ?? 1) / Math.sqrt(nFf))
         );
     }
 
