@@ -5,7 +5,18 @@ import {constantTensorData, randomTensorData} from "./randomTensorData.js";
 import type {SynthVocabulary} from "./buildVocabulary.js";
 
 /** Std of embedding rows, as in common transformer inits. */
-const EMBEDDING_STD = Number(process.env.S ?? 0.05);
+const EMBEDDING_STD = 0.02;
+
+/**
+ * Gain of block 0's attention output projection, relative to 1/sqrt(fan_in).
+ * Block 0's residual stream is just the (small) token embedding; a unit-RMS attention output would drown it,
+ * making every later layer see mostly a context average and the model loop on one token. Matching the
+ * embedding's scale keeps the current token's identity alive, so greedy output varies (tuned empirically).
+ */
+const FIRST_ATTENTION_OUTPUT_GAIN = EMBEDDING_STD;
+
+/** Gain of the FFN down projections, relative to 1/sqrt(fan_in): a stronger nonlinear path also avoids repetition loops. */
+const FFN_DOWN_GAIN = 2;
 
 /**
  * Std of the logits over ordinary tokens for a unit-RMS final hidden state.
@@ -85,11 +96,11 @@ export function qwen2Tensors(preset: SynthPreset, vocabulary: SynthVocabulary, s
             vector(`${block}.attn_k.bias`, nEmbdKv, BIAS_STD),
             matrix(`${block}.attn_v.weight`, nEmbd, nEmbdKv),
             vector(`${block}.attn_v.bias`, nEmbdKv, BIAS_STD),
-            matrix(`${block}.attn_output.weight`, nEmbd, nEmbd, (i === 0 ? Number(process.env.A0 ?? 1) : Number(process.env.A ?? 1)) / Math.sqrt(nEmbd)),
+            matrix(`${block}.attn_output.weight`, nEmbd, nEmbd, (i === 0 ? FIRST_ATTENTION_OUTPUT_GAIN : 1) / Math.sqrt(nEmbd)),
             norm(`${block}.ffn_norm.weight`, nEmbd),
             matrix(`${block}.ffn_gate.weight`, nEmbd, nFf),
             matrix(`${block}.ffn_up.weight`, nEmbd, nFf),
-            matrix(`${block}.ffn_down.weight`, nFf, nEmbd, Number(process.env.F ?? 1) / Math.sqrt(nFf))
+            matrix(`${block}.ffn_down.weight`, nFf, nEmbd, FFN_DOWN_GAIN / Math.sqrt(nFf))
         );
     }
 

@@ -42,10 +42,12 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     const slot = slots[message.slot];
     if (!engine || !slot) throw new Error(`slot ${message.slot} does not exist`);
     const prompt = engine.prepare(request.input);
+    const deltas = new DeltaBuffer(id);
     const result = await slot.generate(request, prompt, engine.settings.defaultMaxTokens, controller.signal, {
       onStarted: (promptTokens, cachedTokens) => send({ type: 'started', id, promptTokens, cachedTokens }),
-      onDelta: (text, tokens) => send({ type: 'delta', id, text, tokens }),
+      onDelta: (text, tokens) => deltas.add(text, tokens),
     });
+    deltas.flush();
     send({ type: 'done', id, ...result });
   } catch (err) {
     if (err instanceof FlintError) {
@@ -58,6 +60,39 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     }
   } finally {
     running.delete(id);
+  }
+}
+
+/**
+ * Sends deltas from a setImmediate callback rather than inline: the callback runs while the
+ * next token is being decoded on llama.cpp's thread, so IPC overlaps compute instead of adding
+ * to every token's latency. Text that piles up meanwhile goes out as one message.
+ */
+class DeltaBuffer {
+  readonly #id: string;
+  #text = '';
+  #tokens = 0;
+  #isScheduled = false;
+
+  constructor(id: string) {
+    this.#id = id;
+  }
+
+  add(text: string, tokens: number): void {
+    this.#text += text;
+    this.#tokens += tokens;
+    if (!this.#isScheduled) {
+      this.#isScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#isScheduled = false;
+    if (this.#text.length === 0 && this.#tokens === 0) return;
+    send({ type: 'delta', id: this.#id, text: this.#text, tokens: this.#tokens });
+    this.#text = '';
+    this.#tokens = 0;
   }
 }
 
