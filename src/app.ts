@@ -82,7 +82,17 @@ export async function createApp(config: Config): Promise<App> {
       metrics.slotsBusy.set(busy);
       metrics.slotsTotal.set(total);
     },
+    onRoute: (route) => metrics.routes.inc({ route }),
+    onPromptCache: (route, _promptTokens, cachedTokens, restoredTokens) => {
+      metrics.restoredPromptTokens.inc(restoredTokens);
+      if (restoredTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'saved_prefix' });
+      else if (cachedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: route === 'affinity' ? 'affinity' : 'slot_prefix' });
+      else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
+    },
+    onSavedPrefixBytes: (worker, bytes) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
+    onStreamOverflow: () => metrics.streamOverflows.inc(),
   });
+  metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
   const alias = config.model.alias || model.defaultAlias;
   const pool = new WorkerPool(
     {
@@ -97,6 +107,8 @@ export async function createApp(config: Config): Promise<App> {
         batchSize: config.engine.batchSize,
         gpu: config.engine.gpu,
         defaultMaxTokens: config.engine.defaultMaxTokens,
+        savedPrefixBytes: config.engine.savedPrefixBytes,
+        minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
       },
       startTimeoutMs: config.engine.workerStartTimeoutMs,
       logger,

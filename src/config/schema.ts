@@ -55,6 +55,10 @@ export const ConfigSchema = Type.Object(
         gpu: Type.Union([Type.Literal('auto'), Type.Literal('off'), Type.Literal('cuda'), Type.Literal('vulkan'), Type.Literal('metal')], { default: 'off' }),
         /** How long a worker may take to load the model. */
         workerStartTimeoutMs: Type.Integer({ default: 120_000, minimum: 1_000 }),
+        /** Host memory per worker for KV states of evicted prefixes (0 disables saving). */
+        savedPrefixBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 0 }),
+        /** Prefixes shorter than this are recomputed rather than saved. */
+        minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
         /** Default cap on generated tokens when a request sets none (0 = up to the context end). */
         defaultMaxTokens: Type.Integer({ default: 0, minimum: 0 }),
       },
@@ -66,6 +70,8 @@ export const ConfigSchema = Type.Object(
         maxQueueLength: Type.Integer({ default: 64, minimum: 0, maximum: 100_000 }),
         /** Longest wait for a slot before a queued request gets 503. */
         maxQueueWaitMs: Type.Integer({ default: 60_000, minimum: 0 }),
+        /** Generated text buffered for a client that stopped reading before its generation is cancelled. */
+        maxStreamBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
       },
       { default: {}, additionalProperties: false },
     ),

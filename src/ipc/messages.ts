@@ -12,6 +12,8 @@ export interface WorkerSettings {
   readonly batchSize: number;
   readonly gpu: 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
   readonly defaultMaxTokens: number;
+  readonly savedPrefixBytes: number;
+  readonly minSavedPrefixTokens: number;
 }
 
 /** Parent → worker. */
@@ -43,7 +45,15 @@ export interface WireFailure {
 /** Worker → parent. */
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly version: number; readonly facts: WorkerModelFacts }
-  | { readonly type: 'started'; readonly id: string; readonly promptTokens: number; readonly cachedTokens: number }
+  | {
+      readonly type: 'started';
+      readonly id: string;
+      readonly promptTokens: number;
+      /** Prompt tokens not evaluated: held by the slot or restored from a saved prefix. */
+      readonly cachedTokens: number;
+      /** Of those, tokens restored from a saved prefix. */
+      readonly restoredTokens: number;
+    }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
   | {
       readonly type: 'done';
@@ -51,6 +61,8 @@ export type WorkerMessage =
       readonly finishReason: FinishReason;
       readonly usage: Usage;
       readonly timings: Omit<GenerationTimings, 'queueMs'>;
+      /** Bytes of saved prefixes this worker holds after the request. */
+      readonly savedPrefixBytes: number;
     }
   | { readonly type: 'failed'; readonly id: string; readonly failure: WireFailure }
   | { readonly type: 'fatal'; readonly message: string };

@@ -27,6 +27,12 @@ export function createMetrics() {
     slotsTotal: new Gauge({ name: 'flint_slots_total', help: 'Slots on live workers.', registers: r }),
     workersUp: new Gauge({ name: 'flint_workers_up', help: 'Worker processes with a loaded model.', registers: r }),
     workerRestarts: new Counter({ name: 'flint_worker_restarts_total', help: 'Worker processes restarted after dying.', registers: r }),
+    promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
+    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, saved, cold.', labelNames: ['route'] as const, registers: r }),
+    restoredPromptTokens: new Counter({ name: 'flint_prompt_tokens_restored_total', help: 'Prompt tokens restored from saved prefixes instead of evaluated.', registers: r }),
+    savedPrefixBytes: new Gauge({ name: 'flint_saved_prefix_bytes', help: 'Host memory held by saved prefix states, per worker.', labelNames: ['worker'] as const, registers: r }),
+    savedPrefixLimit: new Gauge({ name: 'flint_saved_prefix_limit_bytes', help: 'Configured saved-prefix budget per worker.', registers: r }),
+    streamOverflows: new Counter({ name: 'flint_stream_overflows_total', help: 'Generations cancelled because their consumer stopped reading.', registers: r }),
     threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker.', registers: r }),
   };
 }

@@ -10,6 +10,22 @@ import { IPC_VERSION, type ParentMessage, type WorkerMessage, type WorkerModelFa
 /** Events of one generation as the worker reports them. */
 export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'done' }>;
 
+/** Limits on what is buffered for a consumer that reads slower than the worker generates. */
+export interface RunOptions {
+  readonly maxBufferedBytes: number;
+  readonly onOverflow: () => void;
+}
+
+/** One request's events on their way from the worker to the consumer. */
+interface Stream {
+  readonly queue: AsyncQueue<WorkerEvent>;
+  /** UTF-16 code units of delta text received but not yet taken by the consumer (≈ bytes for code). */
+  buffered: number;
+  readonly limit: number;
+  isOverflowed: boolean;
+  readonly onOverflow: () => void;
+}
+
 /** How to start one worker process. */
 export interface WorkerClientOptions {
   /** File URL or path of the worker entry module. */
@@ -31,7 +47,7 @@ export class WorkerClient {
   readonly facts: WorkerModelFacts;
   readonly #child: ChildProcess;
   readonly #logger: Logger;
-  readonly #inFlight = new Map<string, AsyncQueue<WorkerEvent>>();
+  readonly #inFlight = new Map<string, Stream>();
   readonly #exitHandlers: Array<(reason: string) => void> = [];
   #exitReason: string | undefined;
   #isDisposed = false;
@@ -92,12 +108,12 @@ export class WorkerClient {
    * Runs one generation on `slot`. Aborting `signal` sends a cancel; the stream still ends
    * with the worker's own `done` (finish reason `cancelled`), so the caller knows the slot is free.
    */
-  run(id: string, slot: number, request: GenerateRequest, signal: AbortSignal): AsyncIterable<WorkerEvent> {
+  run(id: string, slot: number, request: GenerateRequest, signal: AbortSignal, options: RunOptions): AsyncIterable<WorkerEvent> {
     if (this.#exitReason !== undefined) {
       throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: this.#exitReason } });
     }
-    const queue = new AsyncQueue<WorkerEvent>();
-    this.#inFlight.set(id, queue);
+    const stream: Stream = { queue: new AsyncQueue<WorkerEvent>(), buffered: 0, limit: options.maxBufferedBytes, isOverflowed: false, onOverflow: options.onOverflow };
+    this.#inFlight.set(id, stream);
     const onAbort = () => this.#send({ type: 'cancel', id });
     signal.addEventListener('abort', onAbort, { once: true });
     this.#send({ type: 'generate', id, slot, request });
@@ -105,7 +121,10 @@ export class WorkerClient {
     return (async function* () {
       try {
         if (signal.aborted) onAbort();
-        yield* queue;
+        for await (const event of stream.queue) {
+          if (event.type === 'delta') stream.buffered -= event.text.length;
+          yield event;
+        }
       } finally {
         signal.removeEventListener('abort', onAbort);
         inFlight.delete(id);
@@ -139,20 +158,32 @@ export class WorkerClient {
   #onMessage(message: WorkerMessage): void {
     switch (message.type) {
       case 'started':
-      case 'delta':
-        this.#inFlight.get(message.id)?.push(message);
+        this.#inFlight.get(message.id)?.queue.push(message);
         break;
+      case 'delta': {
+        const stream = this.#inFlight.get(message.id);
+        if (!stream) break;
+        stream.queue.push(message);
+        stream.buffered += message.text.length;
+        if (stream.buffered > stream.limit && !stream.isOverflowed) {
+          // The consumer is not reading: stop generating for it rather than buffer without bound.
+          stream.isOverflowed = true;
+          stream.onOverflow();
+          this.#send({ type: 'cancel', id: message.id });
+        }
+        break;
+      }
       case 'done': {
-        const queue = this.#inFlight.get(message.id);
-        queue?.push(message);
-        queue?.close();
+        const stream = this.#inFlight.get(message.id);
+        stream?.queue.push(message);
+        stream?.queue.close();
         break;
       }
       case 'failed': {
         const { failure } = message;
         const code = isErrorCode(failure.code) ? failure.code : 'FLINT_ERR_INTERNAL';
         if (code === 'FLINT_ERR_INTERNAL') this.#logger.error({ reqId: message.id, detail: failure.message }, 'generation failed in worker');
-        this.#inFlight.get(message.id)?.fail(new FlintError(code, { param: failure.param, details: failure.details }));
+        this.#inFlight.get(message.id)?.queue.fail(new FlintError(code, { param: failure.param, details: failure.details }));
         break;
       }
       case 'fatal':
@@ -165,7 +196,7 @@ export class WorkerClient {
 
   #onExit(reason: string): void {
     this.#exitReason = reason;
-    for (const queue of this.#inFlight.values()) {
+    for (const { queue } of this.#inFlight.values()) {
       queue.fail(new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: reason } }));
     }
     this.#inFlight.clear();

@@ -3,12 +3,15 @@ import type { Gateway, GenerateOptions, Readiness } from '../core/Gateway.js';
 import type { Logger } from '../core/Logger.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo } from '../core/types.js';
 import type { WorkerClient, WorkerEvent } from '../pool/WorkerClient.js';
-import { SlotTable, type SlotLease } from './SlotTable.js';
+import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
+import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
 
 /** Admission limits (config `scheduler`). */
 export interface SchedulerLimits {
   readonly maxQueueLength: number;
   readonly maxQueueWaitMs: number;
+  /** Generated text held for a consumer that is not reading before its generation is cancelled. */
+  readonly maxStreamBufferBytes: number;
 }
 
 /** Observations the scheduler reports; metrics/ implements them. */
@@ -16,10 +19,17 @@ export interface SchedulerObserver {
   onQueueChange?(depth: number): void;
   onQueueWait?(seconds: number): void;
   onSlotsChange?(busy: number, total: number): void;
+  onRoute?(route: RouteKind): void;
+  /** The worker evaluated the prompt: how much came from the cache, and how the slot was chosen. */
+  onPromptCache?(route: RouteKind, promptTokens: number, cachedTokens: number, restoredTokens: number): void;
+  onSavedPrefixBytes?(workerIndex: number, bytes: number): void;
+  /** A consumer stopped reading and its generation was cancelled at the buffer limit. */
+  onStreamOverflow?(): void;
 }
 
 interface Waiter {
   readonly request: GenerateRequest;
+  readonly fingerprint: PromptFingerprint;
   readonly resolve: (lease: SlotLease) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -80,7 +90,9 @@ export class Scheduler implements Gateway {
   async *generate(request: GenerateRequest, options: GenerateOptions): AsyncGenerator<GenerationEvent> {
     const { signal } = options;
     const queuedAt = performance.now();
-    const lease = await this.#acquire(request, signal);
+    const fingerprint = toFingerprint(request.input);
+    const lease = await this.#acquire(request, fingerprint, signal);
+    this.#observer.onRoute?.(lease.route);
     const queueMs = performance.now() - queuedAt;
     this.#observer.onQueueWait?.(queueMs / 1000);
     const cancel = new AbortController();
@@ -90,15 +102,23 @@ export class Scheduler implements Gateway {
     let events: AsyncIterator<WorkerEvent> | undefined;
     let isFinished = false;
     try {
-      events = lease.worker.run(request.id, lease.slot, request, cancel.signal)[Symbol.asyncIterator]();
+      const onOverflow = () => {
+        this.#logger.warn({ reqId: request.id, limitBytes: this.#limits.maxStreamBufferBytes }, 'consumer stopped reading; generation cancelled');
+        this.#observer.onStreamOverflow?.();
+      };
+      events = lease.worker.run(request.id, lease.slot, request, cancel.signal, { maxBufferedBytes: this.#limits.maxStreamBufferBytes, onOverflow })[Symbol.asyncIterator]();
       for (;;) {
         const next = await events.next();
         if (next.done) throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
         const event = next.value;
-        if (event.type === 'started') yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens };
+        if (event.type === 'started') {
+          this.#observer.onPromptCache?.(lease.route, event.promptTokens, event.cachedTokens, event.restoredTokens);
+          yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens };
+        }
         else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
         else {
           isFinished = true;
+          this.#observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
           yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs } };
           return;
         }
@@ -121,13 +141,13 @@ export class Scheduler implements Gateway {
     await Promise.allSettled([...this.#drains]);
   }
 
-  #acquire(request: GenerateRequest, signal: AbortSignal): Promise<SlotLease> {
+  #acquire(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): Promise<SlotLease> {
     signal.throwIfAborted();
     if (this.#isClosing) throw new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
     if (this.#slots.total === 0) {
       throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: this.readiness().reason ?? 'no worker is up', retryAfterS: 2 } });
     }
-    const lease = this.#queue.length === 0 ? this.#slots.lease(request.cacheKey) : undefined;
+    const lease = this.#queue.length === 0 ? this.#slots.lease(fingerprint, request.cacheKey) : undefined;
     if (lease) {
       this.#reportSlots();
       return Promise.resolve(lease);
@@ -145,6 +165,7 @@ export class Scheduler implements Gateway {
       };
       const waiter: Waiter = {
         request,
+        fingerprint,
         resolve: (lease) => {
           cleanup();
           resolve(lease);
@@ -192,7 +213,7 @@ export class Scheduler implements Gateway {
   /** Hands free slots to waiting requests, oldest first. */
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      const lease = this.#slots.lease(this.#queue[0].request.cacheKey);
+      const lease = this.#slots.lease(this.#queue[0].fingerprint, this.#queue[0].request.cacheKey);
       if (!lease) return;
       this.#queue[0].resolve(lease);
       this.#reportSlots();

@@ -1,9 +1,15 @@
+import { LruMap } from '../utils/LruMap.js';
 import type { WorkerClient } from '../pool/WorkerClient.js';
+import { sharedChars, type PromptFingerprint } from './fingerprint.js';
+
+/** How a slot was chosen, from best to worst for the prompt cache. */
+export type RouteKind = 'affinity' | 'prefix' | 'saved' | 'cold';
 
 /** A slot held by one request until the worker reports it has stopped. */
 export interface SlotLease {
   readonly worker: WorkerClient;
   readonly slot: number;
+  readonly route: RouteKind;
 }
 
 interface SlotState {
@@ -12,15 +18,26 @@ interface SlotState {
   isBusy: boolean;
   lastUsed: number;
   cacheKey: string | undefined;
+  fingerprint: PromptFingerprint | undefined;
 }
 
+/** Remembered hints of prefixes a worker saved to host memory when their slot was taken over. */
+const maxSavedHints = 1024;
+
 /**
- * Every slot of every live worker and whether it is busy. Picks the idle slot that last
- * served the same cache key, else the least recently used idle slot.
+ * Every slot of every live worker, what prefix each holds, and which worker saved which evicted
+ * prefix. Chooses a slot for a request in this order:
+ *   1. the idle slot that last served the same cache key (session, previous response,
+ *      `prompt_cache_key`) if it still holds part of this prompt;
+ *   2. the idle slot whose held prefix is longest;
+ *   3. an idle slot on the worker that saved this prompt's prefix when it was evicted;
+ *   4. the least recently used idle slot.
+ * Affinity is only a preference: under pressure any idle slot serves any request.
  */
 export class SlotTable {
   #slots: SlotState[] = [];
   #clock = 0;
+  readonly #savedHints = new LruMap<PromptFingerprint, number>(maxSavedHints);
 
   get total(): number {
     return this.#slots.length;
@@ -32,36 +49,82 @@ export class SlotTable {
     return n;
   }
 
-  addWorker(worker: WorkerClient, slots: number): void {
-    for (let slot = 0; slot < slots; slot++) this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined });
+  get hasIdle(): boolean {
+    return this.#slots.some((s) => !s.isBusy && s.worker.isAlive);
   }
 
-  /** Drops a worker's slots; returns whether it had any. */
+  addWorker(worker: WorkerClient, slots: number): void {
+    for (let slot = 0; slot < slots; slot++) {
+      this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined });
+    }
+  }
+
+  /** Drops a worker's slots and its saved-prefix hints (its memory died with it); returns whether it had any. */
   removeWorker(index: number): boolean {
     const before = this.#slots.length;
     this.#slots = this.#slots.filter((s) => s.worker.index !== index);
+    for (const [fingerprint, worker] of [...this.#savedHints.entries()]) if (worker === index) this.#savedHints.delete(fingerprint);
     return this.#slots.length !== before;
   }
 
-  lease(cacheKey: string | undefined): SlotLease | undefined {
-    let best: SlotState | undefined;
-    for (const s of this.#slots) {
-      if (s.isBusy || !s.worker.isAlive) continue;
-      if (cacheKey !== undefined && s.cacheKey === cacheKey) {
-        best = s;
-        break;
-      }
-      if (!best || s.lastUsed < best.lastUsed) best = s;
+  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined): SlotLease | undefined {
+    const idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive);
+    if (idle.length === 0) return undefined;
+    let chosen: SlotState | undefined;
+    let route: RouteKind = 'cold';
+    if (cacheKey !== undefined) {
+      chosen = idle.find((s) => s.cacheKey === cacheKey && sharedChars(s.fingerprint, fingerprint) > 0);
+      if (chosen) route = 'affinity';
     }
-    if (!best) return undefined;
-    best.isBusy = true;
-    best.lastUsed = ++this.#clock;
-    best.cacheKey = cacheKey;
-    return { worker: best.worker, slot: best.slot };
+    if (!chosen) {
+      let best = 0;
+      for (const s of idle) {
+        const shared = sharedChars(s.fingerprint, fingerprint);
+        if (shared > best || (shared === best && shared > 0 && chosen && s.lastUsed > chosen.lastUsed)) {
+          best = shared;
+          chosen = s;
+        }
+      }
+      if (chosen) route = 'prefix';
+    }
+    if (!chosen) {
+      const worker = this.#savedWorkerFor(fingerprint);
+      if (worker !== undefined) {
+        chosen = leastRecentlyUsed(idle.filter((s) => s.worker.index === worker));
+        if (chosen) route = 'saved';
+      }
+    }
+    chosen ??= leastRecentlyUsed(idle)!;
+    // The slot's previous prefix is being replaced: its worker keeps it in saved prefixes.
+    if (chosen.fingerprint && sharedChars(chosen.fingerprint, fingerprint) === 0) this.#savedHints.set(chosen.fingerprint, chosen.worker.index);
+    chosen.isBusy = true;
+    chosen.lastUsed = ++this.#clock;
+    chosen.cacheKey = cacheKey;
+    chosen.fingerprint = fingerprint;
+    return { worker: chosen.worker, slot: chosen.slot, route };
   }
 
   release(lease: SlotLease): void {
     const state = this.#slots.find((s) => s.worker === lease.worker && s.slot === lease.slot);
     if (state) state.isBusy = false;
   }
+
+  #savedWorkerFor(fingerprint: PromptFingerprint): number | undefined {
+    let best = 0;
+    let worker: number | undefined;
+    for (const [saved, index] of this.#savedHints.entries()) {
+      const shared = sharedChars(saved, fingerprint);
+      if (shared > best) {
+        best = shared;
+        worker = index;
+      }
+    }
+    return worker;
+  }
+}
+
+function leastRecentlyUsed(slots: SlotState[]): SlotState | undefined {
+  let best: SlotState | undefined;
+  for (const s of slots) if (!best || s.lastUsed < best.lastUsed) best = s;
+  return best;
 }

@@ -3,11 +3,12 @@ import { FlintError } from '../errors/FlintError.js';
 import { StopDetector } from '../utils/StopDetector.js';
 import type { FinishReason, GenerateRequest, GenerationTimings, SamplingOptions, Usage } from '../core/types.js';
 import type { PreparedPrompt } from './Engine.js';
+import { commonPrefix, type SavedPrefixes } from './SavedPrefixes.js';
 import { TokenTextDecoder } from './TokenTextDecoder.js';
 
 /** Callbacks through which a slot reports one generation. */
 export interface SlotSink {
-  onStarted(promptTokens: number, cachedTokens: number): void;
+  onStarted(promptTokens: number, cachedTokens: number, restoredTokens: number): void;
   onDelta(text: string, tokens: number): void;
 }
 
@@ -27,12 +28,16 @@ export class Slot {
   readonly #sequence: LlamaContextSequence;
   readonly #model: LlamaModel;
   readonly #batchSize: number;
+  readonly #saved: SavedPrefixes;
+  readonly #minSavedTokens: number;
 
-  constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, batchSize: number) {
+  constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number }) {
     this.index = index;
     this.#sequence = sequence;
     this.#model = model;
-    this.#batchSize = batchSize;
+    this.#batchSize = options.batchSize;
+    this.#saved = options.saved;
+    this.#minSavedTokens = options.minSavedTokens;
   }
 
   /** Tokens currently held in this sequence's KV cache. */
@@ -55,8 +60,9 @@ export class Slot {
         details: { contextSize, promptTokens: tokens.length, detail: ' (no room left for output)' },
       });
     }
+    const restored = await this.#swapPrefix(tokens);
     const reused = await this.#reusePrefix(tokens);
-    sink.onStarted(tokens.length, reused);
+    sink.onStarted(tokens.length, reused, Math.min(restored, reused));
 
     const room = contextSize - tokens.length;
     const cap = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : room);
@@ -103,6 +109,20 @@ export class Slot {
       usage: { promptTokens: tokens.length, cachedTokens: reused, completionTokens: generated },
       timings: { prefillMs: (firstTokenAt ?? ended) - started, decodeMs: firstTokenAt === undefined ? 0 : ended - firstTokenAt },
     };
+  }
+
+  /**
+   * Before most of what the slot holds is overwritten, saves it; if a saved prefix matches this
+   * prompt clearly better than what the slot holds, restores it. Returns the tokens restored.
+   */
+  async #swapPrefix(tokens: Token[]): Promise<number> {
+    const held = this.#sequence.contextTokens;
+    const shared = commonPrefix(held, tokens);
+    const candidate = this.#saved.find(tokens, shared + this.#minSavedTokens);
+    const isMostlyLost = held.length >= this.#minSavedTokens && shared < held.length / 2;
+    if (isMostlyLost || candidate) await this.#saved.save(this.#sequence);
+    if (candidate && (await this.#saved.restore(this.#sequence, candidate.tokens))) return candidate.shared;
+    return 0;
   }
 
   /** Erases the divergent tail and returns how many prompt tokens are already held. */

@@ -6,10 +6,12 @@
 import { FlintError } from '../errors/FlintError.js';
 import { IPC_VERSION, type ParentMessage, type WorkerMessage } from '../ipc/messages.js';
 import { Engine } from './Engine.js';
+import { SavedPrefixes } from './SavedPrefixes.js';
 import { Slot } from './Slot.js';
 
 let engine: Engine | undefined;
 let slots: Slot[] = [];
+let saved: SavedPrefixes | undefined;
 const running = new Map<string, AbortController>();
 
 function send(message: WorkerMessage): void {
@@ -26,7 +28,10 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
       if (text.length > 0) process.stderr.write(`[llama.cpp ${level}] ${text}\n`);
     });
     const { context, model } = engine;
-    slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, context.batchSize));
+    const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes);
+    saved = savedPrefixes;
+    const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens };
+    slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, options));
     send({ type: 'ready', version: IPC_VERSION, facts: engine.facts() });
   } catch (err) {
     send({ type: 'fatal', message: `model load failed: ${(err as Error).message}` });
@@ -44,11 +49,11 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     const prompt = engine.prepare(request.input);
     const deltas = new DeltaBuffer(id);
     const result = await slot.generate(request, prompt, engine.settings.defaultMaxTokens, controller.signal, {
-      onStarted: (promptTokens, cachedTokens) => send({ type: 'started', id, promptTokens, cachedTokens }),
+      onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens }),
       onDelta: (text, tokens) => deltas.add(text, tokens),
     });
     deltas.flush();
-    send({ type: 'done', id, ...result });
+    send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0 });
   } catch (err) {
     if (err instanceof FlintError) {
       const details: Record<string, string | number> = {};
@@ -98,6 +103,7 @@ class DeltaBuffer {
 
 async function shutdown(): Promise<void> {
   for (const controller of running.values()) controller.abort();
+  saved?.dispose();
   await engine?.dispose();
   process.exit(0);
 }
@@ -119,4 +125,7 @@ process.on('message', (message: ParentMessage) => {
   }
 });
 // The parent owns this process: if the channel closes, nobody can read our output.
-process.on('disconnect', () => process.exit(0));
+process.on('disconnect', () => {
+  saved?.dispose();
+  process.exit(0);
+});

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/loadConfig.js';
@@ -14,10 +17,19 @@ export interface TestServer extends AsyncDisposable {
 /** Config overrides in FLINT_* form, e.g. `{ FLINT_SLOTS: '1' }`. */
 export type EnvOverrides = Record<string, string>;
 
-/** Starts the real server (real worker process, real llama.cpp) for one test file. */
-export async function startServer(env: EnvOverrides = {}): Promise<TestServer> {
+/**
+ * Starts the real server (real worker process, real llama.cpp) for one test file. `yaml` is
+ * an optional config file for settings that have no FLINT_* variable.
+ */
+export async function startServer(env: EnvOverrides = {}, yaml?: string): Promise<TestServer> {
   const modelPath = await tinyModelPath();
+  let configFile: string | undefined;
+  if (yaml !== undefined) {
+    configFile = path.join(mkdtempSync(path.join(tmpdir(), 'flint-test-')), 'flint.yaml');
+    writeFileSync(configFile, yaml);
+  }
   const { config } = loadConfig({
+    flags: configFile ? { config: configFile } : {},
     env: {
       FLINT_MODEL: modelPath,
       FLINT_PORT: '0',

@@ -1,0 +1,125 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { LlamaContextSequence, Token } from 'node-llama-cpp';
+
+/** A sequence's KV state kept in host memory, keyed by the exact tokens it holds. */
+interface SavedPrefix {
+  readonly tokens: readonly Token[];
+  readonly state: Buffer;
+  lastUsed: number;
+}
+
+/**
+ * KV states of prefixes evicted from slots, kept in this worker's memory (bounded in bytes,
+ * least recently used dropped first) and restored when a request with that prefix returns.
+ * States come only from this worker's own model, and an entry is used only for the exact
+ * tokens it holds, so a state can never be mixed with another conversation or model.
+ * node-llama-cpp saves and loads sequence state through files, so a scratch folder (on tmpfs
+ * where there is one) carries each state for the few milliseconds of the copy.
+ */
+export class SavedPrefixes {
+  readonly #maxBytes: number;
+  readonly #entries: SavedPrefix[] = [];
+  readonly #dir: string;
+  #bytes = 0;
+  #clock = 0;
+  #scratch = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    this.#dir = mkdtempSync(path.join(base, `flint-w${process.pid}-`));
+  }
+
+  /** Bytes of state held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get count(): number {
+    return this.#entries.length;
+  }
+
+  /** Saves what `sequence` holds. Entries it extends are replaced; states over the budget are skipped. */
+  async save(sequence: LlamaContextSequence): Promise<void> {
+    if (this.#maxBytes === 0) return;
+    const tokens = sequence.contextTokens.slice();
+    const file = this.#scratchFile();
+    try {
+      await sequence.saveStateToFile(file);
+      const state = await readFile(file);
+      if (state.byteLength > this.#maxBytes) return;
+      for (let i = this.#entries.length - 1; i >= 0; i--) {
+        if (isPrefixOf(this.#entries[i].tokens, tokens)) this.#remove(i);
+      }
+      this.#entries.push({ tokens, state, lastUsed: ++this.#clock });
+      this.#bytes += state.byteLength;
+      while (this.#bytes > this.#maxBytes) this.#remove(this.#leastRecentlyUsed());
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /** The saved prefix sharing the most leading tokens with `prompt`, if it shares more than `atLeast`. */
+  find(prompt: readonly Token[], atLeast: number): { tokens: readonly Token[]; shared: number } | undefined {
+    let best: SavedPrefix | undefined;
+    let bestShared = atLeast;
+    for (const entry of this.#entries) {
+      const shared = commonPrefix(entry.tokens, prompt);
+      if (shared > bestShared) {
+        best = entry;
+        bestShared = shared;
+      }
+    }
+    return best ? { tokens: best.tokens, shared: bestShared } : undefined;
+  }
+
+  /** Loads the saved state for exactly `tokens` into `sequence` and forgets it (the slot holds it now). */
+  async restore(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<boolean> {
+    const index = this.#entries.findIndex((e) => e.tokens === tokens);
+    if (index === -1) return false;
+    const entry = this.#entries[index];
+    const file = this.#scratchFile();
+    try {
+      await writeFile(file, entry.state);
+      await sequence.loadStateFromFile(file, { acceptRisk: true });
+      this.#remove(index);
+      return true;
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+
+  dispose(): void {
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  #scratchFile(): string {
+    return path.join(this.#dir, `state-${++this.#scratch}.bin`);
+  }
+
+  #remove(index: number): void {
+    this.#bytes -= this.#entries[index].state.byteLength;
+    this.#entries.splice(index, 1);
+  }
+
+  #leastRecentlyUsed(): number {
+    let at = 0;
+    for (let i = 1; i < this.#entries.length; i++) if (this.#entries[i].lastUsed < this.#entries[at].lastUsed) at = i;
+    return at;
+  }
+}
+
+/** Number of leading tokens `a` and `b` share. */
+export function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+function isPrefixOf(shorter: readonly Token[], longer: readonly Token[]): boolean {
+  return shorter.length <= longer.length && commonPrefix(shorter, longer) === shorter.length;
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { WorkerClient } from '../../src/pool/WorkerClient.js';
+import { toFingerprint } from '../../src/scheduler/fingerprint.js';
+import { SlotTable } from '../../src/scheduler/SlotTable.js';
+
+/** SlotTable reads only a worker's index and liveness. */
+function worker(index: number, isAlive = true): WorkerClient {
+  return { index, isAlive } as unknown as WorkerClient;
+}
+const conv = (...contents: string[]) => toFingerprint({ type: 'chat', messages: contents.map((content) => ({ role: 'user', content })) });
+
+test('routes a continued conversation to the slot holding its prefix, else to the least recently used slot', () => {
+  const table = new SlotTable();
+  table.addWorker(worker(0), 2);
+  table.addWorker(worker(1), 2);
+  const a = table.lease(conv('alpha'), undefined)!;
+  const b = table.lease(conv('beta'), undefined)!;
+  assert.equal(a.route, 'cold');
+  assert.notDeepEqual([a.worker.index, a.slot], [b.worker.index, b.slot]);
+  table.release(a);
+  table.release(b);
+  const again = table.lease(conv('beta', 'more'), undefined)!;
+  assert.equal(again.route, 'prefix');
+  assert.deepEqual([again.worker.index, again.slot], [b.worker.index, b.slot]);
+  table.release(again);
+  const fresh = table.lease(conv('gamma'), undefined)!;
+  assert.equal(fresh.route, 'cold');
+  assert.notDeepEqual([fresh.worker.index, fresh.slot], [b.worker.index, b.slot], 'a cold request takes the least recently used slot');
+});
+
+test('affinity wins when its slot still holds the prefix, and yields when that slot is busy', () => {
+  const table = new SlotTable();
+  table.addWorker(worker(0), 2);
+  const first = table.lease(conv('shared system prompt', 'q1'), 'session-1')!;
+  table.release(first);
+  const second = table.lease(conv('shared system prompt', 'q1', 'q2'), 'session-1')!;
+  assert.equal(second.route, 'affinity');
+  assert.equal(second.slot, first.slot);
+  // The pinned slot is busy: another request for the same session takes the other slot.
+  const third = table.lease(conv('shared system prompt', 'q1', 'q2'), 'session-1')!;
+  assert.notEqual(third.slot, second.slot);
+  assert.equal(table.lease(conv('x'), undefined), undefined, 'no idle slot left');
+  assert.equal(table.busy, 2);
+});
+
+test('a prefix evicted from its slot is routed back to the worker that saved it', () => {
+  const table = new SlotTable();
+  table.addWorker(worker(0), 1);
+  table.addWorker(worker(1), 1);
+  const a = table.lease(conv('long conversation A'), undefined)!;
+  table.release(a);
+  const other = table.lease(conv('unrelated'), undefined)!; // takes the other, never-used slot
+  table.release(other);
+  const b = table.lease(conv('conversation B'), undefined)!; // LRU: evicts A from its slot
+  assert.equal(b.worker.index, a.worker.index);
+  table.release(b);
+  const back = table.lease(conv('long conversation A', 'next turn'), undefined)!;
+  assert.equal(back.route, 'saved');
+  assert.equal(back.worker.index, a.worker.index);
+});
+
+test('slots of a dead worker are never leased', () => {
+  const table = new SlotTable();
+  table.addWorker(worker(0, false), 2);
+  assert.equal(table.lease(conv('x'), undefined), undefined);
+  table.addWorker(worker(1), 1);
+  assert.equal(table.lease(conv('x'), undefined)?.worker.index, 1);
+  assert.equal(table.removeWorker(0), true);
+  assert.equal(table.total, 1);
+});
