@@ -40,6 +40,20 @@ export interface SamplingOptions {
   readonly repeatPenalty?: number;
 }
 
+/** A function the model may call. */
+export interface ToolSpec {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON Schema of the arguments object. */
+  readonly parameters?: Readonly<Record<string, unknown>>;
+}
+
+/** Whether and which tool the model must call. */
+export type ToolChoice = 'none' | 'auto' | 'required' | { readonly name: string };
+
+/** Constraint on the output text, enforced with a grammar. */
+export type ResponseFormat = { readonly type: 'json_object' } | { readonly type: 'json_schema'; readonly schema: Readonly<Record<string, unknown>> };
+
 /** The one internal request type every API maps to. */
 export interface GenerateRequest {
   readonly id: RequestId;
@@ -53,10 +67,18 @@ export interface GenerateRequest {
   readonly stop: readonly string[];
   /** Affinity hint (`prompt_cache_key`, session id). */
   readonly cacheKey?: string;
+  /** Functions offered to the model (rendered through its chat template). */
+  readonly tools?: readonly ToolSpec[];
+  readonly toolChoice?: ToolChoice;
+  /** False: at most one tool call per response. */
+  readonly parallelToolCalls?: boolean;
+  readonly responseFormat?: ResponseFormat;
+  /** Evaluate the prompt into the cache and generate nothing (WebSocket `generate: false`). */
+  readonly isWarmupOnly?: boolean;
 }
 
 /** Why a generation ended. `cancelled` is an outcome, never reported as `stop`. */
-export type FinishReason = 'stop' | 'length' | 'cancelled';
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
 
 /** Token counts from the engine's own tokenizer. */
 export interface Usage {
@@ -77,6 +99,8 @@ export interface GenerationTimings {
 export type GenerationEvent =
   | { readonly type: 'start'; readonly promptTokens: number; readonly cachedTokens: number }
   | { readonly type: 'delta'; readonly text: string; readonly tokens: number }
+  /** One complete function call; `arguments` is JSON text. */
+  | { readonly type: 'tool_call'; readonly call: ToolCall }
   | { readonly type: 'done'; readonly finishReason: FinishReason; readonly usage: Usage; readonly timings: GenerationTimings };
 
 /** Facts about the served model that protocols and `/v1/models` need. */

@@ -1,4 +1,4 @@
-import type { FinishReason, GenerateRequest, GenerationTimings, Usage } from '../core/types.js';
+import type { FinishReason, GenerateRequest, GenerationTimings, ToolCall, Usage } from '../core/types.js';
 
 /** Bumped whenever a message changes shape; parent and worker refuse to talk across versions. */
 export const IPC_VERSION = 1;
@@ -55,6 +55,7 @@ export type WorkerMessage =
       readonly restoredTokens: number;
     }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
+  | { readonly type: 'tool_call'; readonly id: string; readonly call: ToolCall }
   | {
       readonly type: 'done';
       readonly id: string;

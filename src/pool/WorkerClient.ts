@@ -8,7 +8,7 @@ import type { Logger } from '../core/Logger.js';
 import { IPC_VERSION, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
 
 /** Events of one generation as the worker reports them. */
-export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'done' }>;
+export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'tool_call' | 'done' }>;
 
 /** Limits on what is buffered for a consumer that reads slower than the worker generates. */
 export interface RunOptions {
@@ -158,6 +158,7 @@ export class WorkerClient {
   #onMessage(message: WorkerMessage): void {
     switch (message.type) {
       case 'started':
+      case 'tool_call':
         this.#inFlight.get(message.id)?.queue.push(message);
         break;
       case 'delta': {

@@ -116,6 +116,7 @@ export class Scheduler implements Gateway {
           yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens };
         }
         else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
+        else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
         else {
           isFinished = true;
           this.#observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);

@@ -4,6 +4,8 @@ import type {PresetName} from "./presets.js";
 import {DEFAULT_SYNTH_SEED, synthesizeModel} from "./synthesizeModel.js";
 import {SYNTH_VERSION} from "./synthVersion.js";
 
+export {SYNTH_VERSION};
+
 /** Generations in flight in this process, so concurrent callers share one synthesis per file. */
 const inFlight = new Map<string, Promise<string>>();
 

@@ -1,2 +1,2 @@
 /** Version of the synthetic model format; bump whenever the bytes synthesizeModel writes change, to invalidate cached files. */
-export const SYNTH_VERSION = 1;
+export const SYNTH_VERSION = 2;

@@ -52,6 +52,8 @@ export async function synthesizeModel(options: {
     for (const tensor of qwen2Tensors(preset, vocabulary, seed))
         writer.addTensor(tensor);
 
+    await fs.mkdir(path.dirname(outPath), {recursive: true});
+
     // a unique temporary name, so concurrent writers (even in other processes) never share a file
     const tempPath = path.join(
         path.dirname(outPath),

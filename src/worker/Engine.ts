@@ -2,17 +2,24 @@ import {
   getLlama,
   LlamaLogLevel,
   LlamaText,
+  SpecialTokensText,
   resolveChatWrapper,
   type ChatHistoryItem,
   type ChatModelFunctionCall,
+  type ChatModelFunctions,
   type ChatWrapper,
+  type GbnfJsonSchema,
+  type LlamaGrammar,
   type Llama,
   type LlamaContext,
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
 import { FlintError } from '../errors/FlintError.js';
-import type { ChatMessage, GenerateInput } from '../core/types.js';
+import type { ChatMessage, GenerateRequest, ResponseFormat, ToolSpec } from '../core/types.js';
+import { LruMap } from '../utils/LruMap.js';
+import type { GenerationPlan } from './Slot.js';
+import type { ToolCallSyntax } from './ToolCallDetector.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
 
 /** A prompt ready for a slot: its tokens, plus stops the chat template adds. */
@@ -22,6 +29,8 @@ export interface PreparedPrompt {
   readonly templateStops: string[];
   /** Single tokens that end generation besides the model's EOG tokens. */
   readonly stopTokens: ReadonlySet<Token>;
+  /** Set when tools are offered: how calls look in the output, and which names are valid. */
+  readonly tools?: { readonly syntax: ToolCallSyntax; readonly names: readonly string[] };
 }
 
 /**
@@ -35,6 +44,7 @@ export class Engine {
   readonly context: LlamaContext;
   readonly chatWrapper: ChatWrapper;
   readonly settings: WorkerSettings;
+  readonly #grammars = new LruMap<string, Promise<LlamaGrammar>>(64);
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
     this.llama = llama;
@@ -83,14 +93,94 @@ export class Engine {
   }
 
   /** Tokenizes the request input the way the model expects it. */
-  prepare(input: GenerateInput): PreparedPrompt {
+  prepare(request: GenerateRequest): PreparedPrompt {
+    const input = request.input;
     switch (input.type) {
       case 'text':
         return { tokens: this.model.tokenize(input.prompt, false), templateStops: [], stopTokens: new Set() };
       case 'infill':
         return this.prepareInfill(input.prefix, input.suffix);
       case 'chat':
-        return this.prepareChat(input.messages);
+        return this.prepareChat(input.messages, request.toolChoice === 'none' ? [] : request.tools ?? []);
+    }
+  }
+
+  /** Grammars and forced-call settings for one request. */
+  async plan(request: GenerateRequest, prompt: PreparedPrompt): Promise<GenerationPlan> {
+    const tokenize = (text: string) => this.tokenizeWithSpecials(text);
+    const grammar = request.responseFormat ? await this.grammarFor(request.responseFormat) : undefined;
+    const choice = request.toolChoice ?? 'auto';
+    const tools = request.tools ?? [];
+    const prefix = this.toolCallPrefix();
+    if (!prompt.tools || !prefix || (choice !== 'required' && typeof choice !== 'object')) return { grammar, tokenize };
+    const names = typeof choice === 'object' ? [choice.name] : tools.map((t) => t.name);
+    return {
+      tokenize,
+      forcedCall: {
+        ...prefix,
+        name: names.length === 1 ? names[0] : await this.grammarFor({ type: 'one_of', values: names }),
+        argumentsGrammar: (name) => this.grammarFor({ type: 'tool_arguments', tool: tools.find((t) => t.name === name) ?? { name } }),
+      },
+    };
+  }
+
+  /** How this model's chat template writes a tool call, if it supports tools. */
+  toolCallSyntax(): ToolCallSyntax | undefined {
+    const call = this.chatWrapper.settings.functions?.call;
+    if (!call) return undefined;
+    const start = firstMarker(LlamaText(call.prefix));
+    const end = lastMarker(LlamaText(call.suffix));
+    return start && end ? { start, end } : undefined;
+  }
+
+  /** The text a forced call starts with, up to where the function name goes. */
+  toolCallPrefix(): { beforeName: string; afterName: string } | undefined {
+    const call = this.chatWrapper.settings.functions?.call;
+    if (!call) return undefined;
+    return { beforeName: LlamaText(call.prefix).toString(), afterName: LlamaText(call.paramsPrefix).toString() };
+  }
+
+  /** Tokenizes text in which the template's special tokens are written literally. */
+  tokenizeWithSpecials(text: string): Token[] {
+    return this.model.tokenize(text, true);
+  }
+
+  /** Grammar for a response format or a tool's arguments; compiled once per schema. */
+  grammarFor(format: ResponseFormat | { type: 'tool_arguments'; tool: ToolSpec } | { type: 'one_of'; values: readonly string[] }): Promise<LlamaGrammar> {
+    const key = JSON.stringify(format);
+    let grammar = this.#grammars.get(key);
+    if (!grammar) {
+      grammar = this.#createGrammar(format);
+      this.#grammars.set(key, grammar);
+      grammar.catch(() => this.#grammars.delete(key));
+    }
+    return grammar;
+  }
+
+  async #createGrammar(format: ResponseFormat | { type: 'tool_arguments'; tool: ToolSpec } | { type: 'one_of'; values: readonly string[] }): Promise<LlamaGrammar> {
+    switch (format.type) {
+      case 'json_object':
+        return this.llama.getGrammarFor('json');
+      case 'tool_arguments':
+        return format.tool.parameters
+          ? this.#schemaGrammar(format.tool.parameters, 'tools')
+          : this.llama.getGrammarFor('json');
+      case 'json_schema':
+        return this.#schemaGrammar(format.schema, 'text.format.schema');
+      case 'one_of':
+        return this.llama.createGrammar({ grammar: `root ::= ${format.values.map((v) => JSON.stringify(v)).join(' | ')}` });
+    }
+  }
+
+  async #schemaGrammar(schema: Readonly<Record<string, unknown>>, param: string): Promise<LlamaGrammar> {
+    try {
+      return await this.llama.createGrammarForJsonSchema(schema as never);
+    } catch (err) {
+      throw new FlintError('FLINT_ERR_INVALID_VALUE', {
+        param,
+        details: { detail: `The JSON schema cannot be enforced: ${(err as Error).message}` },
+        cause: err,
+      });
     }
   }
 
@@ -117,10 +207,14 @@ export class Engine {
     return { tokens, templateStops: [], stopTokens: new Set() };
   }
 
-  private prepareChat(messages: readonly ChatMessage[]): PreparedPrompt {
+  private prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[]): PreparedPrompt {
     const history = toChatHistory(messages);
     history.push({ type: 'model', response: [] });
-    const state = this.chatWrapper.generateContextState({ chatHistory: history });
+    const syntax = tools.length > 0 ? this.toolCallSyntax() : undefined;
+    const availableFunctions: ChatModelFunctions | undefined = syntax
+      ? Object.fromEntries(tools.map((t) => [t.name, { description: t.description, params: t.parameters as GbnfJsonSchema | undefined }]))
+      : undefined;
+    const state = this.chatWrapper.generateContextState({ chatHistory: history, availableFunctions });
     const tokens = state.contextText.tokenize(this.model.tokenizer);
     const templateStops: string[] = [];
     const stopTokens = new Set<Token>();
@@ -132,7 +226,7 @@ export class Engine {
         if (text.length > 0) templateStops.push(text);
       }
     }
-    return { tokens, templateStops, stopTokens };
+    return { tokens, templateStops, stopTokens, tools: syntax ? { syntax, names: tools.map((t) => t.name) } : undefined };
   }
 
   async dispose(): Promise<void> {
@@ -176,6 +270,27 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
     }
   }
   return history;
+}
+
+/** The first special-token piece of a marker (e.g. `<tool_call>`), else its leading text. */
+function firstMarker(text: LlamaText): string | undefined {
+  for (const value of text.values) {
+    if (typeof value === 'string') {
+      if (value.trim().length > 0) return value.trim();
+    } else if (value instanceof SpecialTokensText) return value.value;
+  }
+  return undefined;
+}
+
+/** The last special-token piece of a marker (e.g. `</tool_call>`), else its trailing text. */
+function lastMarker(text: LlamaText): string | undefined {
+  for (let i = text.values.length - 1; i >= 0; i--) {
+    const value = text.values[i];
+    if (typeof value === 'string') {
+      if (value.trim().length > 0) return value.trim();
+    } else if (value instanceof SpecialTokensText) return value.value;
+  }
+  return undefined;
 }
 
 function parseJsonOr(text: string): unknown {

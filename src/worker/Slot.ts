@@ -1,15 +1,35 @@
-import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 import { FlintError } from '../errors/FlintError.js';
 import { StopDetector } from '../utils/StopDetector.js';
-import type { FinishReason, GenerateRequest, GenerationTimings, SamplingOptions, Usage } from '../core/types.js';
+import type { FinishReason, GenerateRequest, GenerationTimings, SamplingOptions, ToolCall, Usage } from '../core/types.js';
+import { createId } from '../utils/ids.js';
 import type { PreparedPrompt } from './Engine.js';
 import { commonPrefix, type SavedPrefixes } from './SavedPrefixes.js';
 import { TokenTextDecoder } from './TokenTextDecoder.js';
+import { ToolCallDetector } from './ToolCallDetector.js';
 
 /** Callbacks through which a slot reports one generation. */
 export interface SlotSink {
   onStarted(promptTokens: number, cachedTokens: number, restoredTokens: number): void;
   onDelta(text: string, tokens: number): void;
+  onToolCall(call: ToolCall): void;
+}
+
+/** Decisions made before decoding: grammars and forced tool calls. */
+export interface GenerationPlan {
+  /** Grammar the whole output must follow (`json_object`, `json_schema`). */
+  readonly grammar?: LlamaGrammar;
+  /** `tool_choice` required or named: the output is one call, constrained by grammars. */
+  readonly forcedCall?: {
+    /** Text of the call syntax before the name and between name and arguments. */
+    readonly beforeName: string;
+    readonly afterName: string;
+    /** A single name, or a grammar that picks one of several. */
+    readonly name: string | LlamaGrammar;
+    readonly argumentsGrammar: (name: string) => Promise<LlamaGrammar>;
+  };
+  /** Tokenizer for template text with literal special tokens. */
+  readonly tokenize: (text: string) => Token[];
 }
 
 /** The end of one generation. */
@@ -40,75 +60,118 @@ export class Slot {
     this.#minSavedTokens = options.minSavedTokens;
   }
 
-  /** Tokens currently held in this sequence's KV cache. */
-  get heldTokens(): number {
-    return this.#sequence.nextTokenIndex;
-  }
-
   /**
-   * Evaluates the part of the prompt not already held, then samples until EOG, a stop, the
-   * token cap, the end of the context or `signal`. Aborting stops within one decode step (or
-   * one prompt batch) and returns `cancelled`.
+   * Evaluates the part of the prompt not already held, then samples until EOG, a stop, a tool
+   * call (when parallel calls are off), the token cap, the end of the context or `signal`.
+   * Aborting stops within one decode step (or one prompt batch) and returns `cancelled`.
    */
-  async generate(request: GenerateRequest, prompt: PreparedPrompt, defaultMaxTokens: number, signal: AbortSignal, sink: SlotSink): Promise<SlotResult> {
+  async generate(request: GenerateRequest, prompt: PreparedPrompt, plan: GenerationPlan, defaultMaxTokens: number, signal: AbortSignal, sink: SlotSink): Promise<SlotResult> {
     const started = performance.now();
     const tokens = prompt.tokens;
     const contextSize = this.#sequence.contextSize;
     if (tokens.length >= contextSize) {
       throw new FlintError('FLINT_ERR_CONTEXT_OVERFLOW', {
-        param: paramFor(request),
+        param: request.input.type === 'chat' ? 'messages' : 'prompt',
         details: { contextSize, promptTokens: tokens.length, detail: ' (no room left for output)' },
       });
     }
     const restored = await this.#swapPrefix(tokens);
     const reused = await this.#reusePrefix(tokens);
     sink.onStarted(tokens.length, reused, Math.min(restored, reused));
-
     const room = contextSize - tokens.length;
     const cap = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : room);
-    const maxTokens = Math.min(cap, room);
-    const stops = new StopDetector([...request.stop, ...prompt.templateStops]);
-    const decoder = new TokenTextDecoder(this.#model);
+    const decode = new DecodeState(Math.min(cap, room), signal);
 
-    let firstTokenAt: number | undefined;
-    let generated = 0;
-    let finishReason: FinishReason = 'stop';
-    let isStopMatched = false;
-    const output: Token[] = [];
-    if (!(await this.#prefill(tokens, reused, signal))) finishReason = 'cancelled';
-    else if (maxTokens <= 0) finishReason = 'length';
-    else {
-      for await (const token of this.#sequence.evaluate(tokens.slice(-1), toEvaluateOptions(request.sampling, () => output.slice(-64)))) {
-        firstTokenAt ??= performance.now();
-        if (signal.aborted) {
-          finishReason = 'cancelled';
-          break;
+    if (!(await this.#prefill(tokens, reused, signal))) decode.finishReason = 'cancelled';
+    else if (request.isWarmupOnly) await this.#sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(-1));
+    else if (decode.maxTokens <= 0) decode.finishReason = 'length';
+    else if (plan.forcedCall) await this.#forcedCall(tokens.slice(-1), request, plan, decode, sink);
+    else await this.#freeText(tokens.slice(-1), request, prompt, plan, decode, sink);
+
+    const ended = performance.now();
+    const firstAt = decode.firstTokenAt;
+    return {
+      finishReason: decode.finishReason,
+      usage: { promptTokens: tokens.length, cachedTokens: reused, completionTokens: decode.generated },
+      timings: { prefillMs: (firstAt ?? ended) - started, decodeMs: firstAt === undefined ? 0 : ended - firstAt },
+    };
+  }
+
+  /** Ordinary decoding: text, stop strings, and tool calls written in the template's syntax. */
+  async #freeText(input: Token[], request: GenerateRequest, prompt: PreparedPrompt, plan: GenerationPlan, decode: DecodeState, sink: SlotSink): Promise<void> {
+    const stops = new StopDetector([...request.stop, ...prompt.templateStops]);
+    const tools = prompt.tools ? new ToolCallDetector(prompt.tools.syntax, prompt.tools.names) : undefined;
+    // With tools on, special tokens such as <tool_call> must be visible to the detector.
+    const decoder = new TokenTextDecoder(this.#model, tools !== undefined);
+    const isParallel = request.parallelToolCalls !== false;
+    let isStopped = false;
+    const emit = (text: string, tokenCount: number, isFinal: boolean): boolean => {
+      const parts = tools ? (isFinal ? [...tools.push(text), ...tools.flush()] : tools.push(text)) : [{ type: 'text' as const, text }];
+      for (const part of parts) {
+        if (part.type === 'call') {
+          sink.onToolCall(part.call);
+          if (!isParallel) return true;
+          continue;
         }
-        if (prompt.stopTokens.has(token)) break;
-        generated++;
-        output.push(token);
-        const out = stops.push(decoder.push(token));
-        if (out.text.length > 0) sink.onDelta(out.text, 1);
-        if (out.isStopped) {
-          isStopMatched = true;
-          break;
-        }
-        if (generated >= maxTokens) {
-          finishReason = 'length';
-          break;
-        }
+        const out = stops.push(part.text);
+        if (out.text.length > 0) sink.onDelta(out.text, tokenCount);
+        if (out.isStopped) return true;
       }
-      if (finishReason !== 'cancelled' && !isStopMatched) {
-        const tail = stops.push(decoder.flush()).text + stops.flush();
+      if (isFinal) {
+        const tail = stops.flush();
         if (tail.length > 0) sink.onDelta(tail, 0);
       }
-    }
-    const ended = performance.now();
-    return {
-      finishReason,
-      usage: { promptTokens: tokens.length, cachedTokens: reused, completionTokens: generated },
-      timings: { prefillMs: (firstTokenAt ?? ended) - started, decodeMs: firstTokenAt === undefined ? 0 : ended - firstTokenAt },
+      return false;
     };
+    const grammarEvaluationState = plan.grammar ? new LlamaGrammarEvaluationState({ model: this.#model, grammar: plan.grammar }) : undefined;
+    for await (const token of this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => decode.output.slice(-64), grammarEvaluationState))) {
+      if (!decode.accept(token, prompt.stopTokens)) break;
+      if (emit(decoder.push(token), 1, false)) {
+        isStopped = true;
+        break;
+      }
+      if (decode.isAtCap()) break;
+    }
+    if (decode.finishReason !== 'cancelled' && !isStopped) emit(decoder.flush(), 0, true);
+    if (tools && tools.calls > 0 && decode.finishReason === 'stop') decode.finishReason = 'tool_calls';
+  }
+
+  /** `tool_choice` required/named: writes the call syntax, then grammar-constrained name and arguments. */
+  async #forcedCall(input: Token[], request: GenerateRequest, plan: GenerationPlan, decode: DecodeState, sink: SlotSink): Promise<void> {
+    const forced = plan.forcedCall!;
+    let name: string;
+    let next: Token[];
+    if (typeof forced.name === 'string') {
+      name = forced.name;
+      next = [...input, ...plan.tokenize(forced.beforeName + name + forced.afterName)];
+    } else {
+      const picked = await this.#constrained([...input, ...plan.tokenize(forced.beforeName)], forced.name, request, decode);
+      if (picked === undefined) return;
+      name = picked;
+      next = plan.tokenize(forced.afterName);
+    }
+    const args = await this.#constrained(next, await forced.argumentsGrammar(name), request, decode);
+    if (args === undefined) return;
+    try {
+      sink.onToolCall({ id: createId('call_'), name, arguments: JSON.stringify(JSON.parse(args)) });
+      decode.finishReason = 'tool_calls';
+    } catch {
+      // Cut off by the token cap before the arguments were complete: report what there is as text.
+      sink.onDelta(args, 0);
+    }
+  }
+
+  /** Generates under `grammar` until it completes; undefined when cut off or cancelled. */
+  async #constrained(input: Token[], grammar: LlamaGrammar, request: GenerateRequest, decode: DecodeState): Promise<string | undefined> {
+    const decoder = new TokenTextDecoder(this.#model, false);
+    const state = new LlamaGrammarEvaluationState({ model: this.#model, grammar });
+    let text = '';
+    for await (const token of this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => [], state))) {
+      if (!decode.accept(token, new Set())) return undefined;
+      text += decoder.push(token);
+      if (decode.isAtCap()) return undefined;
+    }
+    return decode.finishReason === 'cancelled' ? undefined : text + decoder.flush();
   }
 
   /**
@@ -128,9 +191,8 @@ export class Slot {
   /** Erases the divergent tail and returns how many prompt tokens are already held. */
   async #reusePrefix(tokens: Token[]): Promise<number> {
     const held = this.#sequence.contextTokens;
-    let common = 0;
-    const limit = Math.min(held.length, tokens.length - 1); // the last prompt token is always evaluated, for its logits
-    while (common < limit && held[common] === tokens[common]) common++;
+    // The last prompt token is always evaluated again, for its logits.
+    const common = Math.min(commonPrefix(held, tokens), tokens.length - 1);
     if (common < this.#sequence.nextTokenIndex) {
       await this.#sequence.eraseContextTokenRanges([{ start: common, end: this.#sequence.nextTokenIndex }]);
     }
@@ -145,14 +207,43 @@ export class Slot {
     }
     return !signal.aborted;
   }
-
 }
 
-function paramFor(request: GenerateRequest): string {
-  return request.input.type === 'chat' ? 'messages' : 'prompt';
+/** Token accounting shared by every decoding path of one generation. */
+class DecodeState {
+  readonly maxTokens: number;
+  readonly #signal: AbortSignal;
+  readonly output: Token[] = [];
+  generated = 0;
+  firstTokenAt: number | undefined;
+  finishReason: FinishReason = 'stop';
+
+  constructor(maxTokens: number, signal: AbortSignal) {
+    this.maxTokens = maxTokens;
+    this.#signal = signal;
+  }
+
+  /** Counts a sampled token; false when generation must end before using it. */
+  accept(token: Token, stopTokens: ReadonlySet<Token>): boolean {
+    this.firstTokenAt ??= performance.now();
+    if (this.#signal.aborted) {
+      this.finishReason = 'cancelled';
+      return false;
+    }
+    if (stopTokens.has(token)) return false;
+    this.generated++;
+    this.output.push(token);
+    return true;
+  }
+
+  isAtCap(): boolean {
+    if (this.generated < this.maxTokens) return false;
+    this.finishReason = 'length';
+    return true;
+  }
 }
 
-function toEvaluateOptions(sampling: SamplingOptions, punishTokens: () => Token[]) {
+function toEvaluateOptions(sampling: SamplingOptions, punishTokens: () => Token[], grammarEvaluationState?: LlamaGrammarEvaluationState) {
   const hasPenalty = (sampling.presencePenalty ?? 0) !== 0 || (sampling.frequencyPenalty ?? 0) !== 0 || sampling.repeatPenalty !== undefined;
   return {
     temperature: sampling.temperature ?? 1,
@@ -160,6 +251,7 @@ function toEvaluateOptions(sampling: SamplingOptions, punishTokens: () => Token[
     topK: sampling.topK,
     minP: sampling.minP,
     seed: sampling.seed,
+    grammarEvaluationState,
     repeatPenalty: hasPenalty
       ? {
           punishTokens,

@@ -9,17 +9,20 @@ const contextTokens = 4;
  */
 export class TokenTextDecoder {
   readonly #model: LlamaModel;
+  readonly #isSpecialShown: boolean;
   #pending: Token[] = [];
   #last: Token[] = [];
 
-  constructor(model: LlamaModel) {
+  /** `isSpecialShown`: render special tokens (e.g. `<tool_call>`) as their text. */
+  constructor(model: LlamaModel, isSpecialShown: boolean) {
     this.#model = model;
+    this.#isSpecialShown = isSpecialShown;
   }
 
   /** Adds one token; returns the text that is complete so far (often the token's own text). */
   push(token: Token): string {
     this.#pending.push(token);
-    const text = this.#model.detokenize(this.#pending, false, this.#last);
+    const text = this.#model.detokenize(this.#pending, this.#isSpecialShown, this.#last);
     if (text.endsWith('\uFFFD') && this.#pending.length < maxHeldTokens) return '';
     this.#commit();
     return text;
@@ -28,7 +31,7 @@ export class TokenTextDecoder {
   /** Whatever is still held at the end of generation. */
   flush(): string {
     if (this.#pending.length === 0) return '';
-    const text = this.#model.detokenize(this.#pending, false, this.#last);
+    const text = this.#model.detokenize(this.#pending, this.#isSpecialShown, this.#last);
     this.#commit();
     return text;
   }

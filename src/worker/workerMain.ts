@@ -46,11 +46,16 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
   try {
     const slot = slots[message.slot];
     if (!engine || !slot) throw new Error(`slot ${message.slot} does not exist`);
-    const prompt = engine.prepare(request.input);
+    const prompt = engine.prepare(request);
+    const plan = await engine.plan(request, prompt);
     const deltas = new DeltaBuffer(id);
-    const result = await slot.generate(request, prompt, engine.settings.defaultMaxTokens, controller.signal, {
+    const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
       onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens }),
       onDelta: (text, tokens) => deltas.add(text, tokens),
+      onToolCall: (call) => {
+        deltas.flush();
+        send({ type: 'tool_call', id, call });
+      },
     });
     deltas.flush();
     send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0 });
