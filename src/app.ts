@@ -16,7 +16,10 @@ import { createLoggerOptions } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import { WorkerPool } from './pool/WorkerPool.js';
+import { ResponseService } from './protocol/responses/ResponseService.js';
+import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
+import { SqliteResponseStore } from './store/SqliteResponseStore.js';
 
 /** The package root (where `config/`, `models/` and `src/` live). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +31,7 @@ export interface App extends AsyncDisposable {
   readonly pool: WorkerPool;
   readonly metrics: Metrics;
   readonly model: ResolvedModel;
+  readonly responses: ResponseService;
   /** Listens on the configured host and port; returns the URL (port 0 resolves to the real port). */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -154,6 +158,9 @@ export async function createApp(config: Config): Promise<App> {
     },
   };
 
+  const store = new SqliteResponseStore(path.resolve(config.dataDir), config.store);
+  const responses = new ResponseService(scheduler, store, config.model.acceptAnyModelName);
+
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
   registerAuth(fastify, config.server.apiKeys);
   await fastify.register(healthRoutes, { gateway: scheduler });
@@ -166,11 +173,19 @@ export async function createApp(config: Config): Promise<App> {
     requestTimeoutMs: config.server.requestTimeoutMs,
   });
 
+  await fastify.register(responsesRoutes, {
+    service: responses,
+    observer,
+    requestTimeoutMs: config.server.requestTimeoutMs,
+    keepAliveMs: config.server.sseKeepAliveMs,
+  });
+
   try {
     await pool.start();
   } catch (err) {
     await pool.dispose();
     await fastify.close();
+    store.close();
     throw err;
   }
 
@@ -181,6 +196,7 @@ export async function createApp(config: Config): Promise<App> {
       await fastify.close();
       await closed;
       await pool.dispose();
+      store.close();
     })());
 
   return {
@@ -189,6 +205,7 @@ export async function createApp(config: Config): Promise<App> {
     pool,
     metrics,
     model,
+    responses,
     async listen() {
       const address = await fastify.listen({ host: config.server.host, port: config.server.port });
       return address;

@@ -22,6 +22,7 @@ const allowedInternal: Record<string, readonly string[]> = {
   logging: ['core', 'errors', 'utils'],
   config: ['core', 'errors', 'utils'],
   synth: ['errors', 'utils'],
+  store: ['core', 'errors', 'utils'],
   modelfiles: ['core', 'errors', 'utils', 'synth'],
 };
 const compositionRoot = new Set(['app.ts', 'main.ts', 'cli.ts']);
@@ -32,6 +33,7 @@ const restrictedPackages: Array<{ pattern: RegExp; onlyIn: readonly string[] }> 
   { pattern: /^(ws)$/, onlyIn: ['ws'] },
   { pattern: /^node-llama-cpp/, onlyIn: ['worker'] },
   { pattern: /^prom-client/, onlyIn: ['metrics'] },
+  { pattern: /^better-sqlite3/, onlyIn: ['store'] },
 ];
 
 function walk(dir: string): string[] {

@@ -17,6 +17,8 @@ export const ConfigSchema = Type.Object(
         apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         /** Whole-request deadline, queueing included. */
         requestTimeoutMs: Type.Integer({ default: 600_000, minimum: 1_000 }),
+        /** SSE comment interval while a stream has nothing else to send (queueing, long prefill). */
+        sseKeepAliveMs: Type.Integer({ default: 15_000, minimum: 100 }),
         /** How long in-flight work may finish after shutdown starts. */
         shutdownGraceMs: Type.Integer({ default: 5_000, minimum: 0 }),
       },
@@ -72,6 +74,15 @@ export const ConfigSchema = Type.Object(
         maxQueueWaitMs: Type.Integer({ default: 60_000, minimum: 0 }),
         /** Generated text buffered for a client that stopped reading before its generation is cancelled. */
         maxStreamBufferBytes: Type.Integer({ default: 4 * 1024 * 1024, minimum: 1024 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    store: Type.Object(
+      {
+        /** Stored responses kept (oldest pruned first). */
+        maxResponses: Type.Integer({ default: 10_000, minimum: 1 }),
+        /** Age after which a stored response is gone (OpenAI keeps 30 days). */
+        maxAgeS: Type.Integer({ default: 30 * 24 * 3600, minimum: 1 }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -73,6 +73,8 @@ export interface GenerateRequest {
   /** False: at most one tool call per response. */
   readonly parallelToolCalls?: boolean;
   readonly responseFormat?: ResponseFormat;
+  /** Wire name of the prompt field, for errors about it (`messages`, `input`, `prompt`). */
+  readonly inputParam?: string;
   /** Evaluate the prompt into the cache and generate nothing (WebSocket `generate: false`). */
   readonly isWarmupOnly?: boolean;
 }

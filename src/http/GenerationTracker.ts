@@ -35,9 +35,9 @@ export class GenerationTracker {
     this.#timings = event.timings;
   }
 
-  /** Reports a request that completed (possibly cancelled by its client). */
-  finish(status: number): void {
-    this.#report({ status, outcome: this.#finishReason === 'cancelled' ? 'cancelled' : 'ok' });
+  /** Reports a request that completed (possibly cancelled by its client, or failed after its first byte). */
+  finish(status: number, outcome?: 'error'): void {
+    this.#report({ status, outcome: outcome ?? (this.#finishReason === 'cancelled' ? 'cancelled' : 'ok') });
   }
 
   /** Reports a failed request and returns the error, for `throw tracker.fail(err)`. */

@@ -71,7 +71,7 @@ export class Slot {
     const contextSize = this.#sequence.contextSize;
     if (tokens.length >= contextSize) {
       throw new FlintError('FLINT_ERR_CONTEXT_OVERFLOW', {
-        param: request.input.type === 'chat' ? 'messages' : 'prompt',
+        param: request.inputParam ?? (request.input.type === 'chat' ? 'messages' : 'prompt'),
         details: { contextSize, promptTokens: tokens.length, detail: ' (no room left for output)' },
       });
     }

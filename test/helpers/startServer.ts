@@ -39,6 +39,7 @@ export async function startServer(env: EnvOverrides = {}, yaml?: string): Promis
       FLINT_SLOTS: '2',
       FLINT_CONTEXT_SIZE: '1024',
       FLINT_LOG_LEVEL: process.env.FLINT_TEST_LOG_LEVEL ?? 'silent',
+      FLINT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flint-data-')),
       ...env,
     },
   });

@@ -1,0 +1,63 @@
+/**
+ * Starts Flint in this process through its composition root (`createApp`), on a free loopback
+ * port, with exactly the settings a scenario needs. The model runs in Flint's own worker
+ * process, as in production.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/loadConfig.js';
+import type { GpuOption } from './options.js';
+
+export interface FlintSettings {
+  readonly modelPath: string;
+  readonly contextSize: number;
+  readonly slots: number;
+  readonly threads: number;
+  readonly gpu: GpuOption;
+  readonly logLevel: string;
+  /** Host memory for saved prefixes; undefined keeps Flint's default. */
+  readonly savedPrefixBytes?: number;
+}
+
+export interface FlintServer extends AsyncDisposable {
+  readonly app: App;
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The settings go through a config file (JSON is YAML) and `loadConfig`, so they are validated
+ * like a user's; the environment is not read, so stray FLINT_* variables cannot skew a run.
+ */
+export async function startFlint(settings: FlintSettings): Promise<FlintServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'flint-bench-'));
+  const file = path.join(dir, 'flint.yaml');
+  const engine: Record<string, unknown> = { workers: 1, slots: settings.slots, threads: settings.threads, gpu: settings.gpu };
+  if (settings.savedPrefixBytes !== undefined) engine.savedPrefixBytes = settings.savedPrefixBytes;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0 },
+      model: { path: settings.modelPath, contextSize: settings.contextSize, acceptAnyModelName: true },
+      engine,
+      logging: { level: settings.logLevel },
+      dataDir: path.join(dir, 'data'),
+    }),
+  );
+  const { config } = loadConfig({ flags: { config: file }, env: {} });
+  let app: App;
+  try {
+    app = await createApp(config);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const url = await app.listen();
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= app.close().finally(() => rmSync(dir, { recursive: true, force: true })));
+  return { app, url, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import type { RequestObserver } from '../../core/RequestObserver.js';
+import { FlintError } from '../../errors/FlintError.js';
+import type { ResponseObject, WireEvent } from '../../protocol/responses/ResponseStream.js';
+import type { ResponseService } from '../../protocol/responses/ResponseService.js';
+import { sseEvent, sseKeepAlive } from '../../protocol/sse.js';
+import { GenerationTracker } from '../GenerationTracker.js';
+import { createRequestSignal, SseWriter } from '../sendStream.js';
+
+/** Options of the Responses routes. */
+export interface ResponsesRouteOptions {
+  readonly service: ResponseService;
+  readonly observer: RequestObserver;
+  readonly requestTimeoutMs: number;
+  /** SSE comment interval while nothing else is sent (queueing, long prefill). */
+  readonly keepAliveMs: number;
+}
+
+/** `POST /v1/responses` (JSON or SSE) and the stored-response routes. */
+export async function responsesRoutes(app: FastifyInstance, options: ResponsesRouteOptions): Promise<void> {
+  const { service } = options;
+
+  app.post('/v1/responses', async (request, reply) => {
+    const tracker = new GenerationTracker('responses', options.observer, request.log);
+    let parsed;
+    try {
+      parsed = service.parse(request.body);
+    } catch (err) {
+      throw tracker.fail(err);
+    }
+    const signal = createRequestSignal(reply, options.requestTimeoutMs);
+    const run = service.run(parsed, {
+      signal,
+      isStream: parsed.isStream,
+      onGenerationEvent: (event) => {
+        if (event.type === 'delta' || event.type === 'tool_call') tracker.onText();
+        else if (event.type === 'done') tracker.onDone(event);
+      },
+    });
+    let first: IteratorResult<WireEvent, ResponseObject>;
+    try {
+      first = await run.next();
+    } catch (err) {
+      throw tracker.fail(err);
+    }
+
+    if (!parsed.isStream) {
+      let result = first;
+      try {
+        while (!result.done) result = await run.next();
+      } catch (err) {
+        throw tracker.fail(err);
+      }
+      finishTracker(tracker, result.value);
+      return result.value;
+    }
+
+    const sse = new SseWriter(reply, { 'x-request-id': String(request.id) });
+    let lastWrite = Date.now();
+    const keepAlive = setInterval(() => {
+      if (Date.now() - lastWrite >= options.keepAliveMs) void sse.write(sseKeepAlive);
+    }, options.keepAliveMs);
+    keepAlive.unref();
+    try {
+      for (let next = first; ; next = await run.next()) {
+        if (next.done) {
+          finishTracker(tracker, next.value);
+          break;
+        }
+        await sse.write(sseEvent(next.value.type, next.value.json));
+        lastWrite = Date.now();
+      }
+    } catch (err) {
+      // run() turns failures into response.failed; anything reaching here is a bug.
+      tracker.fail(err);
+      request.log.error({ err }, 'responses stream failed');
+    } finally {
+      clearInterval(keepAlive);
+      sse.end();
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.retrieve(request.params.id));
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.delete(request.params.id));
+  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', async (request) => service.cancel(request.params.id));
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/v1/responses/:id/input_items', async (request) => {
+    const q = request.query;
+    const limit = q.limit === undefined ? undefined : Number(q.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100)) {
+      throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'limit', details: { detail: "Invalid value for 'limit': expected an integer from 1 to 100." } });
+    }
+    if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') {
+      throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'order', details: { detail: "Invalid value for 'order': expected asc or desc." } });
+    }
+    return service.inputItems(request.params.id, { limit, order: q.order, after: q.after, before: q.before });
+  });
+}
+
+function finishTracker(tracker: GenerationTracker, response: ResponseObject): void {
+  tracker.finish(200, response.status === 'failed' ? 'error' : undefined);
+}
