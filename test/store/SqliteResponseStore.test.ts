@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { SqliteResponseStore } from '../../src/store/SqliteResponseStore.js';
+
+const entry = (id: string, createdAtS = Math.floor(Date.now() / 1000)) => ({
+  id,
+  createdAtS,
+  response: { id, status: 'completed' },
+  inputItems: [{ id: `msg_${id}`, type: 'message' }],
+  outputItems: [],
+});
+
+test('round trip, delete, and data that outlives the store object', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'flint-store-'));
+  const store = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600 });
+  store.save(entry('resp_a'));
+  assert.deepEqual(store.get('resp_a')?.inputItems, [{ id: 'msg_resp_a', type: 'message' }]);
+  store.close();
+  const reopened = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600 });
+  assert.equal(reopened.get('resp_a')?.response.status, 'completed');
+  assert.equal(reopened.delete('resp_a'), true);
+  assert.equal(reopened.delete('resp_a'), false);
+  assert.equal(reopened.get('resp_a'), undefined);
+  reopened.close();
+});
+
+test('bounded by count (oldest pruned first) and by age', () => {
+  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 3, maxAgeS: 60 });
+  const now = Math.floor(Date.now() / 1000);
+  for (let i = 0; i < 64; i++) store.save(entry(`resp_${i}`, now - 64 + i));
+  assert.equal(store.count(), 3);
+  assert.ok(store.get('resp_63'));
+  assert.equal(store.get('resp_0'), undefined);
+  store.save(entry('resp_old', now - 120));
+  assert.equal(store.get('resp_old'), undefined, 'older than maxAgeS is gone');
+  store.close();
+});
