@@ -1,153 +1,131 @@
 /**
- * `npm run bench`: Flint's chat endpoint against node-llama-cpp called directly, on the same
- * generated model and thread count, in one run. Runs are interleaved (raw, gateway, raw, ...)
- * and reported as medians with min/max, plus the gateway/raw ratio.
- *
- *   npm run bench -- [--preset tiny|small|qwen2.5-0.5b] [--threads N] [--tokens N] [--runs N] [--json FILE]
+ * `npm run bench`: Flint measured against node-llama-cpp called directly (the physical limit),
+ * in one process tree, on the same model, threads and GPU setting. Each scenario interleaves
+ * raw and gateway runs and reports medians with min/max and the gateway/raw ratio. Results go
+ * to bench/results/ as JSON (every sample), Markdown and SVG. See bench/README.md.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { getLlama, resolveChatWrapper, type LlamaModel, type Token } from 'node-llama-cpp';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config/loadConfig.js';
-import { ensureSyntheticModel } from '../src/synth/ensureSyntheticModel.js';
-import { isPresetName } from '../src/synth/presets.js';
+import { Deadline, now } from './lib/clock.js';
+import { startFlint } from './lib/flint.js';
+import { resolveBenchModel } from './lib/model.js';
+import { parseOptions, usage } from './lib/options.js';
+import { RawEngine } from './lib/rawEngine.js';
+import { goalsTable } from './lib/report.js';
+import type { BenchContext, ScenarioResult } from './lib/types.js';
+import { scenarios } from './scenarios/index.js';
 
-const { values } = parseArgs({
-  options: {
-    preset: { type: 'string', default: 'tiny' },
-    threads: { type: 'string', default: '1' },
-    tokens: { type: 'string', default: '128' },
-    runs: { type: 'string', default: '5' },
-    'prompt-words': { type: 'string', default: '60' },
-    json: { type: 'string' },
-  },
-});
-if (!isPresetName(values.preset)) throw new Error(`unknown preset ${values.preset}`);
-const preset = values.preset;
-const threads = Number(values.threads);
-const maxTokens = Number(values.tokens);
-const runs = Number(values.runs);
 const repoRoot = path.resolve(import.meta.dirname, '..');
-const modelPath = await ensureSyntheticModel({ preset, dir: path.join(repoRoot, 'models') });
 
-interface Sample {
-  ttftMs: number;
-  decodeTokPerS: number;
-  tokens: number;
-}
-
-const words = 'function parse value return const let index result buffer token stream cache slot worker'.split(' ');
-function prompt(run: number): string {
-  // A fresh first word every run so neither side can reuse a cached prefix: this measures cold TTFT.
-  const body = Array.from({ length: Number(values['prompt-words']) }, (_, i) => words[(i * 7 + run) % words.length]).join(' ');
-  return `run ${run} ${Math.random().toString(36).slice(2)}: ${body}`;
-}
-
-// --- raw node-llama-cpp, in this process -------------------------------------------------------
-const llama = await getLlama({ gpu: false, maxThreads: 0, build: 'never' });
-const model: LlamaModel = await llama.loadModel({ modelPath });
-const context = await model.createContext({ contextSize: 4096, sequences: 1, threads });
-const sequence = context.getSequence();
-const wrapper = resolveChatWrapper(model);
-
-async function rawRun(text: string): Promise<Sample> {
-  await sequence.clearHistory();
-  const started = performance.now();
-  const state = wrapper.generateContextState({ chatHistory: [{ type: 'user', text }, { type: 'model', response: [] }] });
-  const tokens: Token[] = state.contextText.tokenize(model.tokenizer);
-  let first = 0;
-  let n = 0;
-  for await (const token of sequence.evaluate(tokens, { temperature: 0 })) {
-    model.detokenize([token]);
-    if (n === 0) first = performance.now();
-    if (++n >= maxTokens) break;
+const parsed = (() => {
+  try {
+    return parseOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage}\n`);
+    process.exit(2);
   }
-  const end = performance.now();
-  return { ttftMs: first - started, decodeTokPerS: n > 1 ? (n - 1) / ((end - first) / 1000) : 0, tokens: n };
+})();
+if (parsed === 'help') {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
 }
-
-// --- Flint over HTTP + SSE ---------------------------------------------------------------------
-const { config } = loadConfig({
-  env: { FLINT_MODEL: modelPath, FLINT_PORT: '0', FLINT_THREADS: String(threads), FLINT_SLOTS: '1', FLINT_CONTEXT_SIZE: '4096', FLINT_LOG_LEVEL: 'warn' },
+const options = parsed;
+const selected = options.scenarios.length === 0 ? scenarios : options.scenarios.map((name) => {
+  const found = scenarios.find((s) => s.name === name);
+  if (!found) {
+    process.stderr.write(`unknown scenario '${name}'; known: ${scenarios.map((s) => s.name).join(', ')}\n`);
+    process.exit(2);
+  }
+  return found;
 });
-const app = await createApp(config);
-const url = await app.listen();
 
-async function gatewayRun(text: string): Promise<Sample> {
-  const started = performance.now();
-  const res = await fetch(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: text }], max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
-  });
-  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-  let first = 0;
-  let last = 0;
-  let tokens = 0;
-  let buffer = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body) {
-    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-    let at: number;
-    while ((at = buffer.indexOf('\n\n')) !== -1) {
-      const frame = buffer.slice(0, at);
-      buffer = buffer.slice(at + 2);
-      if (!frame.startsWith('data: {')) continue;
-      const data = JSON.parse(frame.slice(6)) as { choices: Array<{ delta: { content?: string } }>; usage?: { completion_tokens: number } | null };
-      if (data.choices[0]?.delta.content) {
-        last = performance.now();
-        if (first === 0) first = last;
-      }
-      if (data.usage) tokens = data.usage.completion_tokens;
-    }
+const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
+const model = await resolveBenchModel(options, repoRoot);
+log(`model ${model.label}: ${path.relative(repoRoot, model.path) || model.path}; threads ${options.threads}; gpu ${options.gpu}${options.quick ? '; quick' : ''}`);
+const raw = await RawEngine.load({ modelPath: model.path, gpu: options.gpu, threads: options.threads });
+const maxContext = options.context > 0 ? options.context : Math.min(raw.trainContextSize, 32_768);
+
+const ctx: BenchContext = {
+  options,
+  modelPath: model.path,
+  modelLabel: model.label,
+  maxContext,
+  raw: () => Promise.resolve(raw),
+  startFlint: (o) =>
+    startFlint({ modelPath: model.path, threads: options.threads, gpu: options.gpu, logLevel: options.logLevel, ...o }),
+  runs: (quick, full) => options.runs ?? (options.quick ? quick : full),
+  log,
+};
+
+const results: ScenarioResult[] = [];
+for (const scenario of selected) {
+  log(`— ${scenario.name}: ${scenario.title}`);
+  const started = now();
+  let result: ScenarioResult;
+  try {
+    result = await scenario.run(ctx, new Deadline(options.scenarioTimeLimitS * 1000));
+  } catch (err) {
+    const message = (err as Error)?.stack ?? String(err);
+    log(`${scenario.name} failed: ${message}`);
+    result = { name: scenario.name, title: scenario.title, status: 'failed', note: (err as Error)?.message ?? String(err), markdown: `Failed: ${(err as Error)?.message ?? String(err)}`, goals: [] };
   }
-  return { ttftMs: first - started, decodeTokPerS: tokens > 1 ? (tokens - 1) / ((last - first) / 1000) : 0, tokens };
+  result.durationS = (now() - started) / 1000;
+  results.push(result);
+  log(`${scenario.name}: ${result.status}${result.note ? ` (${result.note})` : ''} in ${result.durationS.toFixed(1)} s`);
 }
+await raw.dispose();
 
-const raw: Sample[] = [];
-const gateway: Sample[] = [];
-await rawRun(prompt(-1)); // warm-up both sides once
-await gatewayRun(prompt(-2));
-for (let i = 0; i < runs; i++) {
-  raw.push(await rawRun(prompt(i * 2)));
-  gateway.push(await gatewayRun(prompt(i * 2 + 1)));
-}
-await app.close();
-await context.dispose();
-await model.dispose();
-await llama.dispose();
-
-const stats = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+// --- report --------------------------------------------------------------------------------
+const date = new Date();
+const day = date.toISOString().slice(0, 10);
+const nodeLlamaCppVersion = (() => {
+  try {
+    return (JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+const meta = {
+  date: date.toISOString(),
+  model: model.label,
+  modelFile: path.basename(model.path),
+  synthetic: model.isSynthetic,
+  threads: options.threads,
+  gpu: options.gpu,
+  llamaGpu: raw.llama.gpu,
+  quick: options.quick,
+  maxContext,
+  cpus: availableParallelism(),
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  nodeLlamaCpp: nodeLlamaCppVersion,
 };
-const result = {
-  preset,
-  threads,
-  maxTokens,
-  runs,
-  raw: { ttftMs: stats(raw.map((r) => r.ttftMs)), decodeTokPerS: stats(raw.map((r) => r.decodeTokPerS)), tokens: stats(raw.map((r) => r.tokens)) },
-  gateway: { ttftMs: stats(gateway.map((r) => r.ttftMs)), decodeTokPerS: stats(gateway.map((r) => r.decodeTokPerS)), tokens: stats(gateway.map((r) => r.tokens)) },
-};
-const ratio = {
-  decode: result.gateway.decodeTokPerS.median / result.raw.decodeTokPerS.median,
-  ttft: result.gateway.ttftMs.median / result.raw.ttftMs.median,
-};
-const f = (x: { median: number; min: number; max: number }, d = 1) => `${x.median.toFixed(d)} (${x.min.toFixed(d)}–${x.max.toFixed(d)})`;
-const table = [
-  `### ${preset}, threads ${threads}, ${maxTokens} tokens, ${runs} runs (median, min–max)`,
+const goals = results.flatMap((r) => r.goals);
+const markdown = [
+  `# Flint bench: ${model.label}${options.quick ? ' (quick)' : ''}, ${day}`,
   '',
-  '| path | TTFT ms | decode tok/s | tokens |',
-  '| --- | --- | --- | --- |',
-  `| node-llama-cpp direct | ${f(result.raw.ttftMs, 2)} | ${f(result.raw.decodeTokPerS)} | ${f(result.raw.tokens, 0)} |`,
-  `| Flint /v1/chat/completions (SSE) | ${f(result.gateway.ttftMs, 2)} | ${f(result.gateway.decodeTokPerS)} | ${f(result.gateway.tokens, 0)} |`,
-  `| ratio gateway/raw | ${ratio.ttft.toFixed(2)}x | ${ratio.decode.toFixed(3)}x | |`,
+  `Model \`${meta.modelFile}\`${model.isSynthetic ? ' (synthetic, random weights)' : ''}; ${options.threads} thread(s); GPU ${options.gpu} (llama.cpp: ${String(meta.llamaGpu)}); ` +
+    `${meta.cpus} CPUs (${meta.cpuModel}); Node ${meta.node}; node-llama-cpp ${meta.nodeLlamaCpp}. ` +
+    'Raw = node-llama-cpp called directly in the bench process; gateway = Flint (`createApp`, loopback). Ratios are gateway/raw.',
   '',
+  '## Goals',
+  '',
+  goalsTable(goals),
+  '',
+  ...results.flatMap((r) => [`## ${r.title} (\`${r.name}\`)${r.status === 'ok' ? '' : ` — ${r.status}`}`, '', r.note && r.status === 'partial' ? `_${r.note}_\n` : '', r.markdown, '']),
 ].join('\n');
-process.stdout.write(table + '\n');
-mkdirSync(path.join(repoRoot, 'bench', 'results'), { recursive: true });
-const out = values.json ?? path.join(repoRoot, 'bench', 'results', `chat-${preset}-t${threads}.json`);
-writeFileSync(out, JSON.stringify({ ...result, ratio, date: new Date().toISOString() }, null, 2));
-writeFileSync(out.replace(/\.json$/, '.md'), table);
+
+const outDir = path.resolve(repoRoot, options.outDir);
+mkdirSync(outDir, { recursive: true });
+const base = path.join(outDir, `${day}-${model.label}${options.quick ? '-quick' : ''}`);
+const json = JSON.stringify({ meta, goals, scenarios: results }, null, 2);
+writeFileSync(`${base}.json`, json);
+writeFileSync(`${base}.md`, markdown);
+writeFileSync(path.join(outDir, 'latest.md'), markdown);
+for (const file of results.flatMap((r) => r.files ?? [])) writeFileSync(path.join(outDir, file.name), file.content);
+if (options.json) writeFileSync(path.resolve(options.json), json);
+process.stdout.write(`\n${markdown}\n`);
+log(`results: ${path.relative(repoRoot, base)}.{json,md}, ${path.relative(repoRoot, path.join(outDir, 'latest.md'))}`);
+// Keep-alive sockets and native handles can hold the loop open; everything is written, so exit.
+process.exit(results.some((r) => r.status === 'failed') ? 1 : 0);

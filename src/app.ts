@@ -20,6 +20,7 @@ import { ResponseService } from './protocol/responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SqliteResponseStore } from './store/SqliteResponseStore.js';
+import { registerUpgradeCleanup, responsesSocketRoutes } from './ws/responsesSocket.js';
 
 /** The package root (where `config/`, `models/` and `src/` live). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -163,6 +164,7 @@ export async function createApp(config: Config): Promise<App> {
 
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
   registerAuth(fastify, config.server.apiKeys);
+  registerUpgradeCleanup(fastify);
   await fastify.register(healthRoutes, { gateway: scheduler });
   await fastify.register(metricsRoutes, { source: metrics.registry });
   await fastify.register(modelRoutes, { gateway: scheduler, acceptAnyModelName: config.model.acceptAnyModelName });
@@ -173,6 +175,23 @@ export async function createApp(config: Config): Promise<App> {
     requestTimeoutMs: config.server.requestTimeoutMs,
   });
 
+  await fastify.register(responsesSocketRoutes, {
+    service: responses,
+    requests: observer,
+    limits: config.websocket,
+    sessions: {
+      onSessionOpen: () => {
+        metrics.wsSessionsOpen.inc();
+        metrics.wsSessions.inc();
+      },
+      onSessionClose: (turns) => {
+        metrics.wsSessionsOpen.dec();
+        metrics.wsTurnsPerSession.observe(turns);
+      },
+      onTurnFirstToken: (s) => metrics.wsTurnTimeToFirstToken.observe(s),
+    },
+    onSessionEnd: (key) => scheduler.releaseAffinity(key),
+  });
   await fastify.register(responsesRoutes, {
     service: responses,
     observer,

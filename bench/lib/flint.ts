@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/loadConfig.js';
+import { ConfigSchema } from '../../src/config/schema.js';
 import type { GpuOption } from './options.js';
 
 export interface FlintSettings {
@@ -19,6 +20,8 @@ export interface FlintSettings {
   readonly logLevel: string;
   /** Host memory for saved prefixes; undefined keeps Flint's default. */
   readonly savedPrefixBytes?: number;
+  /** Extra config sections (e.g. `websocket` limits), applied only where Flint's schema has that section. */
+  readonly sections?: Readonly<Record<string, Record<string, unknown>>>;
 }
 
 export interface FlintServer extends AsyncDisposable {
@@ -37,6 +40,7 @@ export async function startFlint(settings: FlintSettings): Promise<FlintServer> 
   const file = path.join(dir, 'flint.yaml');
   const engine: Record<string, unknown> = { workers: 1, slots: settings.slots, threads: settings.threads, gpu: settings.gpu };
   if (settings.savedPrefixBytes !== undefined) engine.savedPrefixBytes = settings.savedPrefixBytes;
+  const sections = Object.entries(settings.sections ?? {}).filter(([name]) => Object.hasOwn(ConfigSchema.properties, name));
   writeFileSync(
     file,
     JSON.stringify({
@@ -45,6 +49,7 @@ export async function startFlint(settings: FlintSettings): Promise<FlintServer> 
       engine,
       logging: { level: settings.logLevel },
       dataDir: path.join(dir, 'data'),
+      ...Object.fromEntries(sections),
     }),
   );
   const { config } = loadConfig({ flags: { config: file }, env: {} });

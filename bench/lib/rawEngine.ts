@@ -77,6 +77,11 @@ export interface RawRun {
   readonly startedAt: number;
   /** Rendering the chat template and tokenizing (Flint does the same work per request). */
   readonly renderMs: number;
+  /**
+   * The engine's own time to the first token: state work, erasing, prefill and the first
+   * decode, without rendering. Gateway TTFT minus this is everything the gateway adds.
+   */
+  readonly engineTtftMs: number;
   readonly firstTokenAt: number | undefined;
   readonly tokenTimes: number[];
   readonly text: string;
@@ -111,8 +116,9 @@ export function commonPrefix(a: readonly number[], b: readonly number[]): number
 export async function rawGenerate(engine: RawEngine, sequence: LlamaContextSequence, history: readonly ChatHistoryItem[], options: RawGenerateOptions): Promise<RawRun> {
   const startedAt = now();
   await options.before?.(sequence);
+  const renderStart = now();
   const tokens = engine.render(history);
-  const renderMs = now() - startedAt;
+  const renderMs = now() - renderStart;
   let cached = 0;
   if (!options.reuse) await sequence.clearHistory();
   else {
@@ -131,6 +137,7 @@ export async function rawGenerate(engine: RawEngine, sequence: LlamaContextSeque
   return {
     startedAt,
     renderMs,
+    engineTtftMs: tokenTimes.length > 0 ? tokenTimes[0] - startedAt - renderMs : Number.NaN,
     firstTokenAt: tokenTimes[0],
     tokenTimes,
     text,

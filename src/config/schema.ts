@@ -77,6 +77,28 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    websocket: Type.Object(
+      {
+        /** Largest accepted client frame; bigger frames close the socket with 1009. */
+        maxFrameBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
+        /** Open sockets, in all and per API key (or per client address without keys). */
+        maxSockets: Type.Integer({ default: 1024, minimum: 1 }),
+        maxSocketsPerKey: Type.Integer({ default: 64, minimum: 1 }),
+        /** A socket with no frames and nothing in flight for this long is closed (1000). */
+        idleTimeoutMs: Type.Integer({ default: 600_000, minimum: 1_000 }),
+        /** Server ping interval; a socket that has not answered a ping in twice this is closed (1001). */
+        pingIntervalMs: Type.Integer({ default: 30_000, minimum: 100 }),
+        /** Connection lifetime; afterwards `websocket_connection_limit_reached` and close 1001. */
+        maxLifetimeMs: Type.Integer({ default: 3_600_000, minimum: 1_000 }),
+        /** Unsent bytes to a slow reader before the socket stops pulling tokens. */
+        maxSendBufferBytes: Type.Integer({ default: 8 * 1024 * 1024, minimum: 1024 }),
+        /** Responses running or queued on one socket. */
+        maxQueuedResponses: Type.Integer({ default: 16, minimum: 1 }),
+        /** Recent responses each socket keeps for `previous_response_id` with `store: false`. */
+        connectionCacheSize: Type.Integer({ default: 8, minimum: 1 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     store: Type.Object(
       {
         /** Stored responses kept (oldest pruned first). */

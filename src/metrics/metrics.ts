@@ -33,6 +33,11 @@ export function createMetrics() {
     savedPrefixBytes: new Gauge({ name: 'flint_saved_prefix_bytes', help: 'Host memory held by saved prefix states, per worker.', labelNames: ['worker'] as const, registers: r }),
     savedPrefixLimit: new Gauge({ name: 'flint_saved_prefix_limit_bytes', help: 'Configured saved-prefix budget per worker.', registers: r }),
     streamOverflows: new Counter({ name: 'flint_stream_overflows_total', help: 'Generations cancelled because their consumer stopped reading.', registers: r }),
+    wsSessionsOpen: new Gauge({ name: 'flint_websocket_sessions_open', help: 'Open Responses WebSocket sessions.', registers: r }),
+    wsSessions: new Counter({ name: 'flint_websocket_sessions_total', help: 'Responses WebSocket sessions opened.', registers: r }),
+    wsTurnsPerSession: new Histogram({ name: 'flint_websocket_turns_per_session', help: 'Responses completed per WebSocket session, observed at close.', buckets: [0, 1, 2, 5, 10, 20, 50, 100, 500], registers: r }),
+    wsTurnTimeToFirstToken: new Histogram({ name: 'flint_websocket_turn_time_to_first_token_seconds', help: 'Per-turn time from response.create to the first token on a WebSocket.', buckets: latencyBuckets, registers: r }),
+    storedResponses: new Gauge({ name: 'flint_stored_responses', help: 'Responses in the store.', registers: r }),
     threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker.', registers: r }),
   };
 }

@@ -134,6 +134,11 @@ export class Scheduler implements Gateway {
     }
   }
 
+  /** Drops the slot pin of a session that ended (a closed WebSocket). */
+  releaseAffinity(cacheKey: string): void {
+    this.#slots.forgetAffinity(cacheKey);
+  }
+
   /** Stops admitting work and fails queued requests. In-flight ones end through their signals. */
   async close(): Promise<void> {
     this.#isClosing = true;

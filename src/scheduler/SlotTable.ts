@@ -104,6 +104,11 @@ export class SlotTable {
     return { worker: chosen.worker, slot: chosen.slot, route };
   }
 
+  /** A session ended: its slot keeps its tokens (still reusable by prefix) but loses the pin. */
+  forgetAffinity(cacheKey: string): void {
+    for (const s of this.#slots) if (s.cacheKey === cacheKey) s.cacheKey = undefined;
+  }
+
   release(lease: SlotLease): void {
     const state = this.#slots.find((s) => s.worker === lease.worker && s.slot === lease.slot);
     if (state) state.isBusy = false;

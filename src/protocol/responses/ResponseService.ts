@@ -20,6 +20,8 @@ export interface RunOptions {
   readonly signal: AbortSignal;
   /** Non-streaming callers get failures before generation as thrown errors (HTTP 4xx), not `response.failed`. */
   readonly isStream: boolean;
+  /** Slot-affinity key; defaults to `prompt_cache_key`, then the previous response id. */
+  readonly cacheKey?: string;
   /** Where `previous_response_id` is looked up first (a WebSocket's connection-local cache). */
   readonly findLocal?: (id: string) => Conversation | undefined;
   /** Called with the finished response and its conversation (e.g. to cache it on a connection). */
@@ -91,7 +93,7 @@ export class ResponseService {
           sampling: { temperature: b.temperature ?? undefined, topP: b.top_p ?? undefined, seed: b.seed ?? undefined },
           maxTokens: b.max_output_tokens ?? undefined,
           stop: [],
-          cacheKey: b.prompt_cache_key ?? parsed.previousResponseId,
+          cacheKey: options.cacheKey ?? b.prompt_cache_key ?? parsed.previousResponseId,
           tools: parsed.tools,
           toolChoice: parsed.toolChoice,
           parallelToolCalls: parsed.parallelToolCalls,

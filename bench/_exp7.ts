@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { streamChat } from './lib/chatClient.js';
+import { userHistory, userMessages } from './lib/conversation.js';
+import { startFlint } from './lib/flint.js';
+import { nonce, textOfTokens } from './lib/prompts.js';
+import { RawEngine, rawGenerate } from './lib/rawEngine.js';
+import { sleep } from './lib/clock.js';
+import { ttftMs } from './lib/turn.js';
+import { ensureSyntheticModel } from '../src/synth/ensureSyntheticModel.js';
+const modelPath = await ensureSyntheticModel({ preset: 'qwen2.5-0.5b', dir: path.resolve('models') });
+const raw = await RawEngine.load({ modelPath, gpu: 'off', threads: 1 });
+const ctx = await raw.createContext(8192, 1); const seq = ctx.getSequence();
+const server = await startFlint({ modelPath, contextSize: 8192, slots: 1, threads: 1, gpu: 'off', logLevel: 'error' });
+const h = userHistory(textOfTokens(nonce(), 1024, raw.tokenizer));
+await rawGenerate(raw, seq, h, { maxTokens: 2, reuse: true });
+const gp = userMessages(textOfTokens(nonce(), 1024, raw.tokenizer));
+await streamChat(server.url, { messages: gp, max_tokens: 2 }, 600000);
+const w = async (label: string) => { const r = await rawGenerate(raw, seq, h, { maxTokens: 2, reuse: true }); console.log(label, r.engineTtftMs.toFixed(1)); };
+await w('raw warm, gateway idle');
+for (let i = 0; i < 2; i++) {
+  const g = await streamChat(server.url, { messages: gp, max_tokens: 2 }, 600000);
+  console.log('gw warm', ttftMs(g).toFixed(1), 'total', (g.endedAt - g.startedAt).toFixed(1));
+  await w('raw warm right after gw warm');
+  await sleep(1000);
+  await w('raw warm 1 s later');
+}
+const t0 = performance.now();
+await streamChat(server.url, { messages: userMessages(textOfTokens(nonce(), 1024, raw.tokenizer)), max_tokens: 2 }, 600000);
+console.log('gw cold took', (performance.now() - t0).toFixed(0));
+await w('raw warm right after gw cold');
+await sleep(1000);
+await w('raw warm 1 s after gw cold');
+await sleep(3000);
+await w('raw warm 4 s after gw cold');
+await server.close(); process.exit(0);

@@ -1,0 +1,19 @@
+/** Every scenario, in the order `npm run bench` runs them. */
+import type { Scenario } from '../lib/types.js';
+import { agentLoopScenario } from './agentLoop.js';
+import { concurrencyScenario } from './concurrency.js';
+import { decodeScenario } from './decode.js';
+import { idleSessionsScenario } from './idleSessions.js';
+import { predictedOutputScenario } from './predictedOutput.js';
+import { promptCacheScenario } from './promptCache.js';
+import { ttftScenario } from './ttft.js';
+
+export const scenarios: readonly Scenario[] = [
+  decodeScenario,
+  ttftScenario,
+  agentLoopScenario,
+  concurrencyScenario,
+  promptCacheScenario,
+  idleSessionsScenario,
+  predictedOutputScenario,
+];

@@ -1,0 +1,290 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { RequestObserver } from '../core/RequestObserver.js';
+import type { GenerationEvent } from '../core/types.js';
+import { FlintError } from '../errors/FlintError.js';
+import { toWireError } from '../errors/toWireError.js';
+import type { ParsedResponseRequest } from '../protocol/responses/parseResponseRequest.js';
+import type { Conversation, ResponseService } from '../protocol/responses/ResponseService.js';
+import { LruMap } from '../utils/LruMap.js';
+
+/** Limits of one socket (config `websocket`). */
+export interface ConnectionLimits {
+  readonly idleTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly maxLifetimeMs: number;
+  readonly maxSendBufferBytes: number;
+  readonly maxQueuedResponses: number;
+  readonly connectionCacheSize: number;
+}
+
+/** Session-level observations (metrics/). */
+export interface SessionObserver {
+  onSessionOpen(): void;
+  onSessionClose(turns: number): void;
+  onTurnFirstToken(seconds: number): void;
+}
+
+interface Pending {
+  readonly parsed: ParsedResponseRequest;
+  readonly controller: AbortController;
+  readonly streamId: string | undefined;
+  readonly receivedAt: number;
+  responseId?: string;
+}
+
+/** WebSocket close codes used here (RFC 6455). */
+const closeCodes = { normal: 1000, goingAway: 1001 } as const;
+
+/**
+ * One Responses WebSocket: client events in, one JSON server event per message out. Responses
+ * run one at a time in arrival order (a `response.create` sent while one runs is queued, up to
+ * `maxQueuedResponses`). The socket keeps its recent responses so `previous_response_id`
+ * continues them with only the new items evaluated, and prefers the slot that served its last
+ * turn. Closing the socket aborts everything it started.
+ */
+export class ResponsesConnection {
+  readonly #socket: WebSocket;
+  readonly #service: ResponseService;
+  readonly #limits: ConnectionLimits;
+  readonly #log: FastifyBaseLogger;
+  readonly #requests: RequestObserver;
+  readonly #sessions: SessionObserver;
+  readonly #sessionKey: string;
+  readonly #cache: LruMap<string, Conversation>;
+  readonly #queue: Pending[] = [];
+  readonly #openedAt = Date.now();
+  #running: Pending | undefined;
+  #turns = 0;
+  #isClosed = false;
+  #isExpired = false;
+  #isAlive = true;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string }) {
+    this.#socket = socket;
+    this.#service = deps.service;
+    this.#limits = deps.limits;
+    this.#log = deps.log;
+    this.#requests = deps.requests;
+    this.#sessions = deps.sessions;
+    this.#sessionKey = deps.sessionKey;
+    this.#cache = new LruMap(deps.limits.connectionCacheSize);
+    this.#sessions.onSessionOpen();
+    socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    socket.on('pong', () => (this.#isAlive = true));
+    socket.on('close', () => this.#onClose());
+    socket.on('error', (err) => this.#log.debug({ err }, 'websocket error'));
+    const ping = setInterval(() => this.#ping(), deps.limits.pingIntervalMs);
+    const lifetime = setTimeout(() => this.#expire(), deps.limits.maxLifetimeMs);
+    this.#timers.push(ping, lifetime);
+    for (const t of this.#timers) t.unref();
+    this.#touch();
+  }
+
+  /** Server shutdown: abort what runs and say goodbye with 1001. */
+  shutdown(): void {
+    this.#abortAll();
+    this.#socket.close(closeCodes.goingAway, 'server shutting down');
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    this.#touch();
+    if (isBinary) return this.#sendError(new FlintError('FLINT_ERR_WS_INVALID_FRAME'), undefined);
+    let event: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(data.toString('utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected an object');
+      event = parsed as Record<string, unknown>;
+    } catch (err) {
+      return this.#sendError(new FlintError('FLINT_ERR_WS_INVALID_JSON', { details: { detail: (err as Error).message } }), undefined);
+    }
+    const streamId = typeof event.stream_id === 'string' ? event.stream_id : undefined;
+    switch (event.type) {
+      case 'response.create':
+        return this.#create(event, streamId);
+      case 'response.cancel':
+        return this.#cancel(typeof event.response_id === 'string' ? event.response_id : undefined);
+      case 'response.processed':
+        return;
+      case 'response.steer':
+      case 'response.inject':
+        return this.#sendError(new FlintError('FLINT_ERR_WS_STEERING', { details: { eventType: event.type } }), streamId);
+      default:
+        return this.#sendError(new FlintError('FLINT_ERR_WS_UNKNOWN_EVENT', { details: { eventType: String(event.type) } }), streamId);
+    }
+  }
+
+  #create(event: Record<string, unknown>, streamId: string | undefined): void {
+    if (this.#isExpired) return this.#limitReached();
+    if (this.#queue.length + (this.#running ? 1 : 0) >= this.#limits.maxQueuedResponses) {
+      return this.#sendError(new FlintError('FLINT_ERR_WS_TOO_MANY_INFLIGHT', { details: { limit: this.#limits.maxQueuedResponses, retryAfterS: 1 } }), streamId);
+    }
+    // Some clients nest the body: {"type":"response.create","response":{...}}.
+    const nested = event.response;
+    const body = event.model === undefined && event.input === undefined && typeof nested === 'object' && nested !== null ? nested : event;
+    const { type: _type, stream_id: _streamId, stream: _stream, stream_options: _options, ...fields } = body as Record<string, unknown>;
+    let parsed: ParsedResponseRequest;
+    try {
+      parsed = this.#service.parse(fields);
+    } catch (err) {
+      return this.#sendError(err, streamId);
+    }
+    this.#queue.push({ parsed, controller: new AbortController(), streamId, receivedAt: performance.now() });
+    this.#pump();
+  }
+
+  #cancel(responseId: string | undefined): void {
+    const running = this.#running;
+    if (running && (responseId === undefined || running.responseId === responseId)) {
+      running.controller.abort(new DOMException('cancelled by the client', 'AbortError'));
+      return;
+    }
+    const at = this.#queue.findIndex((p) => responseId === undefined || p.responseId === responseId);
+    if (at !== -1) {
+      const [pending] = this.#queue.splice(at, 1);
+      this.#sendError(new FlintError('FLINT_ERR_WS_RESPONSE_CANCELLED'), pending.streamId);
+    }
+  }
+
+  #pump(): void {
+    if (this.#running || this.#isClosed) return;
+    const next = this.#queue.shift();
+    if (!next) {
+      if (this.#isExpired) this.#limitReached();
+      else this.#touch();
+      return;
+    }
+    this.#running = next;
+    this.#runOne(next).then(
+      () => this.#afterRun(),
+      (err: unknown) => {
+        this.#log.error({ err }, 'websocket response failed unexpectedly');
+        this.#afterRun();
+      },
+    );
+  }
+
+  #afterRun(): void {
+    this.#running = undefined;
+    this.#pump();
+  }
+
+  async #runOne(pending: Pending): Promise<void> {
+    const { parsed, streamId } = pending;
+    let firstTokenAt: number | undefined;
+    let doneEvent: Extract<GenerationEvent, { type: 'done' }> | undefined;
+    const run = this.#service.run(parsed, {
+      signal: pending.controller.signal,
+      isStream: true,
+      cacheKey: parsed.body.prompt_cache_key ?? this.#sessionKey,
+      findLocal: (id) => this.#cache.get(id),
+      onCreated: (response) => (pending.responseId = response.id),
+      onGenerationEvent: (event) => {
+        if ((event.type === 'delta' || event.type === 'tool_call') && firstTokenAt === undefined) {
+          firstTokenAt = performance.now();
+          this.#sessions.onTurnFirstToken((firstTokenAt - pending.receivedAt) / 1000);
+        }
+        if (event.type === 'done') doneEvent = event;
+      },
+      onFinished: (response, conversation) => {
+        if (response.status === 'failed') {
+          if (parsed.previousResponseId) this.#cache.delete(parsed.previousResponseId);
+        } else this.#cache.set(response.id, conversation);
+      },
+    });
+    let status = 200;
+    let outcome: 'ok' | 'cancelled' | 'error' = 'ok';
+    try {
+      for await (const event of run) {
+        await this.#send(streamId ? withStreamId(event.json, streamId) : event.json);
+      }
+      this.#turns++;
+      if (doneEvent?.finishReason === 'cancelled') outcome = 'cancelled';
+    } catch (err) {
+      // Failed before response.created: an error event; a continuation that fails forgets its parent.
+      if (parsed.previousResponseId) this.#cache.delete(parsed.previousResponseId);
+      status = toWireError(err).status;
+      outcome = 'error';
+      this.#sendError(err, streamId);
+    }
+    const durationS = (performance.now() - pending.receivedAt) / 1000;
+    this.#requests.onRequestFinished({
+      api: 'responses_ws',
+      status,
+      outcome,
+      finishReason: doneEvent?.finishReason,
+      usage: doneEvent?.usage,
+      timings: doneEvent?.timings,
+      timeToFirstTokenS: firstTokenAt === undefined ? undefined : (firstTokenAt - pending.receivedAt) / 1000,
+      durationS,
+    });
+  }
+
+  /** Sends one event; while the client reads slower than we write, waits (the scheduler's buffer limit bounds the rest). */
+  async #send(json: string): Promise<void> {
+    if (this.#isClosed) return;
+    this.#socket.send(json);
+    while (this.#socket.bufferedAmount > this.#limits.maxSendBufferBytes && !this.#isClosed) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  #sendError(err: unknown, streamId: string | undefined): void {
+    const wire = toWireError(err);
+    if (!wire.isExpected) this.#log.error({ err }, 'websocket request failed');
+    const event: Record<string, unknown> = { type: 'error', status: wire.status, error: wire.body.error };
+    if (streamId) event.stream_id = streamId;
+    if (!this.#isClosed) this.#socket.send(JSON.stringify(event));
+  }
+
+  /** The age limit passed: never cut a running response; otherwise say so and close 1001. */
+  #expire(): void {
+    this.#isExpired = true;
+    if (!this.#running && this.#queue.length === 0) this.#limitReached();
+  }
+
+  #limitReached(): void {
+    this.#sendError(new FlintError('FLINT_ERR_WS_CONNECTION_LIMIT', { details: { limitMinutes: Math.round(this.#limits.maxLifetimeMs / 60_000) } }), undefined);
+    this.#socket.close(closeCodes.goingAway, 'connection age limit reached');
+  }
+
+  #ping(): void {
+    if (!this.#isAlive) {
+      this.#socket.close(closeCodes.goingAway, 'no pong');
+      return;
+    }
+    this.#isAlive = false;
+    this.#socket.ping();
+  }
+
+  /** Restarts the idle timer: a socket with nothing running and no frames for idleTimeoutMs is closed. */
+  #touch(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (!this.#running && this.#queue.length === 0) this.#socket.close(closeCodes.normal, 'idle');
+      else this.#touch();
+    }, this.#limits.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #abortAll(): void {
+    for (const pending of this.#queue.splice(0)) pending.controller.abort();
+    this.#running?.controller.abort(new DOMException('socket closed', 'AbortError'));
+  }
+
+  #onClose(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#abortAll();
+    for (const t of this.#timers) clearTimeout(t);
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#sessions.onSessionClose(this.#turns);
+  }
+}
+
+/** Adds `stream_id` to an already serialized event object. */
+function withStreamId(json: string, streamId: string): string {
+  return `${json.slice(0, -1)},"stream_id":${JSON.stringify(streamId)}}`;
+}

@@ -1,0 +1,88 @@
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { RequestObserver } from '../core/RequestObserver.js';
+import { FlintError } from '../errors/FlintError.js';
+import type { ResponseService } from '../protocol/responses/ResponseService.js';
+import { createId } from '../utils/ids.js';
+import { ResponsesConnection, type ConnectionLimits, type SessionObserver } from './ResponsesConnection.js';
+
+/** Options of the WebSocket mode (config `websocket` plus dependencies). */
+export interface ResponsesSocketOptions {
+  readonly service: ResponseService;
+  readonly requests: RequestObserver;
+  readonly sessions: SessionObserver;
+  readonly limits: ConnectionLimits & { readonly maxFrameBytes: number; readonly maxSockets: number; readonly maxSocketsPerKey: number };
+  /** Called when a socket closes, to drop its slot affinity. */
+  readonly onSessionEnd?: (sessionKey: string) => void;
+}
+
+/**
+ * `GET /v1/responses` with an Upgrade: the Responses WebSocket mode. Authentication (the
+ * global onRequest hook) and the socket limits are checked on the handshake, so a refusal is
+ * a plain HTTP error and never an open socket. A GET without an upgrade answers 426.
+ */
+export async function responsesSocketRoutes(app: FastifyInstance, options: ResponsesSocketOptions): Promise<void> {
+  const { limits } = options;
+  const connections = new Set<ResponsesConnection>();
+  const perKey = new Map<string, number>();
+  await app.register(websocket, {
+    options: { maxPayload: limits.maxFrameBytes },
+    preClose: async () => {
+      for (const connection of connections) connection.shutdown();
+      await new Promise<void>((resolve) => app.websocketServer.close(() => resolve()));
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/v1/responses',
+    preValidation: async (request) => {
+      if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
+      const key = clientKey(request);
+      if (connections.size >= limits.maxSockets || (perKey.get(key) ?? 0) >= limits.maxSocketsPerKey) {
+        throw new FlintError('FLINT_ERR_WS_TOO_MANY_SOCKETS', { details: { open: connections.size, retryAfterS: 5 } });
+      }
+    },
+    handler: async () => {
+      throw new FlintError('FLINT_ERR_WS_REQUIRED');
+    },
+    wsHandler: (socket, request) => {
+      const key = clientKey(request);
+      const sessionKey = createId('wss_');
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      const connection = new ResponsesConnection(socket, {
+        service: options.service,
+        limits,
+        log: request.log.child({ sessionId: sessionKey }),
+        requests: options.requests,
+        sessions: options.sessions,
+        sessionKey,
+      });
+      connections.add(connection);
+      socket.once('close', () => {
+        connections.delete(connection);
+        const left = (perKey.get(key) ?? 1) - 1;
+        if (left > 0) perKey.set(key, left);
+        else perKey.delete(key);
+        options.onSessionEnd?.(sessionKey);
+      });
+    },
+  });
+}
+
+/** Sockets are counted per API key, or per client address when the server has no keys. */
+function clientKey(request: FastifyRequest): string {
+  const auth = request.headers.authorization ?? request.headers['api-key'];
+  return typeof auth === 'string' ? `key:${auth}` : `ip:${request.ip}`;
+}
+
+/**
+ * A refused WebSocket handshake (401, 426, 429, ...) is answered over the raw upgrade socket,
+ * which the HTTP server no longer manages: close it once the answer is sent, or it lingers
+ * half-open and holds up server shutdown. Register on the root instance.
+ */
+export function registerUpgradeCleanup(app: FastifyInstance): void {
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.headers.upgrade !== undefined && reply.statusCode !== 101) request.raw.socket?.destroySoon();
+  });
+}
