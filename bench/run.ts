@@ -5,7 +5,7 @@
  * to bench/results/ as JSON (every sample), Markdown and SVG. See bench/README.md.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { Deadline, now } from './lib/clock.js';
 import { startFlint } from './lib/flint.js';
@@ -41,6 +41,8 @@ const selected = options.scenarios.length === 0 ? scenarios : options.scenarios.
 });
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
+// Other work on the machine skews both sides unevenly; the report says how busy it was.
+const loadAtStart = loadavg()[0];
 const model = await resolveBenchModel(options, repoRoot);
 log(`model ${model.label}: ${path.relative(repoRoot, model.path) || model.path}; threads ${options.threads}; gpu ${options.gpu}${options.quick ? '; quick' : ''}`);
 const raw = await RawEngine.load({ modelPath: model.path, gpu: options.gpu, threads: options.threads });
@@ -98,17 +100,24 @@ const meta = {
   maxContext,
   cpus: availableParallelism(),
   cpuModel: cpus()[0]?.model ?? 'unknown',
+  loadAverage: { start: loadAtStart, end: loadavg()[0] },
   node: process.version,
   nodeLlamaCpp: nodeLlamaCppVersion,
 };
 const goals = results.flatMap((r) => r.goals);
+/** A 1-minute load average from which other work is likely to have disturbed the run. */
+const busyLoad = 0.75;
 const markdown = [
   `# Flint bench: ${model.label}${options.quick ? ' (quick)' : ''}, ${day}`,
   '',
   `Model \`${meta.modelFile}\`${model.isSynthetic ? ' (synthetic, random weights)' : ''}; ${options.threads} thread(s); GPU ${options.gpu} (llama.cpp: ${String(meta.llamaGpu)}); ` +
     `${meta.cpus} CPUs (${meta.cpuModel}); Node ${meta.node}; node-llama-cpp ${meta.nodeLlamaCpp}. ` +
-    'Raw = node-llama-cpp called directly in the bench process; gateway = Flint (`createApp`, loopback). Ratios are gateway/raw.',
+    'Raw = node-llama-cpp called directly in the bench process; gateway = Flint (`createApp`, loopback). Ratios are gateway/raw. ' +
+    `Load average (1 min): ${meta.loadAverage.start.toFixed(2)} at start, ${meta.loadAverage.end.toFixed(2)} at end.`,
   '',
+  ...(meta.loadAverage.start >= busyLoad
+    ? [`> **The machine was busy when this run started** (load ${meta.loadAverage.start.toFixed(2)} on ${meta.cpus} CPUs): other processes competed for the cores, so the numbers are noisier than usual.`, '']
+    : []),
   '## Goals',
   '',
   goalsTable(goals),

@@ -49,7 +49,8 @@ export function resolveThreads(config: Config): number {
  * Config, loads the model in the workers, and returns them as one disposable app.
  */
 export async function createApp(config: Config): Promise<App> {
-  const metrics = createMetrics();
+  const store = new SqliteResponseStore(path.resolve(config.dataDir), config.store);
+  const metrics = createMetrics({ storedResponses: () => store.count() });
   const fastify = Fastify({
     logger: createLoggerOptions(config.logging.level),
     bodyLimit: config.server.bodyLimitBytes,
@@ -83,9 +84,13 @@ export async function createApp(config: Config): Promise<App> {
   const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, {
     onQueueChange: (depth) => metrics.queueDepth.set(depth),
     onQueueWait: (s) => metrics.queueWait.observe(s),
-    onSlotsChange: (busy, total) => {
-      metrics.slotsBusy.set(busy);
-      metrics.slotsTotal.set(total);
+    onSlotsChange: (byWorker) => {
+      metrics.slotsBusy.reset();
+      metrics.slotsTotal.reset();
+      for (const [worker, { busy, total }] of byWorker) {
+        metrics.slotsBusy.set({ worker: String(worker) }, busy);
+        metrics.slotsTotal.set({ worker: String(worker) }, total);
+      }
     },
     onRoute: (route) => metrics.routes.inc({ route }),
     onPromptCache: (route, _promptTokens, cachedTokens, restoredTokens) => {
@@ -132,10 +137,14 @@ export async function createApp(config: Config): Promise<App> {
         });
         scheduler.addWorker(worker, config.engine.slots);
         metrics.workersUp.set(pool.liveWorkers.length);
+        metrics.workerUp.set({ worker: String(worker.index) }, 1);
+        metrics.modelInfo.reset();
+        metrics.modelInfo.set({ model: alias, architecture: worker.facts.architecture, context_size: String(worker.facts.contextSize) }, 1);
       },
       onWorkerDown: (index) => {
         scheduler.removeWorker(index);
         metrics.workersUp.set(pool.liveWorkers.length);
+        metrics.workerUp.set({ worker: String(index) }, 0);
       },
       onRestart: () => metrics.workerRestarts.inc(),
     },
@@ -154,19 +163,25 @@ export async function createApp(config: Config): Promise<App> {
       }
       if (s.timings) {
         metrics.prefill.observe(s.timings.prefillMs / 1000);
+        metrics.decode.observe(s.timings.decodeMs / 1000);
         if (s.usage && s.usage.completionTokens > 1) metrics.interTokenLatency.observe({ api: s.api }, s.timings.decodeMs / 1000 / (s.usage.completionTokens - 1));
       }
     },
   };
 
-  const store = new SqliteResponseStore(path.resolve(config.dataDir), config.store);
   const responses = new ResponseService(scheduler, store, config.model.acceptAnyModelName);
 
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
-  registerAuth(fastify, config.server.apiKeys);
+  registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '' });
   registerUpgradeCleanup(fastify);
   await fastify.register(healthRoutes, { gateway: scheduler });
-  await fastify.register(metricsRoutes, { source: metrics.registry });
+  // /metrics on the API port, or alone on its own port (e.g. reachable only from the monitoring network).
+  let metricsServer: FastifyInstance | undefined;
+  if (config.metrics.port > 0) {
+    metricsServer = Fastify({ logger: false });
+    registerErrorHandlers(metricsServer, 1024);
+    await metricsServer.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
+  } else await fastify.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   await fastify.register(modelRoutes, { gateway: scheduler, acceptAnyModelName: config.model.acceptAnyModelName });
   await fastify.register(chatCompletionRoutes, {
     gateway: scheduler,
@@ -213,6 +228,7 @@ export async function createApp(config: Config): Promise<App> {
     (closing ??= (async () => {
       const closed = scheduler.close();
       await fastify.close();
+      await metricsServer?.close();
       await closed;
       await pool.dispose();
       store.close();
@@ -227,6 +243,10 @@ export async function createApp(config: Config): Promise<App> {
     responses,
     async listen() {
       const address = await fastify.listen({ host: config.server.host, port: config.server.port });
+      if (metricsServer) {
+        const metricsUrl = await metricsServer.listen({ host: config.server.host, port: config.metrics.port });
+        logger.info({ url: metricsUrl }, 'metrics listening');
+      }
       return address;
     },
     close,

@@ -79,7 +79,11 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
 
 /** Copy of the config safe to log: keys and secrets are masked. */
 export function redactConfig(config: Config): unknown {
-  return { ...config, server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***') } };
+  return {
+    ...config,
+    server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***') },
+    metrics: { ...config.metrics, token: config.metrics.token ? '***' : '' },
+  };
 }
 
 function readConfigFile(file: string, problems: string[]): Record<string, unknown> {

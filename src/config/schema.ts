@@ -99,6 +99,15 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    metrics: Type.Object(
+      {
+        /** When set, `/metrics` needs `Authorization: Bearer <token>` (and not an API key). */
+        token: Type.String({ default: '' }),
+        /** When > 0, `/metrics` is served only on this port (on `server.host`), not on the API port. */
+        port: Type.Integer({ default: 0, minimum: 0, maximum: 65535 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     store: Type.Object(
       {
         /** Stored responses kept (oldest pruned first). */

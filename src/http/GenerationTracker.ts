@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
 import type { FinishReason, GenerationTimings, Usage } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
@@ -11,18 +11,24 @@ import { toWireError } from '../errors/toWireError.js';
 export class GenerationTracker {
   readonly #api: RequestSummary['api'];
   readonly #observer: RequestObserver;
-  readonly #log: FastifyBaseLogger;
+  readonly #request: FastifyRequest;
   readonly #arrived = performance.now();
+  #model: string | undefined;
   #firstTextAt: number | undefined;
   #finishReason: FinishReason | undefined;
   #usage: Usage | undefined;
   #timings: GenerationTimings | undefined;
   #isReported = false;
 
-  constructor(api: RequestSummary['api'], observer: RequestObserver, log: FastifyBaseLogger) {
+  constructor(api: RequestSummary['api'], observer: RequestObserver, request: FastifyRequest) {
     this.#api = api;
     this.#observer = observer;
-    this.#log = log;
+    this.#request = request;
+  }
+
+  /** The model name the request resolved to, for the summary line. */
+  setModel(model: string): void {
+    this.#model = model;
   }
 
   onText(): void {
@@ -66,9 +72,11 @@ export class GenerationTracker {
       durationS: (now - this.#arrived) / 1000,
     };
     this.#observer.onRequestFinished(summary);
-    this.#log.info(
+    this.#request.log.info(
       {
         api: summary.api,
+        route: this.#request.routeOptions.url,
+        model: this.#model,
         status: summary.status,
         outcome: summary.outcome,
         finishReason: summary.finishReason,

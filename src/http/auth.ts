@@ -8,11 +8,12 @@ const openRoutes = new Set(['/health', '/v1/health', '/ready']);
  * When keys are configured, every API route (and the WebSocket handshake, which is a GET)
  * needs `Authorization: Bearer <key>` or `api-key: <key>`. Liveness and readiness stay open.
  */
-export function registerAuth(app: FastifyInstance, apiKeys: readonly string[]): void {
+export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], options: { hasMetricsToken: boolean }): void {
   if (apiKeys.length === 0) return;
   const keys = apiKeys.map((k) => Buffer.from(k));
   app.addHook('onRequest', async (request) => {
-    if (openRoutes.has(request.url.split('?')[0])) return;
+    const route = request.url.split('?')[0];
+    if (openRoutes.has(route) || (options.hasMetricsToken && route === '/metrics')) return;
     const header = request.headers.authorization;
     const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : firstHeader(request.headers['api-key']);
     if (!presented || !isKnownKey(keys, Buffer.from(presented))) throw new FlintError('FLINT_ERR_UNAUTHORIZED');

@@ -4,8 +4,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const tokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
 
+/** Values read at scrape time. */
+export interface MetricSources {
+  readonly storedResponses?: () => number;
+}
+
 /** Every instrument Flint exports, on its own Registry (never prom-client's global one). */
-export function createMetrics() {
+export function createMetrics(sources: MetricSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'flint_' });
   const r = [registry];
@@ -17,15 +22,18 @@ export function createMetrics() {
     interTokenLatency: new Histogram({ name: 'flint_inter_token_latency_seconds', help: 'Mean time per generated token after the first, per request.', labelNames: ['api'] as const, buckets: latencyBuckets, registers: r }),
     queueWait: new Histogram({ name: 'flint_queue_wait_seconds', help: 'Time a request waited for a slot.', buckets: latencyBuckets, registers: r }),
     prefill: new Histogram({ name: 'flint_prefill_seconds', help: 'Prompt evaluation time (engine side), first token included.', buckets: latencyBuckets, registers: r }),
+    decode: new Histogram({ name: 'flint_decode_seconds', help: 'Decoding time per request after the first token (engine side).', buckets: latencyBuckets, registers: r }),
     promptTokens: new Counter({ name: 'flint_prompt_tokens_total', help: 'Prompt tokens received.', registers: r }),
     cachedPromptTokens: new Counter({ name: 'flint_prompt_tokens_cached_total', help: 'Prompt tokens served from the KV cache.', registers: r }),
     generatedTokens: new Counter({ name: 'flint_generated_tokens_total', help: 'Tokens generated.', registers: r }),
     promptTokensPerRequest: new Histogram({ name: 'flint_prompt_tokens', help: 'Prompt tokens per request.', buckets: tokenBuckets, registers: r }),
     queueDepth: new Gauge({ name: 'flint_queue_depth', help: 'Requests waiting for a slot.', registers: r }),
     queueLimit: new Gauge({ name: 'flint_queue_limit', help: 'Configured maximum queue length.', registers: r }),
-    slotsBusy: new Gauge({ name: 'flint_slots_busy', help: 'Slots generating right now.', registers: r }),
-    slotsTotal: new Gauge({ name: 'flint_slots_total', help: 'Slots on live workers.', registers: r }),
+    slotsBusy: new Gauge({ name: 'flint_slots_busy', help: 'Slots generating right now, per worker.', labelNames: ['worker'] as const, registers: r }),
+    slotsTotal: new Gauge({ name: 'flint_slots_total', help: 'Slots on live workers, per worker.', labelNames: ['worker'] as const, registers: r }),
     workersUp: new Gauge({ name: 'flint_workers_up', help: 'Worker processes with a loaded model.', registers: r }),
+    workerUp: new Gauge({ name: 'flint_worker_up', help: '1 while the worker is up, 0 while it is down or restarting.', labelNames: ['worker'] as const, registers: r }),
+    modelInfo: new Gauge({ name: 'flint_model_info', help: 'The served model (value 1).', labelNames: ['model', 'architecture', 'context_size'] as const, registers: r }),
     workerRestarts: new Counter({ name: 'flint_worker_restarts_total', help: 'Worker processes restarted after dying.', registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
     routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, saved, cold.', labelNames: ['route'] as const, registers: r }),
@@ -37,7 +45,14 @@ export function createMetrics() {
     wsSessions: new Counter({ name: 'flint_websocket_sessions_total', help: 'Responses WebSocket sessions opened.', registers: r }),
     wsTurnsPerSession: new Histogram({ name: 'flint_websocket_turns_per_session', help: 'Responses completed per WebSocket session, observed at close.', buckets: [0, 1, 2, 5, 10, 20, 50, 100, 500], registers: r }),
     wsTurnTimeToFirstToken: new Histogram({ name: 'flint_websocket_turn_time_to_first_token_seconds', help: 'Per-turn time from response.create to the first token on a WebSocket.', buckets: latencyBuckets, registers: r }),
-    storedResponses: new Gauge({ name: 'flint_stored_responses', help: 'Responses in the store.', registers: r }),
+    storedResponses: new Gauge({
+      name: 'flint_stored_responses',
+      help: 'Responses in the store.',
+      registers: r,
+      collect() {
+        if (sources.storedResponses) this.set(sources.storedResponses());
+      },
+    }),
     threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker.', registers: r }),
   };
 }

@@ -18,7 +18,8 @@ export interface SchedulerLimits {
 export interface SchedulerObserver {
   onQueueChange?(depth: number): void;
   onQueueWait?(seconds: number): void;
-  onSlotsChange?(busy: number, total: number): void;
+  /** Busy and total slots per worker index (a worker that went down is absent). */
+  onSlotsChange?(byWorker: ReadonlyMap<number, { busy: number; total: number }>): void;
   onRoute?(route: RouteKind): void;
   /** The worker evaluated the prompt: how much came from the cache, and how the slot was chosen. */
   onPromptCache?(route: RouteKind, promptTokens: number, cachedTokens: number, restoredTokens: number): void;
@@ -227,6 +228,6 @@ export class Scheduler implements Gateway {
   }
 
   #reportSlots(): void {
-    this.#observer.onSlotsChange?.(this.#slots.busy, this.#slots.total);
+    this.#observer.onSlotsChange?.(this.#slots.byWorker());
   }
 }

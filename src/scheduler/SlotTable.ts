@@ -49,6 +49,18 @@ export class SlotTable {
     return n;
   }
 
+  /** Busy and total slots of each live worker, by worker index. */
+  byWorker(): Map<number, { busy: number; total: number }> {
+    const out = new Map<number, { busy: number; total: number }>();
+    for (const s of this.#slots) {
+      const entry = out.get(s.worker.index) ?? { busy: 0, total: 0 };
+      entry.total++;
+      if (s.isBusy) entry.busy++;
+      out.set(s.worker.index, entry);
+    }
+    return out;
+  }
+
   get hasIdle(): boolean {
     return this.#slots.some((s) => !s.isBusy && s.worker.isAlive);
   }

@@ -41,6 +41,6 @@ test('/metrics exposes flint_ metrics in Prometheus text format', async () => {
   assert.equal(res.status, 200);
   const text = await res.text();
   assert.match(text, /^flint_requests_total\{api="chat",status="200",outcome="ok"\} 1$/m);
-  assert.match(text, /^flint_slots_total 2$/m);
-  assert.match(text, /^flint_slots_busy 0$/m);
+  assert.match(text, /^flint_slots_total\{worker="0"\} 2$/m);
+  assert.match(text, /^flint_slots_busy\{worker="0"\} 0$/m);
 });

@@ -62,5 +62,6 @@ test('SIGKILL of the worker mid-stream ends the stream with an error; the gatewa
   assert.equal(res.object, 'chat.completion');
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /^flint_worker_restarts_total 1$/m);
-  assert.match(metrics, /^flint_slots_busy 0$/m);
+  assert.match(metrics, /^flint_slots_busy\{worker="0"\} 0$/m);
+  assert.match(metrics, /^flint_worker_up\{worker="0"\} 1$/m);
 });

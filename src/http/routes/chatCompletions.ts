@@ -24,7 +24,7 @@ export interface ChatRouteOptions {
 export async function chatCompletionRoutes(app: FastifyInstance, options: ChatRouteOptions): Promise<void> {
   const { gateway } = options;
   app.post('/v1/chat/completions', async (request, reply) => {
-    const tracker = new GenerationTracker('chat', options.observer, request.log);
+    const tracker = new GenerationTracker('chat', options.observer, request);
     const model = gateway.model;
     if (!model) throw tracker.fail(new FlintError('FLINT_ERR_NOT_READY', { details: { reason: 'model loading', retryAfterS: 2 } }));
     const id = createId('chatcmpl-');
@@ -35,6 +35,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, options: ChatRo
     } catch (err) {
       throw tracker.fail(err);
     }
+    tracker.setModel(parsed.model);
     const signal = createRequestSignal(reply, options.requestTimeoutMs);
     const events = gateway.generate(parsed.request, { signal })[Symbol.asyncIterator]();
     try {

@@ -21,13 +21,14 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
   const { service } = options;
 
   app.post('/v1/responses', async (request, reply) => {
-    const tracker = new GenerationTracker('responses', options.observer, request.log);
+    const tracker = new GenerationTracker('responses', options.observer, request);
     let parsed;
     try {
       parsed = service.parse(request.body);
     } catch (err) {
       throw tracker.fail(err);
     }
+    tracker.setModel(parsed.model);
     const signal = createRequestSignal(reply, options.requestTimeoutMs);
     const run = service.run(parsed, {
       signal,
