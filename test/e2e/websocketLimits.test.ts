@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { startServer, type TestServer } from '../helpers/startServer.js';
+import { WsSession } from '../helpers/wsSession.js';
+
+let server: TestServer;
+before(async () => {
+  server = await startServer({}, 'websocket:\n  maxSocketsPerKey: 2\n  maxLifetimeMs: 1500\n');
+});
+after(() => server?.close());
+
+function open(): Promise<{ socket?: WebSocket; status?: number; retryAfter?: string }> {
+  const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/responses`);
+  return new Promise((resolve) => {
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (req, res) => {
+      resolve({ status: res.statusCode, retryAfter: String(res.headers['retry-after']) });
+      req.destroy();
+    });
+    socket.on('error', () => undefined);
+  });
+}
+
+test('sockets per client are limited at the handshake with a 429 and Retry-After', async () => {
+  const a = await open();
+  const b = await open();
+  assert.ok(a.socket && b.socket);
+  const c = await open();
+  assert.equal(c.status, 429);
+  assert.ok(Number(c.retryAfter) >= 1);
+  a.socket!.close();
+  await new Promise((resolve) => a.socket!.once('close', resolve));
+  // The slot in the per-client budget is returned once a socket closes.
+  let d = await open();
+  for (let i = 0; i < 50 && !d.socket; i++) d = await open();
+  assert.ok(d.socket, 'a closed socket frees its place');
+  b.socket!.close();
+  d.socket!.close();
+});
+
+test('at the lifetime limit the socket gets websocket_connection_limit_reached and closes with 1001', async () => {
+  const session = new WsSession(server.client);
+  const event = await session.next();
+  assert.equal(event.type, 'error');
+  assert.equal((event.error as { code: string }).code, 'websocket_connection_limit_reached');
+  const deadline = Date.now() + 5_000;
+  while (!session.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(session.closed?.code, 1001);
+});
