@@ -111,6 +111,60 @@ describe('chat completions over HTTP', () => {
   });
 });
 
+describe('chat completions with tools and response_format', () => {
+  const tools = [
+    {
+      type: 'function' as const,
+      function: { name: 'run_tests', description: 'Run the test suite.', parameters: { type: 'object', properties: { watch: { type: 'boolean' } }, required: ['watch'], additionalProperties: false } },
+    },
+  ];
+
+  test('a forced tool call comes back as tool_calls, streamed and not', async () => {
+    const body = { model: server.app.scheduler.model!.id, messages: [{ role: 'user' as const, content: 'run them' }], tools, tool_choice: 'required' as const, max_tokens: 64 };
+    const res = await server.client.chat.completions.create(body);
+    assert.equal(res.choices[0].finish_reason, 'tool_calls');
+    const call = res.choices[0].message.tool_calls![0] as { id: string; function: { name: string; arguments: string } };
+    assert.match(call.id, /^call_/);
+    assert.equal(call.function.name, 'run_tests');
+    assert.equal(typeof JSON.parse(call.function.arguments).watch, 'boolean');
+
+    const stream = await server.client.chat.completions.create({ ...body, stream: true });
+    const deltas = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      for (const tc of chunk.choices[0]?.delta.tool_calls ?? []) deltas.push(tc);
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'tool_calls');
+    assert.equal(deltas[0].function?.name, 'run_tests');
+    assert.equal(deltas[0].index, 0);
+  });
+
+  test('a tool result in the history is rendered and the conversation continues', async () => {
+    const res = await server.client.chat.completions.create({
+      model: server.app.scheduler.model!.id,
+      tools,
+      max_tokens: 4,
+      messages: [
+        { role: 'user', content: 'run them' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'run_tests', arguments: '{"watch":false}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: '12 passed' },
+      ],
+    });
+    assert.ok(res.usage!.prompt_tokens > 20);
+  });
+
+  test('response_format json_schema output parses', async () => {
+    const res = await server.client.chat.completions.create({
+      model: server.app.scheduler.model!.id,
+      messages: [{ role: 'user', content: 'status?' }],
+      max_tokens: 100,
+      response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'object', properties: { green: { type: 'boolean' } }, required: ['green'], additionalProperties: false } } },
+    });
+    assert.equal(typeof JSON.parse(res.choices[0].message.content!).green, 'boolean');
+  });
+});
+
 describe('chat completion errors', () => {
   async function expectApiError(promise: Promise<unknown>, status: number, code: string | null, param?: string | null) {
     await assert.rejects(promise, (err: unknown) => {

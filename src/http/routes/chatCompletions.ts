@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Gateway } from '../../core/Gateway.js';
 import type { RequestObserver } from '../../core/RequestObserver.js';
-import type { FinishReason, RequestId, Usage } from '../../core/types.js';
+import type { FinishReason, RequestId, ToolCall, Usage } from '../../core/types.js';
 import { FlintError } from '../../errors/FlintError.js';
 import { toWireError } from '../../errors/toWireError.js';
 import { ChatStreamEncoder, toChatCompletion, toChatFinishReason } from '../../protocol/chat/ChatEncoder.js';
@@ -47,6 +47,7 @@ export async function chatCompletionRoutes(app: FastifyInstance, options: ChatRo
 
     if (!parsed.isStream) {
       let text = '';
+      const toolCalls: ToolCall[] = [];
       let finish: { reason: FinishReason; usage: Usage } | undefined;
       try {
         for (let next = await events.next(); !next.done; next = await events.next()) {
@@ -54,6 +55,9 @@ export async function chatCompletionRoutes(app: FastifyInstance, options: ChatRo
           if (event.type === 'delta') {
             tracker.onText();
             text += event.text;
+          } else if (event.type === 'tool_call') {
+            tracker.onText();
+            toolCalls.push(event.call);
           } else if (event.type === 'done') {
             finish = { reason: event.finishReason, usage: event.usage };
             tracker.onDone(event);
@@ -64,11 +68,12 @@ export async function chatCompletionRoutes(app: FastifyInstance, options: ChatRo
       }
       if (!finish) throw tracker.fail(new FlintError('FLINT_ERR_INTERNAL'));
       tracker.finish(200);
-      return toChatCompletion(id, parsed.model, createdS, text, finish.reason, finish.usage);
+      return toChatCompletion(id, parsed.model, createdS, text, finish.reason, finish.usage, toolCalls);
     }
 
     const encoder = new ChatStreamEncoder(id, parsed.model, createdS, parsed.includeUsage);
     const sse = new SseWriter(reply, { 'x-request-id': String(request.id) });
+    let toolIndex = 0;
     try {
       await sse.write(sseData(encoder.role()));
       for (let next = await events.next(); !next.done; next = await events.next()) {
@@ -76,6 +81,9 @@ export async function chatCompletionRoutes(app: FastifyInstance, options: ChatRo
         if (event.type === 'delta') {
           tracker.onText();
           await sse.write(sseData(encoder.content(event.text)));
+        } else if (event.type === 'tool_call') {
+          tracker.onText();
+          await sse.write(sseData(encoder.toolCall(toolIndex++, event.call)));
         } else if (event.type === 'done') {
           tracker.onDone(event);
           await sse.write(sseData(encoder.finish(toChatFinishReason(event.finishReason))));

@@ -1,4 +1,4 @@
-import type { FinishReason, Usage } from '../../core/types.js';
+import type { FinishReason, ToolCall, Usage } from '../../core/types.js';
 
 /** The finish reasons Chat Completions knows; a cancelled stream never claims `stop`. */
 export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | null;
@@ -47,6 +47,12 @@ export class ChatStreamEncoder {
     return `${this.#head}{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
   }
 
+  /** One complete tool call as a `tool_calls` delta (Flint sends each call whole). */
+  toolCall(index: number, call: ToolCall): string {
+    const entry = { index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } };
+    return `${this.#head}{"tool_calls":[${JSON.stringify(entry)}]},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
+  }
+
   finish(reason: ChatFinishReason): string {
     return `${this.#head}{},"logprobs":null,"finish_reason":${JSON.stringify(reason)}}]${this.#usageTail}}`;
   }
@@ -66,7 +72,17 @@ export class ChatStreamEncoder {
 }
 
 /** The non-streaming `chat.completion` object. */
-export function toChatCompletion(id: string, model: string, createdS: number, text: string, reason: FinishReason, usage: Usage) {
+export function toChatCompletion(id: string, model: string, createdS: number, text: string, reason: FinishReason, usage: Usage, toolCalls: readonly ToolCall[] = []) {
+  const message =
+    toolCalls.length > 0
+      ? {
+          role: 'assistant' as const,
+          content: text.length > 0 ? text : null,
+          refusal: null,
+          annotations: [],
+          tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+        }
+      : { role: 'assistant' as const, content: text, refusal: null, annotations: [] };
   return {
     id,
     object: 'chat.completion' as const,
@@ -79,7 +95,7 @@ export function toChatCompletion(id: string, model: string, createdS: number, te
         index: 0,
         finish_reason: toChatFinishReason(reason),
         logprobs: null,
-        message: { role: 'assistant' as const, content: text, refusal: null, annotations: [] },
+        message,
       },
     ],
     usage: toChatUsage(usage),

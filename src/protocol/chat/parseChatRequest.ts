@@ -1,5 +1,5 @@
 import { FlintError } from '../../errors/FlintError.js';
-import type { ChatMessage, GenerateRequest, RequestId } from '../../core/types.js';
+import type { ChatMessage, GenerateRequest, RequestId, ResponseFormat, ToolChoice, ToolSpec } from '../../core/types.js';
 import { createValidator } from '../validate.js';
 import { ChatCompletionRequestSchema, type ChatCompletionRequest, type ChatMessageWire } from './schema.js';
 
@@ -45,8 +45,37 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
       maxTokens: wire.max_completion_tokens ?? wire.max_tokens ?? undefined,
       stop,
       cacheKey: wire.prompt_cache_key ?? undefined,
+      tools: toTools(wire.tools ?? []),
+      toolChoice: toToolChoice(wire.tool_choice, wire.tools ?? []),
+      parallelToolCalls: wire.parallel_tool_calls !== false,
+      responseFormat: toResponseFormat(wire.response_format ?? undefined),
     },
   };
+}
+
+function toTools(tools: NonNullable<ChatCompletionRequest['tools']>): ToolSpec[] {
+  return tools.map((tool, i) => {
+    if (tool.type !== 'function' || !tool.function) {
+      throw new FlintError('FLINT_ERR_UNSUPPORTED_TOOL', { param: `tools[${i}].type`, details: { detail: `Tool type '${tool.type}' is not supported; use function tools.` } });
+    }
+    return { name: tool.function.name, description: tool.function.description ?? undefined, parameters: tool.function.parameters ?? undefined };
+  });
+}
+
+function toToolChoice(choice: unknown, tools: NonNullable<ChatCompletionRequest['tools']>): ToolChoice {
+  if (choice === undefined || choice === null || choice === 'auto') return 'auto';
+  if (choice === 'none' || choice === 'required') return choice;
+  const name = (choice as { type?: unknown; function?: { name?: unknown } }).function?.name;
+  if (typeof name === 'string' && tools.some((t) => t.function?.name === name)) return { name };
+  throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'tool_choice', details: { detail: "Invalid value for 'tool_choice': expected none, auto, required or a function in tools." } });
+}
+
+function toResponseFormat(format: ChatCompletionRequest['response_format'] | undefined): ResponseFormat | undefined {
+  if (!format || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  const schema = (format.json_schema as { schema?: unknown } | undefined)?.schema;
+  if (format.type === 'json_schema' && typeof schema === 'object' && schema !== null) return { type: 'json_schema', schema: schema as Record<string, unknown> };
+  throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'response_format', details: { detail: "Invalid value for 'response_format': expected text, json_object or json_schema with json_schema.schema." } });
 }
 
 function toChatMessage(m: ChatMessageWire, index: number): ChatMessage {

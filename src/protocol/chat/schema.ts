@@ -41,6 +41,27 @@ export const ChatCompletionRequestSchema = Type.Object({
   n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
   user: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   prompt_cache_key: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  tools: Type.Optional(
+    Type.Union([
+      Type.Array(
+        Type.Object({
+          type: Type.String(),
+          function: Type.Optional(
+            Type.Object({
+              name: Type.String({ minLength: 1 }),
+              description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+              parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+              strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+            }),
+          ),
+        }),
+      ),
+      Type.Null(),
+    ]),
+  ),
+  tool_choice: Type.Optional(Type.Unknown()),
+  parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  response_format: Type.Optional(Type.Union([Type.Object({ type: Type.String(), json_schema: Type.Optional(Type.Unknown()) }), Type.Null()])),
 });
 
 /** A validated Chat Completions request body. */
