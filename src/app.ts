@@ -9,6 +9,7 @@ import type { RequestObserver } from './core/RequestObserver.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandlers } from './http/errorHandler.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
+import { completionRoutes } from './http/routes/completions.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -183,12 +184,14 @@ export async function createApp(config: Config): Promise<App> {
     await metricsServer.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   } else await fastify.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   await fastify.register(modelRoutes, { gateway: scheduler, acceptAnyModelName: config.model.acceptAnyModelName });
-  await fastify.register(chatCompletionRoutes, {
+  const generationRoutes = {
     gateway: scheduler,
     observer,
     acceptAnyModelName: config.model.acceptAnyModelName,
     requestTimeoutMs: config.server.requestTimeoutMs,
-  });
+  };
+  await fastify.register(chatCompletionRoutes, generationRoutes);
+  await fastify.register(completionRoutes, generationRoutes);
 
   await fastify.register(responsesSocketRoutes, {
     service: responses,
