@@ -161,6 +161,8 @@ export async function createApp(config: Config): Promise<App> {
         metrics.cachedPromptTokens.inc(s.usage.cachedTokens);
         metrics.generatedTokens.inc(s.usage.completionTokens);
         metrics.promptTokensPerRequest.observe(s.usage.promptTokens);
+        if (s.usage.acceptedPredictionTokens !== undefined) metrics.predictedTokens.inc({ result: 'accepted' }, s.usage.acceptedPredictionTokens);
+        if (s.usage.rejectedPredictionTokens !== undefined) metrics.predictedTokens.inc({ result: 'rejected' }, s.usage.rejectedPredictionTokens);
       }
       if (s.timings) {
         metrics.prefill.observe(s.timings.prefillMs / 1000);

@@ -73,6 +73,8 @@ export interface GenerateRequest {
   /** False: at most one tool call per response. */
   readonly parallelToolCalls?: boolean;
   readonly responseFormat?: ResponseFormat;
+  /** Predicted output (Chat `prediction`): a draft for speculative decoding; never changes the output. */
+  readonly prediction?: string;
   /** Wire name of the prompt field, for errors about it (`messages`, `input`, `prompt`). */
   readonly inputParam?: string;
   /** Evaluate the prompt into the cache and generate nothing (WebSocket `generate: false`). */
@@ -88,6 +90,10 @@ export interface Usage {
   /** Prompt tokens that were already in the KV cache and not evaluated again. */
   readonly cachedTokens: number;
   readonly completionTokens: number;
+  /** Draft tokens from a prediction that decoding confirmed. */
+  readonly acceptedPredictionTokens?: number;
+  /** Draft tokens from a prediction that decoding rejected. */
+  readonly rejectedPredictionTokens?: number;
 }
 
 /** Engine-side timings of one generation, in milliseconds. */

@@ -112,7 +112,10 @@ export class Engine {
     const choice = request.toolChoice ?? 'auto';
     const tools = request.tools ?? [];
     const prefix = this.toolCallPrefix();
-    if (!prompt.tools || !prefix || (choice !== 'required' && typeof choice !== 'object')) return { grammar, tokenize };
+    // Drafts only make greedy decoding faster; with sampling they are ignored, so output never depends on them.
+    const isGreedy = (request.sampling.temperature ?? 1) === 0;
+    const predictionTokens = request.prediction && isGreedy && !grammar && !prompt.tools ? this.model.tokenize(request.prediction, false) : undefined;
+    if (!prompt.tools || !prefix || (choice !== 'required' && typeof choice !== 'object')) return { grammar, tokenize, predictionTokens };
     const names = typeof choice === 'object' ? [choice.name] : tools.map((t) => t.name);
     return {
       tokenize,

@@ -6,6 +6,7 @@ import { createId } from '../utils/ids.js';
 import type { PreparedPrompt } from './Engine.js';
 import { commonPrefix, type SavedPrefixes } from './SavedPrefixes.js';
 import { TokenTextDecoder } from './TokenTextDecoder.js';
+import { PredictedDecoder } from './PredictedDecoder.js';
 import { ToolCallDetector } from './ToolCallDetector.js';
 
 /** Callbacks through which a slot reports one generation. */
@@ -30,6 +31,8 @@ export interface GenerationPlan {
   };
   /** Tokenizer for template text with literal special tokens. */
   readonly tokenize: (text: string) => Token[];
+  /** Tokens of a predicted output, used as drafts (greedy decoding only). */
+  readonly predictionTokens?: readonly Token[];
 }
 
 /** The end of one generation. */
@@ -90,9 +93,17 @@ export class Slot {
 
     const ended = performance.now();
     const firstAt = decode.firstTokenAt;
+    const prediction = decode.prediction;
     return {
       finishReason: decode.finishReason,
-      usage: { promptTokens: tokens.length, cachedTokens: reused, completionTokens: decode.generated },
+      usage: {
+        promptTokens: tokens.length,
+        cachedTokens: reused,
+        // As OpenAI counts them: rejected draft tokens were computed too.
+        completionTokens: decode.generated + (prediction?.rejected ?? 0),
+        acceptedPredictionTokens: prediction?.accepted,
+        rejectedPredictionTokens: prediction?.rejected,
+      },
       timings: { prefillMs: (firstAt ?? ended) - started, decodeMs: firstAt === undefined ? 0 : ended - firstAt },
     };
   }
@@ -124,7 +135,13 @@ export class Slot {
       return false;
     };
     const grammarEvaluationState = plan.grammar ? new LlamaGrammarEvaluationState({ model: this.#model, grammar: plan.grammar }) : undefined;
-    for await (const token of this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => decode.output.slice(-64), grammarEvaluationState))) {
+    let source: AsyncIterable<Token>;
+    if (plan.predictionTokens && plan.predictionTokens.length > 0) {
+      const predicted = new PredictedDecoder(this.#sequence, plan.predictionTokens, (t) => this.#model.isEogToken(t));
+      decode.prediction = predicted.stats;
+      source = predicted.tokens(input[0], Math.min(decode.maxTokens, this.#sequence.contextSize - this.#sequence.nextTokenIndex - 1));
+    } else source = this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => decode.output.slice(-64), grammarEvaluationState));
+    for await (const token of source) {
       if (!decode.accept(token, prompt.stopTokens)) break;
       if (emit(decoder.push(token), 1, false)) {
         isStopped = true;
@@ -217,6 +234,7 @@ class DecodeState {
   generated = 0;
   firstTokenAt: number | undefined;
   finishReason: FinishReason = 'stop';
+  prediction: { accepted: number; rejected: number } | undefined;
 
   constructor(maxTokens: number, signal: AbortSignal) {
     this.maxTokens = maxTokens;

@@ -10,7 +10,11 @@ export function toChatUsage(usage: Usage) {
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
     prompt_tokens_details: { cached_tokens: usage.cachedTokens },
-    completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      accepted_prediction_tokens: usage.acceptedPredictionTokens ?? 0,
+      rejected_prediction_tokens: usage.rejectedPredictionTokens ?? 0,
+    },
   };
 }
 

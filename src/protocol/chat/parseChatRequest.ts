@@ -49,8 +49,22 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
       toolChoice: toToolChoice(wire.tool_choice, wire.tools ?? []),
       parallelToolCalls: wire.parallel_tool_calls !== false,
       responseFormat: toResponseFormat(wire.response_format ?? undefined),
+      prediction: toPrediction(wire),
     },
   };
+}
+
+/** `prediction` (Predicted Outputs): text used as a draft; combinations Flint cannot serve are 400s. */
+function toPrediction(wire: ChatCompletionRequest): string | undefined {
+  const prediction = wire.prediction;
+  if (!prediction) return undefined;
+  if (prediction.type !== 'content') {
+    throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'prediction.type', details: { detail: "Invalid value for 'prediction.type': only 'content' is supported." } });
+  }
+  if ((wire.tools?.length ?? 0) > 0 || (wire.response_format && wire.response_format.type !== 'text')) {
+    throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'prediction', details: { detail: 'Predicted outputs cannot be combined with tools or response_format.' } });
+  }
+  return typeof prediction.content === 'string' ? prediction.content : prediction.content.map((p) => p.text).join('');
 }
 
 function toTools(tools: NonNullable<ChatCompletionRequest['tools']>): ToolSpec[] {

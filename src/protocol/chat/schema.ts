@@ -60,6 +60,7 @@ export const ChatCompletionRequestSchema = Type.Object({
     ]),
   ),
   tool_choice: Type.Optional(Type.Unknown()),
+  prediction: Type.Optional(Type.Union([Type.Object({ type: Type.String(), content: Type.Union([Type.String(), Type.Array(TextPart)]) }), Type.Null()])),
   parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   response_format: Type.Optional(Type.Union([Type.Object({ type: Type.String(), json_schema: Type.Optional(Type.Unknown()) }), Type.Null()])),
 });
