@@ -39,10 +39,17 @@ export interface App extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Compute threads per worker: the configured value, or one less than the cores split over workers. */
-export function resolveThreads(config: Config): number {
-  if (config.engine.threads > 0) return config.engine.threads;
-  return Math.max(1, Math.floor((availableParallelism() - 1) / config.engine.workers));
+/**
+ * Compute threads per worker. Decoding: the configured value, or one less than the cores split
+ * over workers (a core stays free for the event loops; oversubscribed decoding can be ~20x
+ * slower on 2 cores). Prompt batches: the configured value, or all cores split over workers.
+ */
+export function resolveThreads(config: Config): { threads: number; batchThreads: number } {
+  const cores = availableParallelism();
+  const workers = config.engine.workers;
+  const threads = config.engine.threads > 0 ? config.engine.threads : Math.max(1, Math.floor((cores - 1) / workers));
+  const batchThreads = config.engine.batchThreads > 0 ? config.engine.batchThreads : Math.max(threads, Math.floor(cores / workers));
+  return { threads, batchThreads };
 }
 
 /**
@@ -78,8 +85,9 @@ export async function createApp(config: Config): Promise<App> {
         "Serve a real model with 'flint pull <name>' then 'flint serve --model <name>' (or FLINT_MODEL=/path/to/model.gguf).",
     );
   }
-  const threads = resolveThreads(config);
-  metrics.threadsPerWorker.set(threads);
+  const { threads, batchThreads } = resolveThreads(config);
+  metrics.threadsPerWorker.set({ phase: 'decode' }, threads);
+  metrics.threadsPerWorker.set({ phase: 'prompt' }, batchThreads);
   metrics.queueLimit.set(config.scheduler.maxQueueLength);
 
   const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, {
@@ -115,6 +123,8 @@ export async function createApp(config: Config): Promise<App> {
         contextSize: config.model.contextSize,
         slots: config.engine.slots,
         threads,
+        batchThreads,
+        batchThreadsMinTokens: config.engine.batchThreadsMinTokens,
         batchSize: config.engine.batchSize,
         gpu: config.engine.gpu,
         defaultMaxTokens: config.engine.defaultMaxTokens,

@@ -38,6 +38,7 @@ const envMap: ReadonlyArray<[string, string[], 'string' | 'int' | 'list']> = [
   ['FLINT_WORKERS', ['engine', 'workers'], 'int'],
   ['FLINT_SLOTS', ['engine', 'slots'], 'int'],
   ['FLINT_THREADS', ['engine', 'threads'], 'int'],
+  ['FLINT_BATCH_THREADS', ['engine', 'batchThreads'], 'int'],
   ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
   ['FLINT_DATA_DIR', ['dataDir'], 'string'],
 ];

@@ -49,8 +49,12 @@ export const ConfigSchema = Type.Object(
         workers: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
         /** Sequences (slots) per worker context. */
         slots: Type.Integer({ default: 2, minimum: 1, maximum: 256 }),
-        /** Compute threads per worker; 0 = one less than the available cores, split over workers, at least 1. */
+        /** Compute threads per worker for decoding; 0 = one less than the available cores, split over workers, at least 1. */
         threads: Type.Integer({ default: 0, minimum: 0, maximum: 1024 }),
+        /** Compute threads per worker for prompt batches; 0 = all available cores split over workers (at least `threads`). */
+        batchThreads: Type.Integer({ default: 0, minimum: 0, maximum: 1024 }),
+        /** Batches with at least this many tokens use `batchThreads`; smaller ones (decode steps) use `threads`. */
+        batchThreadsMinTokens: Type.Integer({ default: 32, minimum: 1 }),
         /** Tokens per llama.cpp batch during prompt evaluation. */
         batchSize: Type.Integer({ default: 512, minimum: 1, maximum: 65_536 }),
         /** Use a GPU when node-llama-cpp finds one. */

@@ -8,7 +8,11 @@ export interface WorkerSettings {
   readonly modelPath: string;
   readonly contextSize: number;
   readonly slots: number;
+  /** Compute threads for single-token decode steps. */
   readonly threads: number;
+  /** Compute threads for prompt batches of at least `batchThreadsMinTokens` tokens. */
+  readonly batchThreads: number;
+  readonly batchThreadsMinTokens: number;
   readonly batchSize: number;
   readonly gpu: 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
   readonly defaultMaxTokens: number;
@@ -32,6 +36,7 @@ export interface WorkerModelFacts {
   readonly chatWrapper: string;
   readonly hasInfill: boolean;
   readonly threads: number;
+  readonly batchThreads: number;
 }
 
 /** Failure reported for one request; `code` is a FLINT_ERR_* code. */

@@ -54,7 +54,7 @@ export function createMetrics(sources: MetricSources = {}) {
         if (sources.storedResponses) this.set(sources.storedResponses());
       },
     }),
-    threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker.', registers: r }),
+    threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker, for decode steps and for prompt batches.', labelNames: ['phase'] as const, registers: r }),
   };
 }
 

@@ -79,7 +79,7 @@ export class WorkerPool {
     this.#workers[index] = worker;
     const upAt = Date.now();
     worker.onExit((reason) => this.#onWorkerExit(index, worker, reason, upAt));
-    this.#options.logger.info({ workerId: index, pid: worker.pid, threads: worker.facts.threads }, 'worker up');
+    this.#options.logger.info({ workerId: index, pid: worker.pid, threads: worker.facts.threads, batchThreads: worker.facts.batchThreads }, 'worker up');
     this.#events.onWorkerUp?.(worker);
   }
 

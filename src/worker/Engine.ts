@@ -20,6 +20,7 @@ import type { ChatMessage, GenerateRequest, ResponseFormat, ToolSpec } from '../
 import { LruMap } from '../utils/LruMap.js';
 import type { GenerationPlan } from './Slot.js';
 import type { ToolCallSyntax } from './ToolCallDetector.js';
+import { splitThreads } from './splitThreads.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
 
 /** A prompt ready for a slot: its tokens, plus stops the chat template adds. */
@@ -72,9 +73,11 @@ export class Engine {
     const context = await model.createContext({
       contextSize: settings.contextSize,
       sequences: settings.slots,
-      threads: settings.threads,
+      threads: Math.max(settings.threads, settings.batchThreads),
       batchSize: Math.min(settings.batchSize, settings.contextSize),
     });
+    const isSplit = splitThreads(context, { decodeThreads: settings.threads, batchThreads: settings.batchThreads, minBatchTokens: settings.batchThreadsMinTokens });
+    if (!isSplit) onLog('warn', `per-batch thread counts unavailable in this node-llama-cpp; using ${Math.max(settings.threads, settings.batchThreads)} threads for everything`);
     return new Engine(llama, model, context, settings);
   }
 
@@ -88,7 +91,8 @@ export class Engine {
       modelName: String(info.metadata.general?.name ?? ''),
       chatWrapper: this.chatWrapper.wrapperName,
       hasInfill: this.hasInfill(),
-      threads: this.context.currentThreads,
+      threads: this.settings.threads,
+      batchThreads: this.settings.batchThreads,
     };
   }
 

@@ -10,7 +10,7 @@ export const flintBin = path.join(repoRoot, 'bin', 'flint.js');
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLINT_')) env[k] = v;
-  return { ...env, FLINT_THREADS: '1', FLINT_CONTEXT_SIZE: '512', ...extra };
+  return { ...env, FLINT_THREADS: '1', FLINT_BATCH_THREADS: '1', FLINT_CONTEXT_SIZE: '512', ...extra };
 }
 
 /** A `flint serve` child process and the URL it printed. */

@@ -35,6 +35,8 @@ export async function startServer(env: EnvOverrides = {}, yaml?: string): Promis
       FLINT_PORT: '0',
       FLINT_HOST: '127.0.0.1',
       FLINT_THREADS: '1',
+      // Test files run two at a time on two cores: one compute thread each, for prompts too.
+      FLINT_BATCH_THREADS: '1',
       FLINT_WORKERS: '1',
       FLINT_SLOTS: '2',
       FLINT_CONTEXT_SIZE: '1024',

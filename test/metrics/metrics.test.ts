@@ -91,7 +91,7 @@ describe('metrics move exactly with known requests', () => {
     for (const required of ['flint_process_resident_memory_bytes', 'flint_nodejs_eventloop_lag_seconds', 'flint_queue_limit', 'flint_saved_prefix_limit_bytes', 'flint_worker_threads']) {
       assert.ok(families.includes(required), required);
     }
-    const allowedLabels = new Set(['api', 'status', 'outcome', 'worker', 'result', 'reason', 'route', 'le', 'model', 'architecture', 'context_size', 'quantile', 'version', 'major', 'minor', 'patch', 'type', 'space', 'kind']);
+    const allowedLabels = new Set(['api', 'phase', 'status', 'outcome', 'worker', 'result', 'reason', 'route', 'le', 'model', 'architecture', 'context_size', 'quantile', 'version', 'major', 'minor', 'patch', 'type', 'space', 'kind']);
     for (const s of exposition.samples) for (const label of Object.keys(s.labels)) assert.ok(allowedLabels.has(label), `${s.name} has label ${label}`);
     const bucketBounds = exposition.samples.filter((s) => s.name === 'flint_time_to_first_token_seconds_bucket').map((s) => Number(s.labels.le));
     assert.ok(bucketBounds.includes(0.0005) && bucketBounds.includes(30), 'TTFT buckets resolve 0.5 ms to tens of seconds');
