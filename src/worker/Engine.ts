@@ -14,6 +14,7 @@ import {
   type LlamaContext,
   type LlamaModel,
   type Token,
+  type Tokenizer,
 } from 'node-llama-cpp';
 import { FlintError } from '../errors/FlintError.js';
 import type { ChatMessage, GenerateRequest, ResponseFormat, ToolSpec } from '../core/types.js';
@@ -21,6 +22,7 @@ import { LruMap } from '../utils/LruMap.js';
 import type { GenerationPlan } from './Slot.js';
 import type { ToolCallSyntax } from './ToolCallDetector.js';
 import { splitThreads } from './splitThreads.js';
+import { createCachingTokenizer } from './CachingTokenizer.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
 
 /** A prompt ready for a slot: its tokens, plus stops the chat template adds. */
@@ -46,6 +48,7 @@ export class Engine {
   readonly chatWrapper: ChatWrapper;
   readonly settings: WorkerSettings;
   readonly #grammars = new LruMap<string, Promise<LlamaGrammar>>(64);
+  readonly #tokenizer: Tokenizer;
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
     this.llama = llama;
@@ -53,6 +56,7 @@ export class Engine {
     this.context = context;
     this.settings = settings;
     this.chatWrapper = resolveChatWrapper(model);
+    this.#tokenizer = createCachingTokenizer(model);
   }
 
   /** Loads the model and creates one context with `slots` sequences. */
@@ -222,7 +226,7 @@ export class Engine {
       ? Object.fromEntries(tools.map((t) => [t.name, { description: t.description, params: t.parameters as GbnfJsonSchema | undefined }]))
       : undefined;
     const state = this.chatWrapper.generateContextState({ chatHistory: history, availableFunctions });
-    const tokens = state.contextText.tokenize(this.model.tokenizer);
+    const tokens = state.contextText.tokenize(this.#tokenizer);
     const templateStops: string[] = [];
     const stopTokens = new Set<Token>();
     for (const trigger of state.stopGenerationTriggers) {
