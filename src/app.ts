@@ -130,6 +130,7 @@ export async function createApp(config: Config): Promise<App> {
         defaultMaxTokens: config.engine.defaultMaxTokens,
         savedPrefixBytes: config.engine.savedPrefixBytes,
         minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
+        streamCoalesceMs: config.engine.streamCoalesceMs,
       },
       startTimeoutMs: config.engine.workerStartTimeoutMs,
       logger,

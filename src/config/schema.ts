@@ -65,6 +65,8 @@ export const ConfigSchema = Type.Object(
         savedPrefixBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 0 }),
         /** Prefixes shorter than this are recomputed rather than saved. */
         minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
+        /** Text generated within this many ms of the last delta is streamed together (0 = one delta per token). */
+        streamCoalesceMs: Type.Number({ default: 2, minimum: 0, maximum: 1000 }),
         /** Default cap on generated tokens when a request sets none (0 = up to the context end). */
         defaultMaxTokens: Type.Integer({ default: 0, minimum: 0 }),
       },

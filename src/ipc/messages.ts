@@ -18,6 +18,8 @@ export interface WorkerSettings {
   readonly defaultMaxTokens: number;
   readonly savedPrefixBytes: number;
   readonly minSavedPrefixTokens: number;
+  /** Deltas closer together than this are sent to the gateway as one message. */
+  readonly streamCoalesceMs: number;
 }
 
 /** Parent → worker. */

@@ -48,7 +48,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     if (!engine || !slot) throw new Error(`slot ${message.slot} does not exist`);
     const prompt = engine.prepare(request);
     const plan = await engine.plan(request, prompt);
-    const deltas = new DeltaBuffer(id);
+    const deltas = new DeltaBuffer(id, engine.settings.streamCoalesceMs);
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
       onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens }),
       onDelta: (text, tokens) => deltas.add(text, tokens),
@@ -74,33 +74,42 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
 }
 
 /**
- * Sends deltas from a setImmediate callback rather than inline: the callback runs while the
- * next token is being decoded on llama.cpp's thread, so IPC overlaps compute instead of adding
- * to every token's latency. Text that piles up meanwhile goes out as one message.
+ * Sends deltas off the decode path. node-llama-cpp dispatches the next decode from a
+ * setImmediate callback queued after this token's, so a flush waits one more turn of the event
+ * loop and runs while llama.cpp decodes the next token on its own thread: IPC overlaps compute
+ * instead of adding to every token's latency. At high token rates, deltas within
+ * `coalesceMs` of the last send go out together, so a fast model costs the gateway one message
+ * per window rather than one per token (on 2 cores the gateway competes with this process for
+ * the core llama.cpp leaves free). The first delta is never delayed.
  */
 class DeltaBuffer {
   readonly #id: string;
+  readonly #coalesceMs: number;
   #text = '';
   #tokens = 0;
   #isScheduled = false;
+  #lastSentAt = 0;
 
-  constructor(id: string) {
+  constructor(id: string, coalesceMs: number) {
     this.#id = id;
+    this.#coalesceMs = coalesceMs;
   }
 
   add(text: string, tokens: number): void {
     this.#text += text;
     this.#tokens += tokens;
-    if (!this.#isScheduled) {
-      this.#isScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    if (this.#isScheduled) return;
+    this.#isScheduled = true;
+    const wait = this.#lastSentAt + this.#coalesceMs - performance.now();
+    if (wait > 0) setTimeout(() => this.flush(), wait);
+    else setImmediate(() => setImmediate(() => this.flush()));
   }
 
   flush(): void {
     this.#isScheduled = false;
     if (this.#text.length === 0 && this.#tokens === 0) return;
     send({ type: 'delta', id: this.#id, text: this.#text, tokens: this.#tokens });
+    this.#lastSentAt = performance.now();
     this.#text = '';
     this.#tokens = 0;
   }
