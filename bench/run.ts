@@ -4,15 +4,14 @@
  * raw and gateway runs and reports medians with min/max and the gateway/raw ratio. Results go
  * to bench/results/ as JSON (every sample), Markdown and SVG. See bench/README.md.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Deadline, now } from './lib/clock.js';
 import { startFlint } from './lib/flint.js';
 import { resolveBenchModel } from './lib/model.js';
 import { parseOptions, usage } from './lib/options.js';
+import { writeResults } from './lib/output.js';
 import { RawEngine } from './lib/rawEngine.js';
-import { goalsTable } from './lib/report.js';
 import type { BenchContext, ScenarioResult } from './lib/types.js';
 import { scenarios } from './scenarios/index.js';
 
@@ -44,8 +43,8 @@ const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
 // Other work on the machine skews both sides unevenly; the report says how busy it was.
 const loadAtStart = loadavg()[0];
 const model = await resolveBenchModel(options, repoRoot);
-log(`model ${model.label}: ${path.relative(repoRoot, model.path) || model.path}; threads ${options.threads}; gpu ${options.gpu}${options.quick ? '; quick' : ''}`);
-const raw = await RawEngine.load({ modelPath: model.path, gpu: options.gpu, threads: options.threads });
+log(`model ${model.label}: ${path.relative(repoRoot, model.path) || model.path}; threads ${options.threads} (prompt batches ${options.batchThreads}); gpu ${options.gpu}${options.quick ? '; quick' : ''}`);
+const raw = await RawEngine.load({ modelPath: model.path, gpu: options.gpu, threads: options.threads, batchThreads: options.batchThreads });
 const maxContext = options.context > 0 ? options.context : Math.min(raw.trainContextSize, 32_768);
 
 const ctx: BenchContext = {
@@ -55,7 +54,7 @@ const ctx: BenchContext = {
   maxContext,
   raw: () => Promise.resolve(raw),
   startFlint: (o) =>
-    startFlint({ modelPath: model.path, threads: options.threads, gpu: options.gpu, logLevel: options.logLevel, ...o }),
+    startFlint({ modelPath: model.path, threads: options.threads, batchThreads: options.batchThreads, gpu: options.gpu, logLevel: options.logLevel, ...o }),
   runs: (quick, full) => options.runs ?? (options.quick ? quick : full),
   log,
 };
@@ -78,63 +77,8 @@ for (const scenario of selected) {
 }
 await raw.dispose();
 
-// --- report --------------------------------------------------------------------------------
-const date = new Date();
-const day = date.toISOString().slice(0, 10);
-const nodeLlamaCppVersion = (() => {
-  try {
-    return (JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
-const meta = {
-  date: date.toISOString(),
-  model: model.label,
-  modelFile: path.basename(model.path),
-  synthetic: model.isSynthetic,
-  threads: options.threads,
-  gpu: options.gpu,
-  llamaGpu: raw.llama.gpu,
-  quick: options.quick,
-  maxContext,
-  cpus: availableParallelism(),
-  cpuModel: cpus()[0]?.model ?? 'unknown',
-  loadAverage: { start: loadAtStart, end: loadavg()[0] },
-  node: process.version,
-  nodeLlamaCpp: nodeLlamaCppVersion,
-};
-const goals = results.flatMap((r) => r.goals);
-/** A 1-minute load average from which other work is likely to have disturbed the run. */
-const busyLoad = 0.75;
-const markdown = [
-  `# Flint bench: ${model.label}${options.quick ? ' (quick)' : ''}, ${day}`,
-  '',
-  `Model \`${meta.modelFile}\`${model.isSynthetic ? ' (synthetic, random weights)' : ''}; ${options.threads} thread(s); GPU ${options.gpu} (llama.cpp: ${String(meta.llamaGpu)}); ` +
-    `${meta.cpus} CPUs (${meta.cpuModel}); Node ${meta.node}; node-llama-cpp ${meta.nodeLlamaCpp}. ` +
-    'Raw = node-llama-cpp called directly in the bench process; gateway = Flint (`createApp`, loopback). Ratios are gateway/raw. ' +
-    `Load average (1 min): ${meta.loadAverage.start.toFixed(2)} at start, ${meta.loadAverage.end.toFixed(2)} at end.`,
-  '',
-  ...(meta.loadAverage.start >= busyLoad
-    ? [`> **The machine was busy when this run started** (load ${meta.loadAverage.start.toFixed(2)} on ${meta.cpus} CPUs): other processes competed for the cores, so the numbers are noisier than usual.`, '']
-    : []),
-  '## Goals',
-  '',
-  goalsTable(goals),
-  '',
-  ...results.flatMap((r) => [`## ${r.title} (\`${r.name}\`)${r.status === 'ok' ? '' : ` — ${r.status}`}`, '', r.note && r.status === 'partial' ? `_${r.note}_\n` : '', r.markdown, '']),
-].join('\n');
-
-const outDir = path.resolve(repoRoot, options.outDir);
-mkdirSync(outDir, { recursive: true });
-const base = path.join(outDir, `${day}-${model.label}${options.quick ? '-quick' : ''}`);
-const json = JSON.stringify({ meta, goals, scenarios: results }, null, 2);
-writeFileSync(`${base}.json`, json);
-writeFileSync(`${base}.md`, markdown);
-writeFileSync(path.join(outDir, 'latest.md'), markdown);
-for (const file of results.flatMap((r) => r.files ?? [])) writeFileSync(path.join(outDir, file.name), file.content);
-if (options.json) writeFileSync(path.resolve(options.json), json);
+const { markdown, base } = writeResults({ repoRoot, options, model, maxContext, llamaGpu: raw.llama.gpu, loadAverage: { start: loadAtStart, end: loadavg()[0] } }, results);
 process.stdout.write(`\n${markdown}\n`);
-log(`results: ${path.relative(repoRoot, base)}.{json,md}, ${path.relative(repoRoot, path.join(outDir, 'latest.md'))}`);
+log(`results: ${path.relative(repoRoot, base)}.{json,md}${options.scenarios.length === 0 ? `, ${path.relative(repoRoot, path.join(path.dirname(base), 'latest.md'))}` : ''}`);
 // Keep-alive sockets and native handles can hold the loop open; everything is written, so exit.
 process.exit(results.some((r) => r.status === 'failed') ? 1 : 0);

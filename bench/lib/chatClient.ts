@@ -4,7 +4,12 @@ import type { StreamTurn, Usage } from './turn.js';
 
 interface ChatChunk {
   choices?: Array<{ delta?: { content?: string | null }; finish_reason?: string | null }>;
-  usage?: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number } } | null;
+  usage?: {
+    prompt_tokens: number;
+    completion_tokens: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+    completion_tokens_details?: { accepted_prediction_tokens?: number; rejected_prediction_tokens?: number };
+  } | null;
   error?: { message?: string };
 }
 
@@ -42,6 +47,8 @@ export async function streamChat(baseUrl: string, body: ChatBody, timeoutMs: num
         promptTokens: chunk.usage.prompt_tokens,
         completionTokens: chunk.usage.completion_tokens,
         cachedTokens: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
+        acceptedPredictionTokens: chunk.usage.completion_tokens_details?.accepted_prediction_tokens,
+        rejectedPredictionTokens: chunk.usage.completion_tokens_details?.rejected_prediction_tokens,
       };
     }
   }

@@ -10,12 +10,14 @@ import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/loadConfig.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import type { GpuOption } from './options.js';
+import { batchThreadsMinTokens } from './rawEngine.js';
 
 export interface FlintSettings {
   readonly modelPath: string;
   readonly contextSize: number;
   readonly slots: number;
   readonly threads: number;
+  readonly batchThreads: number;
   readonly gpu: GpuOption;
   readonly logLevel: string;
   /** Host memory for saved prefixes; undefined keeps Flint's default. */
@@ -38,8 +40,18 @@ export interface FlintServer extends AsyncDisposable {
 export async function startFlint(settings: FlintSettings): Promise<FlintServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'flint-bench-'));
   const file = path.join(dir, 'flint.yaml');
-  const engine: Record<string, unknown> = { workers: 1, slots: settings.slots, threads: settings.threads, gpu: settings.gpu };
-  if (settings.savedPrefixBytes !== undefined) engine.savedPrefixBytes = settings.savedPrefixBytes;
+  const engine: Record<string, unknown> = {
+    workers: 1,
+    slots: settings.slots,
+    threads: settings.threads,
+    batchThreads: settings.batchThreads,
+    batchThreadsMinTokens: batchThreadsMinTokens,
+    gpu: settings.gpu,
+    savedPrefixBytes: settings.savedPrefixBytes,
+  };
+  // Only keys this Flint's schema knows (it rejects unknown ones), so a renamed or dropped setting does not stop the run.
+  const engineKeys = ConfigSchema.properties.engine.properties;
+  for (const key of Object.keys(engine)) if (engine[key] === undefined || !Object.hasOwn(engineKeys, key)) delete engine[key];
   const sections = Object.entries(settings.sections ?? {}).filter(([name]) => Object.hasOwn(ConfigSchema.properties, name));
   writeFileSync(
     file,
@@ -60,7 +72,14 @@ export async function startFlint(settings: FlintSettings): Promise<FlintServer> 
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const url = await app.listen();
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (err) {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= app.close().finally(() => rmSync(dir, { recursive: true, force: true })));

@@ -2,6 +2,7 @@
  * Command-line options of `npm run bench`. Every option has a default that suits the 2-core
  * CI machine; `--quick` shrinks repetitions and sizes so the whole run stays under 5 minutes.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isPresetName, type PresetName } from '../../src/synth/presets.js';
 
@@ -12,7 +13,13 @@ export interface BenchOptions {
   /** A GGUF path or catalog name that replaces the synthetic preset (`--model` or FLINT_MODEL). */
   readonly model: string | undefined;
   readonly gpu: GpuOption;
+  /** Compute threads for single-token decode steps, both sides. */
   readonly threads: number;
+  /**
+   * Compute threads for prompt batches (>= 32 tokens), both sides: Flint's `engine.batchThreads`,
+   * and the same per-batch split on the raw context.
+   */
+  readonly batchThreads: number;
   readonly quick: boolean;
   /** Scenario names to run, in order; empty means all. */
   readonly scenarios: readonly string[];
@@ -41,7 +48,8 @@ export const usage = `npm run bench -- [options]
   --preset tiny|small|qwen2.5-0.5b   synthetic model (default tiny), generated into models/
   --model PATH|NAME                  a real GGUF (path or catalog name) instead of the preset; also FLINT_MODEL
   --gpu off|auto|cuda|vulkan|metal   GPU for both sides (default off)
-  --threads N                        compute threads for both sides (default 1)
+  --threads N                        decode threads for both sides (default 1)
+  --batch-threads N                  prompt-batch threads for both sides (default: all cores, as Flint's default)
   --quick                            fewer runs and sizes (under 5 minutes on tiny)
   --scenario NAME[,NAME]             decode, ttft, agent-loop, concurrency, prompt-cache, idle-sessions, predicted-output
   --runs N                           repetitions per measurement (overrides each scenario's default)
@@ -69,6 +77,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       model: { type: 'string' },
       gpu: { type: 'string', default: 'off' },
       threads: { type: 'string', default: '1' },
+      'batch-threads': { type: 'string' },
       quick: { type: 'boolean', default: false },
       scenario: { type: 'string', multiple: true },
       runs: { type: 'string' },
@@ -92,12 +101,15 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const quick = values.quick ?? false;
   const threads = positiveInt('threads', values.threads ?? '1');
   if (threads < 1) throw new Error('--threads: at least 1');
+  // Flint's default for one worker: prompt batches use every core (never fewer than decode threads).
+  const batchThreads = Math.max(threads, values['batch-threads'] === undefined ? availableParallelism() : positiveInt('batch-threads', values['batch-threads']));
   const sessions = (values.sessions ?? (quick ? '1000' : '1000,10000')).split(',').map((s) => positiveInt('sessions', s.trim()));
   return {
     preset,
     model: values.model ?? (env.FLINT_MODEL || undefined),
     gpu,
     threads,
+    batchThreads,
     quick,
     scenarios: (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0),
     runs: values.runs === undefined ? undefined : Math.max(1, positiveInt('runs', values.runs)),

@@ -14,23 +14,28 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
+import { splitThreads } from '../../src/worker/splitThreads.js';
 import { now } from './clock.js';
 import type { GpuOption } from './options.js';
 
 /** Flint's default `engine.batchSize`; the raw side uses the same so prefill work is identical. */
 export const defaultBatchSize = 512;
+/** Batches of at least this many tokens use the batch thread count (Flint's `engine.batchThreadsMinTokens`). */
+export const batchThreadsMinTokens = 32;
 
 export class RawEngine {
   readonly llama: Llama;
   readonly model: LlamaModel;
   readonly wrapper: ChatWrapper;
   readonly threads: number;
+  readonly batchThreads: number;
   readonly tokenizer: { tokenize(text: string): Token[]; detokenize(tokens: readonly number[]): string };
 
-  private constructor(llama: Llama, model: LlamaModel, threads: number) {
+  private constructor(llama: Llama, model: LlamaModel, threads: number, batchThreads: number) {
     this.llama = llama;
     this.model = model;
     this.threads = threads;
+    this.batchThreads = batchThreads;
     this.wrapper = resolveChatWrapper(model);
     this.tokenizer = {
       tokenize: (text) => model.tokenize(text),
@@ -38,7 +43,7 @@ export class RawEngine {
     };
   }
 
-  static async load(options: { modelPath: string; gpu: GpuOption; threads: number }): Promise<RawEngine> {
+  static async load(options: { modelPath: string; gpu: GpuOption; threads: number; batchThreads: number }): Promise<RawEngine> {
     const llama = await getLlama({
       gpu: options.gpu === 'off' ? false : options.gpu,
       // As in Flint's worker: threads are set per context, so the pool does not cap them.
@@ -49,16 +54,27 @@ export class RawEngine {
       logLevel: LlamaLogLevel.error,
     });
     const model = await llama.loadModel({ modelPath: options.modelPath });
-    return new RawEngine(llama, model, options.threads);
+    return new RawEngine(llama, model, options.threads, options.batchThreads);
   }
 
   get trainContextSize(): number {
     return this.model.trainContextSize;
   }
 
-  /** A context like a Flint worker's: `sequences` slots of `contextSize` tokens each. */
-  createContext(contextSize: number, sequences: number): Promise<LlamaContext> {
-    return this.model.createContext({ contextSize, sequences, threads: this.threads, batchSize: Math.min(defaultBatchSize, contextSize) });
+  /**
+   * A context like a Flint worker's: `sequences` slots of `contextSize` tokens each, with the same
+   * thread policy (batch threads for prompt batches, decode threads for single-token steps),
+   * applied through the same helper Flint's worker uses.
+   */
+  async createContext(contextSize: number, sequences: number): Promise<LlamaContext> {
+    const context = await this.model.createContext({
+      contextSize,
+      sequences,
+      threads: Math.max(this.threads, this.batchThreads),
+      batchSize: Math.min(defaultBatchSize, contextSize),
+    });
+    splitThreads(context, { decodeThreads: this.threads, batchThreads: this.batchThreads, minBatchTokens: batchThreadsMinTokens });
+    return context;
   }
 
   /** The chat rendered for generation, exactly as Flint's worker renders it. */

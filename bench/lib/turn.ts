@@ -4,6 +4,9 @@ export interface Usage {
   readonly promptTokens: number;
   readonly cachedTokens: number;
   readonly completionTokens: number;
+  /** Predicted outputs (Chat Completions `prediction`), when reported. */
+  readonly acceptedPredictionTokens?: number;
+  readonly rejectedPredictionTokens?: number;
 }
 
 export interface StreamTurn {

@@ -120,7 +120,9 @@ export const agentLoopScenario: Scenario = {
               notes.push(`Run ${run + 1} ended after turn ${turn - 1}: the next turn (${projected} tokens) would not fit the ${contextSize}-token context.`);
               break;
             }
-            for (const driver of [...drivers]) {
+            // Rotate who goes first each turn, so no transport always follows the same one.
+            const rotated = [...drivers.slice(turn % drivers.length), ...drivers.slice(0, turn % drivers.length)];
+            for (const driver of rotated) {
               let result: Awaited<ReturnType<Driver['turn']>>;
               try {
                 result = await driver.turn();

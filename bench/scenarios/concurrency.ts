@@ -94,11 +94,19 @@ export const concurrencyScenario: Scenario = {
             stoppedEarly = true;
             break;
           }
-          const rawRuns = await Promise.all(sequences.map((s) => rawGenerate(raw, s, userHistory(prompt()), { maxTokens, reuse: true })));
-          metrics.push(measure(streams, 'raw', run, rawRuns.map((r) => ({ tokenTimes: r.tokenTimes, eventTimes: r.tokenTimes }))));
-          const turns = await Promise.all(Array.from({ length: streams }, () => streamChat(server.url, { messages: userMessages(prompt()), max_tokens: maxTokens }, requestTimeoutMs)));
-          metrics.push(measure(streams, 'gateway', run, turns.map((t) => ({ tokenTimes: estimatedTokenTimes(t), eventTimes: t.contentTimes }))));
-          const [r, g] = metrics.slice(-2);
+          const runSide = async (side: RunMetrics['side']) => {
+            if (side === 'raw') {
+              const rawRuns = await Promise.all(sequences.map((s) => rawGenerate(raw, s, userHistory(prompt()), { maxTokens, reuse: true })));
+              metrics.push(measure(streams, side, run, rawRuns.map((r) => ({ tokenTimes: r.tokenTimes, eventTimes: r.tokenTimes }))));
+            } else {
+              const turns = await Promise.all(Array.from({ length: streams }, () => streamChat(server.url, { messages: userMessages(prompt()), max_tokens: maxTokens }, requestTimeoutMs)));
+              metrics.push(measure(streams, side, run, turns.map((t) => ({ tokenTimes: estimatedTokenTimes(t), eventTimes: t.contentTimes }))));
+            }
+          };
+          // The side that goes first alternates, so neither always follows the other's work.
+          for (const side of run % 2 === 0 ? (['raw', 'gateway'] as const) : (['gateway', 'raw'] as const)) await runSide(side);
+          const r = metrics.find((m) => m.streams === streams && m.run === run && m.side === 'raw')!;
+          const g = metrics.find((m) => m.streams === streams && m.run === run && m.side === 'gateway')!;
           ctx.log(`concurrency ${streams} run ${run + 1}/${runs}: raw ${num(r.aggregateTokPerS)} tok/s, gateway ${num(g.aggregateTokPerS)} tok/s`);
         }
       } finally {

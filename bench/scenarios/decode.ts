@@ -49,11 +49,19 @@ export const decodeScenario: Scenario = {
           stoppedEarly = true;
           break;
         }
-        const r = await rawGenerate(raw, sequence, userHistory(textOfTokens(nonce(), promptTokens, raw.tokenizer)), { maxTokens, reuse: false });
-        samples.push({ side: 'raw', run, ttftMs: r.engineTtftMs, renderMs: r.renderMs, tokPerS: decodeRate(r.completionTokens, r.firstTokenAt, r.tokenTimes.at(-1)), tokens: r.completionTokens });
-        const g = await streamChat(server.url, { messages: userMessages(textOfTokens(nonce(), promptTokens, raw.tokenizer)), max_tokens: maxTokens }, requestTimeoutMs);
-        samples.push({ side: 'gateway', run, ttftMs: ttftMs(g), renderMs: NaN, tokPerS: streamDecodeRate(g), tokens: g.usage?.completionTokens ?? 0 });
-        ctx.log(`decode run ${run + 1}/${runs}: raw ${num(samples.at(-2)!.tokPerS)} tok/s, gateway ${num(samples.at(-1)!.tokPerS)} tok/s`);
+        const measure = async (side: Sample['side']) => {
+          if (side === 'raw') {
+            const r = await rawGenerate(raw, sequence, userHistory(textOfTokens(nonce(), promptTokens, raw.tokenizer)), { maxTokens, reuse: false });
+            samples.push({ side, run, ttftMs: r.engineTtftMs, renderMs: r.renderMs, tokPerS: decodeRate(r.completionTokens, r.firstTokenAt, r.tokenTimes.at(-1)), tokens: r.completionTokens });
+          } else {
+            const g = await streamChat(server.url, { messages: userMessages(textOfTokens(nonce(), promptTokens, raw.tokenizer)), max_tokens: maxTokens }, requestTimeoutMs);
+            samples.push({ side, run, ttftMs: ttftMs(g), renderMs: NaN, tokPerS: streamDecodeRate(g), tokens: g.usage?.completionTokens ?? 0 });
+          }
+        };
+        // The side that goes first alternates, so neither always follows the other's work.
+        for (const side of run % 2 === 0 ? (['raw', 'gateway'] as const) : (['gateway', 'raw'] as const)) await measure(side);
+        const [rawSample, gatewaySample] = [samples.find((s) => s.run === run && s.side === 'raw')!, samples.find((s) => s.run === run && s.side === 'gateway')!];
+        ctx.log(`decode run ${run + 1}/${runs}: raw ${num(rawSample.tokPerS)} tok/s, gateway ${num(gatewaySample.tokPerS)} tok/s`);
       }
     } finally {
       await server.close();

@@ -73,10 +73,17 @@ export const promptCacheScenario: Scenario = {
           ],
         ];
         for (const [step, which, before] of plan) {
-          const r = await rawGenerate(raw, sequence, raws[which], { maxTokens: 2, reuse: true, before });
-          samples.push({ run, step, side: 'raw', ttftMs: r.engineTtftMs, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens });
-          const g = await streamChat(server.url, { messages: gws[which], max_tokens: 2 }, requestTimeoutMs);
-          samples.push({ run, step, side: 'gateway', ttftMs: ttftMs(g), promptTokens: g.usage?.promptTokens ?? NaN, cachedTokens: g.usage?.cachedTokens ?? NaN });
+          const measure = async (side: Sample['side']) => {
+            if (side === 'raw') {
+              const r = await rawGenerate(raw, sequence, raws[which], { maxTokens: 2, reuse: true, before });
+              samples.push({ run, step, side, ttftMs: r.engineTtftMs, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens });
+            } else {
+              const g = await streamChat(server.url, { messages: gws[which], max_tokens: 2 }, requestTimeoutMs);
+              samples.push({ run, step, side, ttftMs: ttftMs(g), promptTokens: g.usage?.promptTokens ?? NaN, cachedTokens: g.usage?.cachedTokens ?? NaN });
+            }
+          };
+          // The side that goes first alternates by run, so neither always follows the other's work.
+          for (const side of run % 2 === 0 ? (['raw', 'gateway'] as const) : (['gateway', 'raw'] as const)) await measure(side);
         }
         const line = steps.map((s) => `${s.split(' ')[0]} ${samples.filter((x) => x.run === run && x.step === s).map((x) => num(x.ttftMs, 1)).join('/')}`).join(', ');
         ctx.log(`prompt-cache run ${run + 1}/${runs} (raw/gateway ms): ${line}`);
@@ -97,7 +104,7 @@ export const promptCacheScenario: Scenario = {
       rawCached: pick(step, 'raw', 'cachedTokens').median,
     }));
     const markdown = [
-      `${runs} interleaved run(s); ${promptTokens}-token prompts; one slot of ${contextSize} tokens; two generated tokens (TTFT is the first). ` +
+      `${runs} interleaved run(s) (the side that goes first alternates); ${promptTokens}-token prompts; one slot of ${contextSize} tokens; two generated tokens (TTFT is the first). ` +
         'Raw TTFT is the engine\'s own (without rendering the chat template). Raw "B evicts A" includes saving A\'s state; raw "restore" includes saving B\'s state and loading A\'s (what Flint does at those steps).',
       '',
       table(
