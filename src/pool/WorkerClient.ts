@@ -1,5 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { FlintError } from '../errors/FlintError.js';
 import { isErrorCode } from '../errors/codes.js';
 import { AsyncQueue } from '../utils/AsyncQueue.js';
@@ -197,11 +200,24 @@ export class WorkerClient {
 
   #onExit(reason: string): void {
     this.#exitReason = reason;
+    removeScratch(this.#child.pid);
     for (const { queue } of this.#inFlight.values()) {
       queue.fail(new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: reason } }));
     }
     this.#inFlight.clear();
     for (const handler of this.#exitHandlers) handler(reason);
+  }
+}
+
+/** A worker that was killed cannot clean up its saved-prefix files (`flint-w<pid>-*`); do it for it. */
+function removeScratch(pid: number | undefined): void {
+  if (pid === undefined) return;
+  for (const base of ['/dev/shm', tmpdir()]) {
+    try {
+      for (const name of readdirSync(base)) if (name.startsWith(`flint-w${pid}-`)) rmSync(path.join(base, name), { recursive: true, force: true });
+    } catch {
+      // the folder does not exist here: nothing to clean
+    }
   }
 }
 

@@ -34,16 +34,21 @@ export class PredictedDecoder {
   }
 
   /**
-   * Yields the greedy continuation after `last` (the prompt's last token, not yet evaluated),
+   * Yields the greedy continuation after `input` (the end of the prompt, not yet evaluated),
    * several tokens per step. Stops at an end-of-generation token, or when the consumer stops.
    */
-  async *tokens(last: Token, room: number): AsyncGenerator<Token> {
-    let input = last;
+  async *tokens(input: readonly Token[], room: number): AsyncGenerator<Token> {
+    let pending = input.slice(0, -1);
+    let last = input[input.length - 1];
     for (;;) {
       const draft = this.#nextDraft(Math.max(0, room - this.#output.length - 1));
-      const start = this.#sequence.nextTokenIndex;
-      const results = await this.#sequence.controlledEvaluate([input, ...draft].map((token) => [token, { generateNext: { token: true, options: { temperature: 0 } } }] as const) as never);
-      const sampled = results.map((r) => r?.next.token ?? undefined);
+      const generate = { generateNext: { token: true, options: { temperature: 0 } } } as const;
+      // Results are per input item; `last` sits after the rest of the prompt, if any is left.
+      const offset = pending.length;
+      const start = this.#sequence.nextTokenIndex + offset;
+      const results = await this.#sequence.controlledEvaluate([...pending, ...[last, ...draft].map((token) => [token, generate] as const)] as never);
+      pending = [];
+      const sampled = results.slice(offset).map((r) => r?.next.token ?? undefined);
       let kept = 0;
       while (kept < draft.length && sampled[kept] === draft[kept]) kept++;
       this.stats.accepted += kept;
@@ -62,7 +67,7 @@ export class PredictedDecoder {
       const isOnTrack = kept === draft.length && this.#draft[this.#position + kept] === next;
       if (isOnTrack) this.stats.accepted++;
       this.#position = isOnTrack ? this.#position + kept + 1 : this.#realign();
-      input = next;
+      last = next;
     }
   }
 

@@ -1,23 +1,25 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 
-/** A sequence's KV state kept in host memory, keyed by the exact tokens it holds. */
+/** A sequence's KV state kept in a state file, keyed by the exact tokens it holds. */
 interface SavedPrefix {
   readonly tokens: readonly Token[];
-  readonly state: Buffer;
+  readonly file: string;
+  readonly bytes: number;
   lastUsed: number;
 }
 
 /**
- * KV states of prefixes evicted from slots, kept in this worker's memory (bounded in bytes,
- * least recently used dropped first) and restored when a request with that prefix returns.
- * States come only from this worker's own model, and an entry is used only for the exact
- * tokens it holds, so a state can never be mixed with another conversation or model.
- * node-llama-cpp saves and loads sequence state through files, so a scratch folder (on tmpfs
- * where there is one) carries each state for the few milliseconds of the copy.
+ * KV states of prefixes evicted from slots, kept by this worker (bounded in bytes, least
+ * recently used dropped first) and restored when a request with that prefix returns. States
+ * come only from this worker's own model, and an entry is used only for the exact tokens it
+ * holds, so a state can never be mixed with another conversation or model.
+ * node-llama-cpp saves and loads sequence state only through files, so each state stays in its
+ * file: on tmpfs (`/dev/shm`, host memory) where there is one, otherwise in the temp folder on
+ * disk. Saving and restoring then cost one copy each, and nothing is read back into the heap.
  */
 export class SavedPrefixes {
   readonly #maxBytes: number;
@@ -25,7 +27,7 @@ export class SavedPrefixes {
   readonly #dir: string;
   #bytes = 0;
   #clock = 0;
-  #scratch = 0;
+  #files = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -42,24 +44,23 @@ export class SavedPrefixes {
     return this.#entries.length;
   }
 
-  /** Saves what `sequence` holds. Entries it extends are replaced; states over the budget are skipped. */
+  /** Saves what `sequence` holds. Entries it extends are replaced; states over the budget are dropped. */
   async save(sequence: LlamaContextSequence): Promise<void> {
     if (this.#maxBytes === 0) return;
     const tokens = sequence.contextTokens.slice();
-    const file = this.#scratchFile();
-    try {
-      await sequence.saveStateToFile(file);
-      const state = await readFile(file);
-      if (state.byteLength > this.#maxBytes) return;
-      for (let i = this.#entries.length - 1; i >= 0; i--) {
-        if (isPrefixOf(this.#entries[i].tokens, tokens)) this.#remove(i);
-      }
-      this.#entries.push({ tokens, state, lastUsed: ++this.#clock });
-      this.#bytes += state.byteLength;
-      while (this.#bytes > this.#maxBytes) this.#remove(this.#leastRecentlyUsed());
-    } finally {
+    const file = path.join(this.#dir, `state-${++this.#files}.bin`);
+    await sequence.saveStateToFile(file);
+    const { size } = await stat(file);
+    if (size > this.#maxBytes) {
       await unlink(file).catch(() => undefined);
+      return;
     }
+    for (let i = this.#entries.length - 1; i >= 0; i--) {
+      if (isPrefixOf(this.#entries[i].tokens, tokens)) this.#remove(i);
+    }
+    this.#entries.push({ tokens, file, bytes: size, lastUsed: ++this.#clock });
+    this.#bytes += size;
+    while (this.#bytes > this.#maxBytes) this.#remove(this.#leastRecentlyUsed());
   }
 
   /** The saved prefix sharing the most leading tokens with `prompt`, if it shares more than `atLeast`. */
@@ -80,29 +81,22 @@ export class SavedPrefixes {
   async restore(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<boolean> {
     const index = this.#entries.findIndex((e) => e.tokens === tokens);
     if (index === -1) return false;
-    const entry = this.#entries[index];
-    const file = this.#scratchFile();
     try {
-      await writeFile(file, entry.state);
-      await sequence.loadStateFromFile(file, { acceptRisk: true });
-      this.#remove(index);
-      return true;
+      await sequence.loadStateFromFile(this.#entries[index].file, { acceptRisk: true });
     } finally {
-      await unlink(file).catch(() => undefined);
+      this.#remove(index);
     }
+    return true;
   }
 
   dispose(): void {
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
-  #scratchFile(): string {
-    return path.join(this.#dir, `state-${++this.#scratch}.bin`);
-  }
-
   #remove(index: number): void {
-    this.#bytes -= this.#entries[index].state.byteLength;
-    this.#entries.splice(index, 1);
+    const [entry] = this.#entries.splice(index, 1);
+    this.#bytes -= entry.bytes;
+    unlink(entry.file).catch(() => undefined);
   }
 
   #leastRecentlyUsed(): number {

@@ -85,11 +85,12 @@ export class Slot {
     const cap = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : room);
     const decode = new DecodeState(Math.min(cap, room), signal);
 
-    if (!(await this.#prefill(tokens, reused, signal))) decode.finishReason = 'cancelled';
-    else if (request.isWarmupOnly) await this.#sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(-1));
+    const rest = await this.#prefill(tokens, reused, signal);
+    if (rest === undefined) decode.finishReason = 'cancelled';
+    else if (request.isWarmupOnly) await this.#sequence.evaluateWithoutGeneratingNewTokens(rest);
     else if (decode.maxTokens <= 0) decode.finishReason = 'length';
-    else if (plan.forcedCall) await this.#forcedCall(tokens.slice(-1), request, plan, decode, sink);
-    else await this.#freeText(tokens.slice(-1), request, prompt, plan, decode, sink);
+    else if (plan.forcedCall) await this.#forcedCall(rest, request, plan, decode, sink);
+    else await this.#freeText(rest, request, prompt, plan, decode, sink);
 
     const ended = performance.now();
     const firstAt = decode.firstTokenAt;
@@ -139,7 +140,7 @@ export class Slot {
     if (plan.predictionTokens && plan.predictionTokens.length > 0) {
       const predicted = new PredictedDecoder(this.#sequence, plan.predictionTokens, (t) => this.#model.isEogToken(t));
       decode.prediction = predicted.stats;
-      source = predicted.tokens(input[0], Math.min(decode.maxTokens, this.#sequence.contextSize - this.#sequence.nextTokenIndex - 1));
+      source = predicted.tokens(input, Math.min(decode.maxTokens, this.#sequence.contextSize - this.#sequence.nextTokenIndex - 1));
     } else source = this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => decode.output.slice(-64), grammarEvaluationState));
     for await (const token of source) {
       if (!decode.accept(token, prompt.stopTokens)) break;
@@ -216,13 +217,18 @@ export class Slot {
     return common;
   }
 
-  /** Evaluates all prompt tokens but the last in batches, checking for aborts between them. */
-  async #prefill(tokens: Token[], from: number, signal: AbortSignal): Promise<boolean> {
-    for (let at = from; at < tokens.length - 1; at += this.#batchSize) {
-      if (signal.aborted) return false;
-      await this.#sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(at, Math.min(at + this.#batchSize, tokens.length - 1)));
+  /**
+   * Evaluates the prompt in batches, checking for aborts between them, and leaves the last batch
+   * (at most `batchSize` tokens, the last prompt token always among them) for the caller to
+   * evaluate together with the first decode step. Undefined when aborted.
+   */
+  async #prefill(tokens: Token[], from: number, signal: AbortSignal): Promise<Token[] | undefined> {
+    let at = from;
+    for (; tokens.length - at > this.#batchSize; at += this.#batchSize) {
+      if (signal.aborted) return undefined;
+      await this.#sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(at, at + this.#batchSize));
     }
-    return !signal.aborted;
+    return signal.aborted ? undefined : tokens.slice(at);
   }
 }
 
