@@ -61,6 +61,16 @@ describe('Responses API over HTTP', () => {
     assert.equal(deltas.map((d) => d.delta).join(''), done.text);
   });
 
+  test('the SDK streaming helper assembles the same response the events describe', async () => {
+    const stream = server.client.responses.stream({ model, input: 'const answer =', max_output_tokens: 10, temperature: 0 });
+    let deltas = '';
+    stream.on('response.output_text.delta', (event) => (deltas += event.delta));
+    const final = await stream.finalResponse();
+    assert.equal(final.output_text, deltas);
+    assert.ok(final.usage!.output_tokens >= 1);
+    assert.equal((await server.client.responses.retrieve(final.id)).output_text, final.output_text);
+  });
+
   test('previous_response_id continues a stored response and reuses its cached prefix', async () => {
     const first = await server.client.responses.create({ model, instructions: 'You write TypeScript.', input: 'Define a Point type.', max_output_tokens: 8, temperature: 0 });
     const second = await server.client.responses.create({
