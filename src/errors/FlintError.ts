@@ -24,14 +24,6 @@ export class FlintError extends Error {
   }
 }
 
-/** Thrown when a disposed object is used. */
-export class DisposedError extends Error {
-  override readonly name = 'DisposedError';
-  constructor(what: string) {
-    super(`${what} is disposed`);
-  }
-}
-
 function renderTemplate(template: string, values: ErrorDetails): string {
   return template
     .replace(/\{(\w+)\}/g, (_, key: string) => String(values[key] ?? ''))

@@ -97,11 +97,6 @@ export class WorkerClient {
     return this.#exitReason === undefined;
   }
 
-  /** Requests in flight on this worker. */
-  get inFlight(): number {
-    return this.#inFlight.size;
-  }
-
   /** Registers a callback for the process ending (crash or dispose). */
   onExit(handler: (reason: string) => void): void {
     this.#exitHandlers.push(handler);

@@ -58,10 +58,6 @@ export class WorkerPool {
     return this.#workers.filter((w): w is WorkerClient => w !== undefined && w.isAlive);
   }
 
-  get size(): number {
-    return this.#workers.length;
-  }
-
   async #startWorker(index: number): Promise<void> {
     const worker = await WorkerClient.start({
       modulePath: this.#options.modulePath,

@@ -61,10 +61,6 @@ export class SlotTable {
     return out;
   }
 
-  get hasIdle(): boolean {
-    return this.#slots.some((s) => !s.isBusy && s.worker.isAlive);
-  }
-
   addWorker(worker: WorkerClient, slots: number): void {
     for (let slot = 0; slot < slots; slot++) {
       this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined });

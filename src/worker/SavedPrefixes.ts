@@ -40,10 +40,6 @@ export class SavedPrefixes {
     return this.#bytes;
   }
 
-  get count(): number {
-    return this.#entries.length;
-  }
-
   /** Saves what `sequence` holds. Entries it extends are replaced; states over the budget are dropped. */
   async save(sequence: LlamaContextSequence): Promise<void> {
     if (this.#maxBytes === 0) return;

@@ -53,7 +53,6 @@ export class ResponsesConnection {
   readonly #sessionKey: string;
   readonly #cache: LruMap<string, Conversation>;
   readonly #queue: Pending[] = [];
-  readonly #openedAt = Date.now();
   #running: Pending | undefined;
   #turns = 0;
   #isClosed = false;

@@ -62,11 +62,6 @@ export class ResponseService {
     return parseResponseRequest(body, (name) => resolveModelName(name, model, this.#acceptAnyModelName));
   }
 
-  /** Responses being generated right now. */
-  get inFlightCount(): number {
-    return this.#inFlight.size;
-  }
-
   /**
    * Runs one response. Errors found before `response.created` is yielded are thrown; later
    * ones become `response.failed`. The return value is the final response object.
