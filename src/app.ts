@@ -196,7 +196,7 @@ export async function createApp(config: Config): Promise<App> {
     registerErrorHandlers(metricsServer, 1024);
     await metricsServer.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   } else await fastify.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
-  await fastify.register(modelRoutes, { gateway: scheduler, acceptAnyModelName: config.model.acceptAnyModelName });
+  await fastify.register(modelRoutes, { gateway: scheduler });
   const generationRoutes = {
     gateway: scheduler,
     observer,

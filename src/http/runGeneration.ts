@@ -1,18 +1,73 @@
-import type { GenerationEvent, ToolCall } from '../core/types.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../core/Gateway.js';
+import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
+import type { GenerateRequest, GenerationEvent, ModelInfo, RequestId, ToolCall } from '../core/types.js';
+import { resolveModelName } from '../protocol/models.js';
+import { createId } from '../utils/ids.js';
+import { GenerationTracker } from './GenerationTracker.js';
+import { createRequestSignal } from './sendStream.js';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
 import { sseData, sseDone } from '../protocol/sse.js';
-import type { GenerationTracker } from './GenerationTracker.js';
 import type { SseWriter } from './sendStream.js';
 
 type Events = AsyncIterator<GenerationEvent>;
+
+/** What the Chat and Completions routes need from their options. */
+export interface GenerationRouteOptions {
+  readonly gateway: Gateway;
+  readonly observer: RequestObserver;
+  readonly acceptAnyModelName: boolean;
+  readonly requestTimeoutMs: number;
+}
+
+/** A parsed request of an API with one internal request and one echoed model name. */
+interface ParsedGeneration {
+  readonly request: GenerateRequest;
+  readonly model: string;
+}
+
+/** The served model, or 503 while it is loading. */
+export function servedModel(gateway: Gateway): ModelInfo {
+  const model = gateway.model;
+  if (!model) throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: 'model loading', retryAfterS: 2 } });
+  return model;
+}
+
+/**
+ * The shared start of a Chat or Completions request: parse the body (resolving the model),
+ * start the generation with the request's signal, and wait for admission. Failures up to here
+ * are HTTP errors, reported once through the tracker.
+ */
+export async function beginGeneration<P extends ParsedGeneration>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: GenerationRouteOptions,
+  api: RequestSummary['api'],
+  idPrefix: string,
+  parse: (body: unknown, id: RequestId, resolveModel: (requested: unknown) => string) => P,
+): Promise<{ id: string; createdS: number; parsed: P; tracker: GenerationTracker; events: Events }> {
+  const tracker = new GenerationTracker(api, options.observer, request);
+  const id = createId(idPrefix);
+  let parsed: P;
+  try {
+    const model = servedModel(options.gateway);
+    parsed = parse(request.body, id as RequestId, (name) => resolveModelName(name, model, options.acceptAnyModelName));
+  } catch (err) {
+    throw tracker.fail(err);
+  }
+  tracker.setModel(parsed.model);
+  const events = options.gateway.generate(parsed.request, { signal: createRequestSignal(reply, options.requestTimeoutMs) })[Symbol.asyncIterator]();
+  await awaitStart(events, tracker);
+  return { id, createdS: Math.floor(Date.now() / 1000), parsed, tracker, events };
+}
 type Done = Extract<GenerationEvent, { type: 'done' }>;
 
 /**
  * Waits for the `start` event, i.e. admission and tokenization. Anything that fails before it
  * (context overflow, queue full, no worker) is still an ordinary HTTP error, since no byte is sent yet.
  */
-export async function awaitStart(events: Events, tracker: GenerationTracker): Promise<void> {
+async function awaitStart(events: Events, tracker: GenerationTracker): Promise<void> {
   try {
     const first = await events.next();
     if (first.done || first.value.type !== 'start') throw new FlintError('FLINT_ERR_INTERNAL');

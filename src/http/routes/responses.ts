@@ -52,7 +52,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
       } catch (err) {
         throw tracker.fail(err);
       }
-      finishTracker(tracker, result.value);
+      tracker.finish(200, result.value.status === 'failed' ? 'error' : undefined);
       return result.value;
     }
 
@@ -65,7 +65,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     try {
       for (let next = first; ; next = await run.next()) {
         if (next.done) {
-          finishTracker(tracker, next.value);
+          tracker.finish(200, next.value.status === 'failed' ? 'error' : undefined);
           break;
         }
         await sse.write(sseEvent(next.value.type, next.value.json));
@@ -95,8 +95,4 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     }
     return service.inputItems(request.params.id, { limit, order: q.order, after: q.after, before: q.before });
   });
-}
-
-function finishTracker(tracker: GenerationTracker, response: ResponseObject): void {
-  tracker.finish(200, response.status === 'failed' ? 'error' : undefined);
 }
