@@ -5,7 +5,6 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { redactConfig } from './config/loadConfig.js';
 import type { Logger } from './core/Logger.js';
-import type { RequestObserver } from './core/RequestObserver.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandlers } from './http/errorHandler.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
@@ -15,6 +14,7 @@ import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createRequestObserver, createSchedulerObserver, createSessionObserver } from './metrics/observers.js';
 import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import { WorkerPool } from './pool/WorkerPool.js';
 import { ResponseService } from './protocol/responses/ResponseService.js';
@@ -90,27 +90,7 @@ export async function createApp(config: Config): Promise<App> {
   metrics.threadsPerWorker.set({ phase: 'prompt' }, batchThreads);
   metrics.queueLimit.set(config.scheduler.maxQueueLength);
 
-  const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, {
-    onQueueChange: (depth) => metrics.queueDepth.set(depth),
-    onQueueWait: (s) => metrics.queueWait.observe(s),
-    onSlotsChange: (byWorker) => {
-      metrics.slotsBusy.reset();
-      metrics.slotsTotal.reset();
-      for (const [worker, { busy, total }] of byWorker) {
-        metrics.slotsBusy.set({ worker: String(worker) }, busy);
-        metrics.slotsTotal.set({ worker: String(worker) }, total);
-      }
-    },
-    onRoute: (route) => metrics.routes.inc({ route }),
-    onPromptCache: (route, _promptTokens, cachedTokens, restoredTokens) => {
-      metrics.restoredPromptTokens.inc(restoredTokens);
-      if (restoredTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'saved_prefix' });
-      else if (cachedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: route === 'affinity' ? 'affinity' : 'slot_prefix' });
-      else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
-    },
-    onSavedPrefixBytes: (worker, bytes) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
-    onStreamOverflow: () => metrics.streamOverflows.inc(),
-  });
+  const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, createSchedulerObserver(metrics));
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
   const alias = config.model.alias || model.defaultAlias;
   const pool = new WorkerPool(
@@ -162,26 +142,7 @@ export async function createApp(config: Config): Promise<App> {
     },
   );
 
-  const observer: RequestObserver = {
-    onRequestFinished: (s) => {
-      metrics.requests.inc({ api: s.api, status: String(s.status), outcome: s.outcome });
-      metrics.requestDuration.observe({ api: s.api }, s.durationS);
-      if (s.timeToFirstTokenS !== undefined) metrics.timeToFirstToken.observe({ api: s.api }, s.timeToFirstTokenS);
-      if (s.usage) {
-        metrics.promptTokens.inc(s.usage.promptTokens);
-        metrics.cachedPromptTokens.inc(s.usage.cachedTokens);
-        metrics.generatedTokens.inc(s.usage.completionTokens);
-        metrics.promptTokensPerRequest.observe(s.usage.promptTokens);
-        if (s.usage.acceptedPredictionTokens !== undefined) metrics.predictedTokens.inc({ result: 'accepted' }, s.usage.acceptedPredictionTokens);
-        if (s.usage.rejectedPredictionTokens !== undefined) metrics.predictedTokens.inc({ result: 'rejected' }, s.usage.rejectedPredictionTokens);
-      }
-      if (s.timings) {
-        metrics.prefill.observe(s.timings.prefillMs / 1000);
-        metrics.decode.observe(s.timings.decodeMs / 1000);
-        if (s.usage && s.usage.completionTokens > 1) metrics.interTokenLatency.observe({ api: s.api }, s.timings.decodeMs / 1000 / (s.usage.completionTokens - 1));
-      }
-    },
-  };
+  const observer = createRequestObserver(metrics);
 
   const responses = new ResponseService(scheduler, store, config.model.acceptAnyModelName);
 
@@ -210,17 +171,7 @@ export async function createApp(config: Config): Promise<App> {
     service: responses,
     requests: observer,
     limits: config.websocket,
-    sessions: {
-      onSessionOpen: () => {
-        metrics.wsSessionsOpen.inc();
-        metrics.wsSessions.inc();
-      },
-      onSessionClose: (turns) => {
-        metrics.wsSessionsOpen.dec();
-        metrics.wsTurnsPerSession.observe(turns);
-      },
-      onTurnFirstToken: (s) => metrics.wsTurnTimeToFirstToken.observe(s),
-    },
+    sessions: createSessionObserver(metrics),
     onSessionEnd: (key) => scheduler.releaseAffinity(key),
   });
   await fastify.register(responsesRoutes, {

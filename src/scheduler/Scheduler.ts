@@ -22,7 +22,7 @@ export interface SchedulerObserver {
   onSlotsChange?(byWorker: ReadonlyMap<number, { busy: number; total: number }>): void;
   onRoute?(route: RouteKind): void;
   /** The worker evaluated the prompt: how much came from the cache, and how the slot was chosen. */
-  onPromptCache?(route: RouteKind, promptTokens: number, cachedTokens: number, restoredTokens: number): void;
+  onPromptCache?(route: RouteKind, cachedTokens: number, restoredTokens: number): void;
   onSavedPrefixBytes?(workerIndex: number, bytes: number): void;
   /** A consumer stopped reading and its generation was cancelled at the buffer limit. */
   onStreamOverflow?(): void;
@@ -113,7 +113,7 @@ export class Scheduler implements Gateway {
         if (next.done) throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
         const event = next.value;
         if (event.type === 'started') {
-          this.#observer.onPromptCache?.(lease.route, event.promptTokens, event.cachedTokens, event.restoredTokens);
+          this.#observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
           yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens };
         }
         else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };

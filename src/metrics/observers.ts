@@ -1,0 +1,72 @@
+import type { RequestObserver } from '../core/RequestObserver.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * Turns what the parts report into metric updates, so the parts never see prom-client and the
+ * composition root only wires them. Each observer's shape matches the interface its part
+ * declares (Scheduler's SchedulerObserver, the WebSocket SessionObserver, RequestObserver).
+ */
+
+/** Request summaries from every transport. */
+export function createRequestObserver(metrics: Metrics): RequestObserver {
+  return {
+    onRequestFinished: (s) => {
+      metrics.requests.inc({ api: s.api, status: String(s.status), outcome: s.outcome });
+      metrics.requestDuration.observe({ api: s.api }, s.durationS);
+      if (s.timeToFirstTokenS !== undefined) metrics.timeToFirstToken.observe({ api: s.api }, s.timeToFirstTokenS);
+      if (s.usage) {
+        metrics.promptTokens.inc(s.usage.promptTokens);
+        metrics.cachedPromptTokens.inc(s.usage.cachedTokens);
+        metrics.generatedTokens.inc(s.usage.completionTokens);
+        metrics.promptTokensPerRequest.observe(s.usage.promptTokens);
+        if (s.usage.acceptedPredictionTokens !== undefined) metrics.predictedTokens.inc({ result: 'accepted' }, s.usage.acceptedPredictionTokens);
+        if (s.usage.rejectedPredictionTokens !== undefined) metrics.predictedTokens.inc({ result: 'rejected' }, s.usage.rejectedPredictionTokens);
+      }
+      if (s.timings) {
+        metrics.prefill.observe(s.timings.prefillMs / 1000);
+        metrics.decode.observe(s.timings.decodeMs / 1000);
+        if (s.usage && s.usage.completionTokens > 1) metrics.interTokenLatency.observe({ api: s.api }, s.timings.decodeMs / 1000 / (s.usage.completionTokens - 1));
+      }
+    },
+  };
+}
+
+/** Queue, slots, routing and prompt-cache results from the scheduler. */
+export function createSchedulerObserver(metrics: Metrics) {
+  return {
+    onQueueChange: (depth: number) => metrics.queueDepth.set(depth),
+    onQueueWait: (seconds: number) => metrics.queueWait.observe(seconds),
+    onSlotsChange: (byWorker: ReadonlyMap<number, { busy: number; total: number }>) => {
+      metrics.slotsBusy.reset();
+      metrics.slotsTotal.reset();
+      for (const [worker, { busy, total }] of byWorker) {
+        metrics.slotsBusy.set({ worker: String(worker) }, busy);
+        metrics.slotsTotal.set({ worker: String(worker) }, total);
+      }
+    },
+    onRoute: (route: string) => metrics.routes.inc({ route }),
+    onPromptCache: (route: string, cachedTokens: number, restoredTokens: number) => {
+      metrics.restoredPromptTokens.inc(restoredTokens);
+      if (restoredTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'saved_prefix' });
+      else if (cachedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: route === 'affinity' ? 'affinity' : 'slot_prefix' });
+      else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
+    },
+    onSavedPrefixBytes: (worker: number, bytes: number) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
+    onStreamOverflow: () => metrics.streamOverflows.inc(),
+  };
+}
+
+/** WebSocket sessions: open count, turns per session, per-turn time to first token. */
+export function createSessionObserver(metrics: Metrics) {
+  return {
+    onSessionOpen: () => {
+      metrics.wsSessionsOpen.inc();
+      metrics.wsSessions.inc();
+    },
+    onSessionClose: (turns: number) => {
+      metrics.wsSessionsOpen.dec();
+      metrics.wsTurnsPerSession.observe(turns);
+    },
+    onTurnFirstToken: (seconds: number) => metrics.wsTurnTimeToFirstToken.observe(seconds),
+  };
+}
