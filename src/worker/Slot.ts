@@ -117,18 +117,21 @@ export class Slot {
     const decoder = new TokenTextDecoder(this.#model, tools !== undefined);
     const isParallel = request.parallelToolCalls !== false;
     let isStopped = false;
+    /** Plain text through the stop detector; true once a stop string matched. */
+    const emitText = (text: string, tokenCount: number): boolean => {
+      const out = stops.push(text);
+      if (out.text.length > 0) sink.onDelta(out.text, tokenCount);
+      return out.isStopped;
+    };
     const emit = (text: string, tokenCount: number, isFinal: boolean): boolean => {
-      const parts = tools ? (isFinal ? [...tools.push(text), ...tools.flush()] : tools.push(text)) : [{ type: 'text' as const, text }];
-      for (const part of parts) {
-        if (part.type === 'call') {
-          sink.onToolCall(part.call);
-          if (!isParallel) return true;
-          continue;
+      if (tools) {
+        for (const part of isFinal ? [...tools.push(text), ...tools.flush()] : tools.push(text)) {
+          if (part.type === 'call') {
+            sink.onToolCall(part.call);
+            if (!isParallel) return true;
+          } else if (emitText(part.text, tokenCount)) return true;
         }
-        const out = stops.push(part.text);
-        if (out.text.length > 0) sink.onDelta(out.text, tokenCount);
-        if (out.isStopped) return true;
-      }
+      } else if (emitText(text, tokenCount)) return true;
       if (isFinal) {
         const tail = stops.flush();
         if (tail.length > 0) sink.onDelta(tail, 0);
@@ -185,7 +188,7 @@ export class Slot {
     const state = new LlamaGrammarEvaluationState({ model: this.#model, grammar });
     let text = '';
     for await (const token of this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => [], state))) {
-      if (!decode.accept(token, new Set())) return undefined;
+      if (!decode.accept(token, noStopTokens)) return undefined;
       text += decoder.push(token);
       if (decode.isAtCap()) return undefined;
     }
@@ -231,6 +234,9 @@ export class Slot {
     return signal.aborted ? undefined : tokens.slice(at);
   }
 }
+
+/** Grammar-constrained steps end only at end-of-generation (handled by node-llama-cpp). */
+const noStopTokens: ReadonlySet<Token> = new Set();
 
 /** Token accounting shared by every decoding path of one generation. */
 class DecodeState {
