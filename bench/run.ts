@@ -52,6 +52,7 @@ const ctx: BenchContext = {
   modelPath: model.path,
   modelLabel: model.label,
   maxContext,
+  contextFor: (tokens: number) => Math.min(maxContext, 2 ** Math.ceil(Math.log2(tokens))),
   raw: () => Promise.resolve(raw),
   startFlint: (o) =>
     startFlint({ modelPath: model.path, threads: options.threads, batchThreads: options.batchThreads, gpu: options.gpu, logLevel: options.logLevel, ...o }),

@@ -20,6 +20,8 @@ export interface BenchContext {
   readonly modelLabel: string;
   /** Largest context per slot any scenario may configure (`--context`, else the model's, capped). */
   readonly maxContext: number;
+  /** Smallest power-of-two context holding `tokens`, at most `maxContext`. */
+  contextFor(tokens: number): number;
   /** The raw engine, loaded once on first use and shared by the scenarios. */
   raw(): Promise<RawEngine>;
   /** Flint on a free loopback port with this run's model, threads and GPU setting. */

@@ -15,6 +15,7 @@ import { goal, num, table, times } from '../lib/report.js';
 import { percentile, ratio, summarize } from '../lib/stats.js';
 import { estimatedTokenTimes } from '../lib/turn.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../lib/types.js';
+import { finished } from '../lib/result.js';
 
 const levels = [1, 2, 4, 8];
 const promptTokens = 32;
@@ -149,16 +150,12 @@ export const concurrencyScenario: Scenario = {
         ]),
       ),
     ].join('\n');
-    return {
-      name: this.name,
-      title: this.title,
-      status: stoppedEarly ? 'partial' : 'ok',
-      note: stoppedEarly ? 'stopped at the time limit' : undefined,
+    return finished(this, stoppedEarly, {
       settings: { levels, runs, maxTokens, promptTokens, contextSize },
       samples: metrics,
       stats: rows,
       markdown,
       goals: rows.map((r) => goal(this.name, `aggregate tok/s gateway/raw, ${r.streams} stream(s)`, r.aggregateRatio, '>=', 0.95)),
-    };
+    });
   },
 };

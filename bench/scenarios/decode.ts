@@ -13,6 +13,7 @@ import { rawGenerate } from '../lib/rawEngine.js';
 import { goal, med, num, table, times } from '../lib/report.js';
 import { ratio, summarize } from '../lib/stats.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../lib/types.js';
+import { finished } from '../lib/result.js';
 
 const promptTokens = 64;
 const requestTimeoutMs = 300_000;
@@ -34,7 +35,7 @@ export const decodeScenario: Scenario = {
     const raw = await ctx.raw();
     const runs = ctx.runs(3, 5);
     const maxTokens = ctx.options.tokens;
-    const contextSize = Math.min(ctx.maxContext, Math.max(1024, 2 ** Math.ceil(Math.log2(promptTokens + maxTokens + 64))));
+    const contextSize = ctx.contextFor(Math.max(1024, promptTokens + maxTokens + 64));
     const server = await ctx.startFlint({ contextSize, slots: 1 });
     const context = await raw.createContext(contextSize, 1);
     const sequence = context.getSequence();
@@ -87,16 +88,12 @@ export const decodeScenario: Scenario = {
         ],
       ),
     ].join('\n');
-    return {
-      name: this.name,
-      title: this.title,
-      status: stoppedEarly ? 'partial' : 'ok',
-      note: stoppedEarly ? 'stopped at the time limit' : undefined,
+    return finished(this, stoppedEarly, {
       settings: { promptTokens, maxTokens, runs, contextSize },
       samples,
       stats: { ...stats, decodeRatio, ttftRatio },
       markdown,
       goals: [goal(this.name, 'decode tok/s gateway/raw', decodeRatio, '>=', 0.98)],
-    };
+    });
   },
 };

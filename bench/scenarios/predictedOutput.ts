@@ -21,6 +21,7 @@ import { rawGenerate } from '../lib/rawEngine.js';
 import { med, num, table, times } from '../lib/report.js';
 import { ratio, summarize } from '../lib/stats.js';
 import { skipped, type BenchContext, type Scenario, type ScenarioResult } from '../lib/types.js';
+import { finished } from '../lib/result.js';
 
 const requestTimeoutMs = 300_000;
 const paths = ['raw plain', 'gateway plain', 'gateway exact prediction', 'gateway edited prediction'] as const;
@@ -135,16 +136,12 @@ export const predictedOutputScenario: Scenario = {
         rows.map((r) => [r.path, med(r.tokPerS), med(r.tokens, 0), num(r.accepted, 0), num(r.rejected, 0), times(r.speedup, 2)]),
       ),
     ].join('\n');
-    return {
-      name: this.name,
-      title: this.title,
-      status: stoppedEarly ? 'partial' : 'ok',
-      note: stoppedEarly ? 'stopped at the time limit' : undefined,
+    return finished(this, stoppedEarly, {
       settings: { maxTokens, contextSize },
       samples,
       stats: rows,
       markdown,
       goals: [],
-    };
+    });
   },
 };

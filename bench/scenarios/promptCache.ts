@@ -17,6 +17,7 @@ import { med, num, table, times } from '../lib/report.js';
 import { ratio, summarize } from '../lib/stats.js';
 import { ttftMs } from '../lib/turn.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../lib/types.js';
+import { finished } from '../lib/result.js';
 
 const requestTimeoutMs = 300_000;
 const steps = ['miss (A new)', 'hit (A again)', 'miss (B evicts A)', 'restore (A again)'] as const;
@@ -38,7 +39,7 @@ export const promptCacheScenario: Scenario = {
     const raw = await ctx.raw();
     const runs = ctx.runs(3, 5);
     const promptTokens = Math.min(1024, Math.floor(ctx.maxContext / 2));
-    const contextSize = Math.min(ctx.maxContext, 2 ** Math.ceil(Math.log2(promptTokens + 64)));
+    const contextSize = ctx.contextFor(promptTokens + 64);
     const server = await ctx.startFlint({ contextSize, slots: 1 });
     const context = await raw.createContext(contextSize, 1);
     const sequence = context.getSequence();
@@ -112,16 +113,12 @@ export const promptCacheScenario: Scenario = {
         rows.map((r) => [r.step, med(r.raw, 2), med(r.gateway, 2), times(r.ratio, 2), num(r.cached, 0), num(r.rawCached, 0)]),
       ),
     ].join('\n');
-    return {
-      name: this.name,
-      title: this.title,
-      status: stoppedEarly ? 'partial' : 'ok',
-      note: stoppedEarly ? 'stopped at the time limit' : undefined,
+    return finished(this, stoppedEarly, {
       settings: { runs, promptTokens, contextSize },
       samples,
       stats: rows,
       markdown,
       goals: [],
-    };
+    });
   },
 };

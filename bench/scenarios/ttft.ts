@@ -14,6 +14,7 @@ import { goal, med, num, table, times } from '../lib/report.js';
 import { ratio, summarize } from '../lib/stats.js';
 import { ttftMs } from '../lib/turn.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../lib/types.js';
+import { finished } from '../lib/result.js';
 
 const requestTimeoutMs = 600_000;
 /** Room for the chat template around the prompt and the generated tokens. */
@@ -49,7 +50,7 @@ export const ttftScenario: Scenario = {
     const sizes = wanted.filter((s) => s + margin <= ctx.maxContext);
     const skippedSizes = wanted.filter((s) => !sizes.includes(s));
     if (sizes.length === 0) throw new Error(`context ${ctx.maxContext} is too small for a ${wanted[0]}-token prompt`);
-    const contextSize = Math.min(ctx.maxContext, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + margin)));
+    const contextSize = ctx.contextFor(Math.max(...sizes) + margin);
     const runs = ctx.runs(3, 5);
     const server = await ctx.startFlint({ contextSize, slots: 1 });
     const context = await raw.createContext(contextSize, 1);
@@ -144,16 +145,12 @@ export const ttftScenario: Scenario = {
         ]),
       ),
     ].join('\n');
-    return {
-      name: this.name,
-      title: this.title,
-      status: stoppedEarly ? 'partial' : 'ok',
-      note: stoppedEarly ? 'stopped at the time limit' : undefined,
+    return finished(this, stoppedEarly, {
       settings: { sizes, contextSize, runs },
       samples,
       stats: rows,
       markdown,
       goals: rows.map((r) => goal(this.name, `warm TTFT gateway - raw, ${r.size} tokens`, r.warmDiffMs, '<=', 1, ' ms')),
-    };
+    });
   },
 };
