@@ -1,13 +1,8 @@
 /** What a client observed during one streamed generation, for every transport. */
+import type { Usage } from '../../src/core/types.js';
 
-export interface Usage {
-  readonly promptTokens: number;
-  readonly cachedTokens: number;
-  readonly completionTokens: number;
-  /** Predicted outputs (Chat Completions `prediction`), when reported. */
-  readonly acceptedPredictionTokens?: number;
-  readonly rejectedPredictionTokens?: number;
-}
+/** Token counts as the APIs report them: the same shape Flint uses inside. */
+export type { Usage };
 
 export interface StreamTurn {
   /** Just before the request left the client. */

@@ -1,4 +1,5 @@
 import type { FinishReason, ToolCall, Usage } from '../../core/types.js';
+import { toTokenUsage } from '../usage.js';
 
 /** The finish reasons Chat Completions knows; a cancelled stream never claims `stop`. */
 export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | null;
@@ -6,10 +7,7 @@ export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | null;
 /** Chat Completions `usage` from internal counts. */
 export function toChatUsage(usage: Usage) {
   return {
-    prompt_tokens: usage.promptTokens,
-    completion_tokens: usage.completionTokens,
-    total_tokens: usage.promptTokens + usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedTokens },
+    ...toTokenUsage(usage),
     completion_tokens_details: {
       reasoning_tokens: 0,
       accepted_prediction_tokens: usage.acceptedPredictionTokens ?? 0,

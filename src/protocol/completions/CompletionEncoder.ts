@@ -1,14 +1,5 @@
 import type { FinishReason, Usage } from '../../core/types.js';
-
-/** Legacy completions `usage`. */
-export function toCompletionUsage(usage: Usage) {
-  return {
-    prompt_tokens: usage.promptTokens,
-    completion_tokens: usage.completionTokens,
-    total_tokens: usage.promptTokens + usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedTokens },
-  };
-}
+import { toTokenUsage } from '../usage.js';
 
 /** `stop` or `length`; a cancelled stream reports null rather than claim a natural stop. */
 export function toCompletionFinishReason(reason: FinishReason): 'stop' | 'length' | null {
@@ -36,7 +27,7 @@ export class CompletionStreamEncoder {
   }
 
   usage(usage: Usage): string {
-    return JSON.stringify({ id: this.#meta.id, object: 'text_completion', created: this.#meta.createdS, model: this.#meta.model, choices: [], usage: toCompletionUsage(usage) });
+    return JSON.stringify({ id: this.#meta.id, object: 'text_completion', created: this.#meta.createdS, model: this.#meta.model, choices: [], usage: toTokenUsage(usage) });
   }
 }
 
@@ -48,6 +39,6 @@ export function toCompletion(id: string, model: string, createdS: number, text: 
     created: createdS,
     model,
     choices: [{ text, index: 0, logprobs: null, finish_reason: toCompletionFinishReason(reason) }],
-    usage: toCompletionUsage(usage),
+    usage: toTokenUsage(usage),
   };
 }
