@@ -22,7 +22,7 @@ export function toModelSource(spec: string, catalog: readonly CatalogEntry[]): M
   return {
     url: `https://huggingface.co/${owner}/${repo}/resolve/${revision}/${file}`,
     file: entry?.file ?? path.basename(file),
-    sha256: (entry as { sha256?: string } | undefined)?.sha256,
+    sha256: entry?.sha256,
   };
 }
 

@@ -12,6 +12,8 @@ export interface CatalogEntry {
   readonly uri: string;
   readonly file: string;
   readonly description?: string;
+  /** When set, `flint pull` verifies the download against it. */
+  readonly sha256?: string;
 }
 
 /** A model file ready to serve and how it was found. */
