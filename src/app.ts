@@ -21,6 +21,8 @@ import { ResponseService } from './protocol/responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SqliteResponseStore } from './store/SqliteResponseStore.js';
+import { loadSealingKey } from './store/loadSealingKey.js';
+import { Sealer } from './utils/Sealer.js';
 import { registerUpgradeCleanup, responsesSocketRoutes } from './ws/responsesSocket.js';
 
 /** The package root (where `config/`, `models/` and `src/` live). */
@@ -144,7 +146,17 @@ export async function createApp(config: Config): Promise<App> {
 
   const observer = createRequestObserver(metrics);
 
-  const responses = new ResponseService(scheduler, store, config.model.acceptAnyModelName);
+  const responses = new ResponseService(scheduler, store, {
+    acceptAnyModelName: config.model.acceptAnyModelName,
+    hostedTools: config.responses.hostedTools,
+    progressEventMs: config.server.progressEventMs,
+    compactionMaxTokens: config.responses.compactionMaxTokens,
+    sealer: new Sealer(loadSealingKey(path.resolve(config.dataDir))),
+    onHostedToolIgnored: (type) => {
+      metrics.hostedToolsIgnored.inc({ type });
+      logger.debug({ type }, 'hosted tool left out of the prompt');
+    },
+  });
 
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
   registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '' });
@@ -163,6 +175,8 @@ export async function createApp(config: Config): Promise<App> {
     observer,
     acceptAnyModelName: config.model.acceptAnyModelName,
     requestTimeoutMs: config.server.requestTimeoutMs,
+    hostedTools: config.responses.hostedTools,
+    progressEventMs: config.server.progressEventMs,
   };
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
@@ -178,7 +192,6 @@ export async function createApp(config: Config): Promise<App> {
     service: responses,
     observer,
     requestTimeoutMs: config.server.requestTimeoutMs,
-    keepAliveMs: config.server.sseKeepAliveMs,
   });
 
   try {

@@ -17,8 +17,11 @@ export const ConfigSchema = Type.Object(
         apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         /** Whole-request deadline, queueing included. */
         requestTimeoutMs: Type.Integer({ default: 600_000, minimum: 1_000 }),
-        /** SSE comment interval while a stream has nothing else to send (queueing, long prefill). */
-        sseKeepAliveMs: Type.Integer({ default: 15_000, minimum: 100 }),
+        /**
+         * A stream waits this long for admission before its status is sent (fast failures stay HTTP errors);
+         * while queued or in prefill after that, it gets a progress event this often (data, which clients' idle timers count).
+         */
+        progressEventMs: Type.Integer({ default: 2_000, minimum: 100, maximum: 60_000 }),
         /** How long in-flight work may finish after shutdown starts. */
         shutdownGraceMs: Type.Integer({ default: 5_000, minimum: 0 }),
       },
@@ -37,7 +40,7 @@ export const ConfigSchema = Type.Object(
         /** Tokens per slot (each slot is one llama.cpp sequence with this much KV cache). */
         contextSize: Type.Integer({ default: 4096, minimum: 64, maximum: 1_048_576 }),
         /** Synthetic preset generated and served when no model is configured. */
-        demoPreset: Type.Union([Type.Literal('tiny'), Type.Literal('small'), Type.Literal('qwen2.5-0.5b')], { default: 'tiny' }),
+        demoPreset: Type.Union([Type.Literal('tiny'), Type.Literal('tiny-think'), Type.Literal('small'), Type.Literal('qwen2.5-0.5b')], { default: 'tiny' }),
         /** Folder for downloaded and generated models. */
         dir: Type.String({ default: 'models', minLength: 1 }),
       },
@@ -102,6 +105,15 @@ export const ConfigSchema = Type.Object(
         maxQueuedResponses: Type.Integer({ default: 16, minimum: 1 }),
         /** Recent responses each socket keeps for `previous_response_id` with `store: false`. */
         connectionCacheSize: Type.Integer({ default: 8, minimum: 1 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    responses: Type.Object(
+      {
+        /** Hosted tools Flint cannot run (web_search, file_search, ...): left out of the prompt, or refused with 400. */
+        hostedTools: Type.Union([Type.Literal('ignore'), Type.Literal('reject')], { default: 'ignore' }),
+        /** Token cap of a compaction summary. */
+        compactionMaxTokens: Type.Integer({ default: 2048, minimum: 16, maximum: 65_536 }),
       },
       { default: {}, additionalProperties: false },
     ),

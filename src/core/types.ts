@@ -12,6 +12,11 @@ export interface ChatMessage {
   readonly toolCalls?: readonly ToolCall[];
   /** For `tool` messages: the call this result answers. */
   readonly toolCallId?: string;
+  /**
+   * Assistant turns: the thought the model wrote before its answer, exactly as generated
+   * (re-rendered as the template's thought segment, so the prompt stays a cached prefix).
+   */
+  readonly reasoning?: string;
 }
 
 /** A function call made by the model. */
@@ -40,12 +45,18 @@ export interface SamplingOptions {
   readonly repeatPenalty?: number;
 }
 
+/** Input format of a custom (free-text) tool: anything, or text following a grammar. */
+export type CustomToolFormat = { readonly type: 'text' } | { readonly type: 'grammar'; readonly syntax: 'lark' | 'regex'; readonly definition: string };
+
 /** A function the model may call. */
 export interface ToolSpec {
+  /** The name the model sees and calls; unique within a request. */
   readonly name: string;
   readonly description?: string;
   /** JSON Schema of the arguments object. */
   readonly parameters?: Readonly<Record<string, unknown>>;
+  /** Set for custom tools: the arguments are `{"input": <free text>}`, constrained by `format` when forced. */
+  readonly custom?: { readonly format: CustomToolFormat };
 }
 
 /** Whether and which tool the model must call. */
@@ -67,6 +78,8 @@ export interface GenerateRequest {
   readonly stop: readonly string[];
   /** Affinity hint (`prompt_cache_key`, session id). */
   readonly cacheKey?: string;
+  /** The slot that served the previous request of this turn (a verified `x-codex-turn-state`); preferred while it holds the prefix. */
+  readonly slotHint?: SlotPlacement;
   /** Functions offered to the model (rendered through its chat template). */
   readonly tools?: readonly ToolSpec[];
   readonly toolChoice?: ToolChoice;
@@ -90,6 +103,8 @@ export interface Usage {
   /** Prompt tokens that were already in the KV cache and not evaluated again. */
   readonly cachedTokens: number;
   readonly completionTokens: number;
+  /** Of the completion tokens, those inside the thought segment. */
+  readonly reasoningTokens?: number;
   /** Draft tokens from a prediction that decoding confirmed. */
   readonly acceptedPredictionTokens?: number;
   /** Draft tokens from a prediction that decoding rejected. */
@@ -103,13 +118,31 @@ export interface GenerationTimings {
   readonly decodeMs: number;
 }
 
+/** Where a generation ran: worker index and slot within it. */
+export interface SlotPlacement {
+  readonly worker: number;
+  readonly slot: number;
+}
+
 /** The internal event stream every API maps back from. */
 export type GenerationEvent =
-  | { readonly type: 'start'; readonly promptTokens: number; readonly cachedTokens: number }
+  | { readonly type: 'start'; readonly promptTokens: number; readonly cachedTokens: number; readonly placement: SlotPlacement }
   | { readonly type: 'delta'; readonly text: string; readonly tokens: number }
+  /** Text of the model's thought segment (reasoning), streamed before the answer. */
+  /** `raw` is set once, when the thought ends: its exact text as it stands in the context. */
+  | { readonly type: 'reasoning'; readonly text: string; readonly tokens: number; readonly raw?: string }
+  /** Prefill or queue progress of a request that has not produced output yet. */
+  | { readonly type: 'progress'; readonly evaluatedTokens: number; readonly totalTokens: number; readonly queuePosition: number }
   /** One complete function call; `arguments` is JSON text. */
   | { readonly type: 'tool_call'; readonly call: ToolCall }
-  | { readonly type: 'done'; readonly finishReason: FinishReason; readonly usage: Usage; readonly timings: GenerationTimings };
+  | {
+      readonly type: 'done';
+      readonly finishReason: FinishReason;
+      readonly usage: Usage;
+      readonly timings: GenerationTimings;
+      /** The thought segment exactly as it stands in the context (markers included), to send back sealed. */
+      readonly reasoning?: string;
+    };
 
 /** Facts about the served model that protocols and `/v1/models` need. */
 export interface ModelInfo {

@@ -29,15 +29,15 @@ export const errorCodes = {
   FLINT_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', message: 'The request body is larger than the limit of {limitBytes} bytes.' },
   FLINT_ERR_CLIENT_CLOSED: { status: 499, type: 'invalid_request_error', code: 'client_closed', message: 'The client closed the request.' },
   FLINT_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error', code: null, message: "Unsupported Content-Type '{contentType}': send application/json." },
-  FLINT_ERR_QUEUE_FULL: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'The server is at capacity ({queued} requests queued). Please try again in {retryAfterS}s.' },
+  FLINT_ERR_QUEUE_FULL: { status: 503, type: 'service_unavailable_error', code: 'server_overloaded', message: 'The server is at capacity ({queued} requests queued). Please try again in {retryAfterS}s.' },
   FLINT_ERR_INTERNAL: { status: 500, type: 'server_error', code: 'server_error', message: 'The server had an error while processing your request.' },
-  FLINT_ERR_NOT_READY: { status: 503, type: 'service_unavailable_error', code: 'server_is_overloaded', message: 'The model is not ready: {reason}. Please try again in {retryAfterS}s.' },
-  FLINT_ERR_QUEUE_TIMEOUT: { status: 503, type: 'service_unavailable_error', code: 'server_is_overloaded', message: 'No inference slot became free within {waitMs} ms. Please try again in {retryAfterS}s.' },
-  FLINT_ERR_WORKER_CRASHED: { status: 503, type: 'service_unavailable_error', code: 'server_is_overloaded', message: 'The inference worker stopped while serving this request ({detail}). It is safe to retry.' },
-  FLINT_ERR_SHUTTING_DOWN: { status: 503, type: 'service_unavailable_error', code: 'server_is_overloaded', message: 'The server is shutting down. Please try again in {retryAfterS}s.' },
+  FLINT_ERR_NOT_READY: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The model is not ready: {reason}. Please try again in {retryAfterS}s.' },
+  FLINT_ERR_QUEUE_TIMEOUT: { status: 503, type: 'service_unavailable_error', code: 'server_overloaded', message: 'No inference slot became free within {waitMs} ms. Please try again in {retryAfterS}s.' },
+  FLINT_ERR_WORKER_CRASHED: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The inference worker stopped while serving this request ({detail}). It is safe to retry.' },
+  FLINT_ERR_SHUTTING_DOWN: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The server is shutting down. Please try again in {retryAfterS}s.' },
   FLINT_ERR_DEADLINE: { status: 504, type: 'server_error', code: 'timeout', message: 'The request did not finish within the server deadline ({detail}).' },
   FLINT_ERR_CONFIG: { status: 500, type: 'server_error', code: 'server_error', message: 'Invalid configuration: {detail}' },
-  FLINT_ERR_MODEL_LOAD: { status: 503, type: 'service_unavailable_error', code: 'server_is_overloaded', message: 'The model could not be loaded: {detail}' },
+  FLINT_ERR_MODEL_LOAD: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The model could not be loaded: {detail}' },
 } as const satisfies Record<string, ErrorCodeRow>;
 
 /** One row of the error table. */

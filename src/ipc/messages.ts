@@ -1,7 +1,7 @@
 import type { FinishReason, GenerateRequest, GenerationTimings, ToolCall, Usage } from '../core/types.js';
 
 /** Bumped whenever a message changes shape; parent and worker refuse to talk across versions. */
-export const IPC_VERSION = 1;
+export const IPC_VERSION = 2;
 
 /** Settings a worker needs to load its model; sent in the `init` message. */
 export interface WorkerSettings {
@@ -62,6 +62,10 @@ export type WorkerMessage =
       readonly restoredTokens: number;
     }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
+  /** Text inside the model's thought segment. */
+  | { readonly type: 'reasoning'; readonly id: string; readonly text: string; readonly tokens: number; readonly raw?: string }
+  /** Prompt evaluation progress, after each prefill batch. */
+  | { readonly type: 'progress'; readonly id: string; readonly evaluatedTokens: number; readonly totalTokens: number }
   | { readonly type: 'tool_call'; readonly id: string; readonly call: ToolCall }
   | {
       readonly type: 'done';
@@ -69,6 +73,8 @@ export type WorkerMessage =
       readonly finishReason: FinishReason;
       readonly usage: Usage;
       readonly timings: Omit<GenerationTimings, 'queueMs'>;
+      /** The thought segment as it stands in the context, if the model wrote one. */
+      readonly reasoning?: string;
       /** Bytes of saved prefixes this worker holds after the request. */
       readonly savedPrefixBytes: number;
     }

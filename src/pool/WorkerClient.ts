@@ -11,7 +11,7 @@ import type { Logger } from '../core/Logger.js';
 import { IPC_VERSION, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
 
 /** Events of one generation as the worker reports them. */
-export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'tool_call' | 'done' }>;
+export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'reasoning' | 'progress' | 'tool_call' | 'done' }>;
 
 /** Limits on what is buffered for a consumer that reads slower than the worker generates. */
 export interface RunOptions {
@@ -120,7 +120,7 @@ export class WorkerClient {
       try {
         if (signal.aborted) onAbort();
         for await (const event of stream.queue) {
-          if (event.type === 'delta') stream.buffered -= event.text.length;
+          if (event.type === 'delta' || event.type === 'reasoning') stream.buffered -= event.text.length;
           yield event;
         }
       } finally {
@@ -156,10 +156,12 @@ export class WorkerClient {
   #onMessage(message: WorkerMessage): void {
     switch (message.type) {
       case 'started':
+      case 'progress':
       case 'tool_call':
         this.#inFlight.get(message.id)?.queue.push(message);
         break;
-      case 'delta': {
+      case 'delta':
+      case 'reasoning': {
         const stream = this.#inFlight.get(message.id);
         if (!stream) break;
         stream.queue.push(message);

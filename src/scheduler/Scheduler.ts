@@ -33,6 +33,8 @@ interface Waiter {
   readonly fingerprint: PromptFingerprint;
   readonly resolve: (lease: SlotLease) => void;
   readonly reject: (err: unknown) => void;
+  /** Its place in the queue changed. */
+  readonly onMoved: () => void;
 }
 
 /**
@@ -92,7 +94,19 @@ export class Scheduler implements Gateway {
     const { signal } = options;
     const queuedAt = performance.now();
     const fingerprint = toFingerprint(request.input);
-    const lease = await this.#acquire(request, fingerprint, signal);
+    let lease = this.#leaseNow(request, fingerprint, signal);
+    if (!lease) {
+      // Queued: report the position now and whenever it changes, so transports can keep clients informed.
+      const waiting = this.#enqueue(request, fingerprint, signal);
+      for (;;) {
+        yield { type: 'progress', evaluatedTokens: 0, totalTokens: 0, queuePosition: waiting.position() };
+        const next = await waiting.next();
+        if (next) {
+          lease = next;
+          break;
+        }
+      }
+    }
     this.#observer.onRoute?.(lease.route);
     const queueMs = performance.now() - queuedAt;
     this.#observer.onQueueWait?.(queueMs / 1000);
@@ -114,14 +128,16 @@ export class Scheduler implements Gateway {
         const event = next.value;
         if (event.type === 'started') {
           this.#observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
-          yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens };
+          yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
         }
         else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
+        else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
+        else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
         else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
         else {
           isFinished = true;
           this.#observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
-          yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs } };
+          yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning };
           return;
         }
       }
@@ -148,49 +164,86 @@ export class Scheduler implements Gateway {
     await Promise.allSettled([...this.#drains]);
   }
 
-  #acquire(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): Promise<SlotLease> {
+  /** Admission: throws when the request cannot be served or queued; a lease when a slot is free now, else undefined (queue it). */
+  #leaseNow(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): SlotLease | undefined {
     signal.throwIfAborted();
     if (this.#isClosing) throw new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
     if (this.#slots.total === 0) {
       throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: this.readiness().reason ?? 'no worker is up', retryAfterS: 2 } });
     }
-    const lease = this.#queue.length === 0 ? this.#slots.lease(fingerprint, request.cacheKey) : undefined;
+    const lease = this.#queue.length === 0 ? this.#slots.lease(fingerprint, request.cacheKey, request.slotHint) : undefined;
     if (lease) {
       this.#reportSlots();
-      return Promise.resolve(lease);
+      return lease;
     }
     if (this.#queue.length >= this.#limits.maxQueueLength) {
       throw new FlintError('FLINT_ERR_QUEUE_FULL', { details: { queued: this.#queue.length, retryAfterS: 1 } });
     }
-    return new Promise<SlotLease>((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        const at = this.#queue.indexOf(waiter);
-        if (at !== -1) this.#queue.splice(at, 1);
-        this.#observer.onQueueChange?.(this.#queue.length);
-      };
-      const waiter: Waiter = {
-        request,
-        fingerprint,
-        resolve: (lease) => {
-          cleanup();
-          resolve(lease);
-        },
-        reject: (err) => {
-          cleanup();
-          reject(err);
-        },
-      };
-      const onAbort = () => waiter.reject(signal.reason);
-      const timer = setTimeout(
-        () => waiter.reject(new FlintError('FLINT_ERR_QUEUE_TIMEOUT', { details: { waitMs: this.#limits.maxQueueWaitMs, retryAfterS: 2 } })),
-        this.#limits.maxQueueWaitMs,
-      );
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#queue.push(waiter);
+    return undefined;
+  }
+
+  /**
+   * Puts a request in the queue. `next()` resolves with the lease once a slot is assigned, or with
+   * undefined when the request's position changed; it rejects on abort, timeout or shutdown. A lease
+   * assigned after its request was aborted is released at once, never lost.
+   */
+  #enqueue(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): { position(): number; next(): Promise<SlotLease | undefined> } {
+    let settled: { lease: SlotLease } | { error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    let isMoved = false;
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      const at = this.#queue.indexOf(waiter);
+      if (at !== -1) {
+        this.#queue.splice(at, 1);
+        this.#notifyPositions(at);
+      }
       this.#observer.onQueueChange?.(this.#queue.length);
-    });
+    };
+    const waiter: Waiter = {
+      request,
+      fingerprint,
+      resolve: (lease) => {
+        cleanup();
+        if (signal.aborted) this.#release(lease);
+        else settled = { lease };
+        wake?.();
+      },
+      reject: (err) => {
+        cleanup();
+        settled = { error: err };
+        wake?.();
+      },
+      onMoved: () => {
+        isMoved = true;
+        wake?.();
+      },
+    };
+    const onAbort = () => waiter.reject(signal.reason);
+    const timer = setTimeout(
+      () => waiter.reject(new FlintError('FLINT_ERR_QUEUE_TIMEOUT', { details: { waitMs: this.#limits.maxQueueWaitMs, retryAfterS: 2 } })),
+      this.#limits.maxQueueWaitMs,
+    );
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.#queue.push(waiter);
+    this.#observer.onQueueChange?.(this.#queue.length);
+    return {
+      position: () => this.#queue.indexOf(waiter) + 1,
+      next: async () => {
+        while (!settled && !isMoved) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        isMoved = false;
+        if (!settled) return undefined;
+        if ('error' in settled) throw settled.error;
+        return settled.lease;
+      },
+    };
+  }
+
+  /** Waiters behind `from` moved up one place. */
+  #notifyPositions(from: number): void {
+    for (let i = from; i < this.#queue.length; i++) this.#queue[i].onMoved();
   }
 
   #release(lease: SlotLease): void {
@@ -220,7 +273,7 @@ export class Scheduler implements Gateway {
   /** Hands free slots to waiting requests, oldest first. */
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      const lease = this.#slots.lease(this.#queue[0].fingerprint, this.#queue[0].request.cacheKey);
+      const lease = this.#slots.lease(this.#queue[0].fingerprint, this.#queue[0].request.cacheKey, this.#queue[0].request.slotHint);
       if (!lease) return;
       this.#queue[0].resolve(lease);
       this.#reportSlots();

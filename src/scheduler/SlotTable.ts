@@ -1,6 +1,7 @@
 import { LruMap } from '../utils/LruMap.js';
 import type { WorkerClient } from '../pool/WorkerClient.js';
 import { sharedChars, type PromptFingerprint } from './fingerprint.js';
+import type { SlotPlacement } from '../core/types.js';
 
 /** How a slot was chosen, from best to worst for the prompt cache. */
 export type RouteKind = 'affinity' | 'prefix' | 'saved' | 'cold';
@@ -75,12 +76,17 @@ export class SlotTable {
     return this.#slots.length !== before;
   }
 
-  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined): SlotLease | undefined {
+  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined, hint?: SlotPlacement): SlotLease | undefined {
     const idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive);
     if (idle.length === 0) return undefined;
     let chosen: SlotState | undefined;
     let route: RouteKind = 'cold';
-    if (cacheKey !== undefined) {
+    if (hint) {
+      // The client carried the slot of its last request (x-codex-turn-state): honour it while that slot holds the prefix.
+      chosen = idle.find((s) => s.worker.index === hint.worker && s.slot === hint.slot && sharedChars(s.fingerprint, fingerprint) > 0);
+      if (chosen) route = 'affinity';
+    }
+    if (!chosen && cacheKey !== undefined) {
       chosen = idle.find((s) => s.cacheKey === cacheKey && sharedChars(s.fingerprint, fingerprint) > 0);
       if (chosen) route = 'affinity';
     }

@@ -24,6 +24,15 @@ export const qwenSpecialTokens: readonly {text: string, type: number}[] = [
     type: text.startsWith("<|") ? TokenType.control : TokenType.userDefined
 }));
 
+/**
+ * The tokens Qwen3 adds after Qwen2.5's, in their real order (ids 151665..151668 there).
+ * Like `<tool_call>`, none is "special" in Qwen3's tokenizer.json, so its GGUFs mark them USER_DEFINED:
+ * llama.cpp matches them as single tokens in any text, so `<think>` and `</think>` are one token each.
+ */
+export const qwen3ThinkingTokens: readonly {text: string, type: number}[] = [
+    "<tool_response>", "</tool_response>", "<think>", "</think>"
+].map((text) => ({text, type: TokenType.userDefined}));
+
 /** The complete tokenizer of a synthetic model, ready for the `tokenizer.ggml.*` metadata. */
 export type SynthVocabulary = {
     tokens: string[],
@@ -43,11 +52,21 @@ export type SynthVocabulary = {
     imEndId: number
 };
 
-/** Appends Qwen2.5's special tokens to the trained BPE tokens and optionally pads to `paddedVocabSize`. */
-export function buildVocabulary(training: TrainBpeResult, paddedVocabSize?: number): SynthVocabulary {
+/**
+ * Appends Qwen2.5's special tokens (and with `thinking`, Qwen3's {@link qwen3ThinkingTokens} after them)
+ * to the trained BPE tokens and optionally pads to `paddedVocabSize`.
+ */
+export function buildVocabulary(
+    training: TrainBpeResult,
+    paddedVocabSize?: number,
+    options: {thinking?: boolean} = {}
+): SynthVocabulary {
     const trainedVocabSize = training.tokens.length;
-    const tokens = [...training.tokens, ...qwenSpecialTokens.map((token) => token.text)];
-    const types = [...training.tokens.map(() => TokenType.normal), ...qwenSpecialTokens.map((token) => token.type)];
+    const addedTokens = options.thinking === true
+        ? [...qwenSpecialTokens, ...qwen3ThinkingTokens]
+        : qwenSpecialTokens;
+    const tokens = [...training.tokens, ...addedTokens.map((token) => token.text)];
+    const types = [...training.tokens.map(() => TokenType.normal), ...addedTokens.map((token) => token.type)];
 
     const paddingStartId = tokens.length;
     if (paddedVocabSize != null) {

@@ -1,5 +1,5 @@
 /** Names of the synthetic model presets. */
-export type PresetName = "tiny" | "small" | "qwen2.5-0.5b";
+export type PresetName = "tiny" | "tiny-think" | "small" | "qwen2.5-0.5b";
 
 /** Storage type of the 2-D weight matrices (norms and biases are always f32). */
 export type SynthWeightType = "f32" | "f16" | "q8_0";
@@ -29,7 +29,14 @@ export type SynthPreset = {
     readonly weightType: SynthWeightType,
 
     /** No `output.weight`: llama.cpp reuses `token_embd.weight` as the LM head (as in Qwen2.5-0.5B). */
-    readonly tiedEmbeddings: boolean
+    readonly tiedEmbeddings: boolean,
+
+    /**
+     * A thinking model like Qwen3-*-Thinking-2507: Qwen3's added tokens (`<tool_response>`, `</tool_response>`,
+     * `<think>`, `</think>`) follow Qwen2.5's, and the chat template renders `reasoning_content` and opens the thought
+     * in the generation prompt. Absent: Qwen2.5's vocabulary and template.
+     */
+    readonly thinking?: boolean
 };
 
 /** The synthetic model presets, by name. */
@@ -48,6 +55,23 @@ export const presets: Readonly<Record<PresetName, SynthPreset>> = {
         rmsEpsilon: 1e-6,
         weightType: "f32",
         tiedEmbeddings: true
+    },
+
+    // like tiny, but a thinking model (Qwen3-Thinking-2507 style): for tests of reasoning/thought segments
+    "tiny-think": {
+        modelName: "Flint Synthetic Tiny Think (random weights)",
+        trainedVocabSize: 3072,
+        contextLength: 4096,
+        embeddingLength: 64,
+        blockCount: 2,
+        feedForwardLength: 192,
+        headCount: 4,
+        headCountKv: 2,
+        ropeFreqBase: 1000000,
+        rmsEpsilon: 1e-6,
+        weightType: "f32",
+        tiedEmbeddings: true,
+        thinking: true
     },
 
     // for quick benches: still tiny next to a real model, but with non-trivial matmuls and an untied LM head

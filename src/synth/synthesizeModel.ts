@@ -3,7 +3,7 @@ import path from "node:path";
 import {randomBytes} from "node:crypto";
 import {trainBpe} from "./bpe/trainBpe.js";
 import {buildVocabulary, type SynthVocabulary} from "./buildVocabulary.js";
-import {qwen25ChatTemplate} from "./chatTemplate.js";
+import {qwen25ChatTemplate, qwen3ThinkingChatTemplate} from "./chatTemplate.js";
 import {GgufWriter} from "./gguf/GgufWriter.js";
 import {loadCorpus} from "./loadCorpus.js";
 import {presets, type PresetName, type SynthPreset} from "./presets.js";
@@ -45,7 +45,7 @@ export async function synthesizeModel(options: {
         throw new RangeError(`seed must be an integer in [0, 2^32), got ${seed}`);
 
     const training = trainBpe(await loadCorpus(), {vocabSize: preset.trainedVocabSize});
-    const vocabulary = buildVocabulary(training, preset.paddedVocabSize);
+    const vocabulary = buildVocabulary(training, preset.paddedVocabSize, {thinking: preset.thinking});
 
     const writer = new GgufWriter({alignment: 32});
     addMetadata(writer, preset, vocabulary);
@@ -102,7 +102,7 @@ function addMetadata(writer: GgufWriter, preset: SynthPreset, vocabulary: SynthV
         .addUint32("tokenizer.ggml.padding_token_id", vocabulary.endOfTextId)
         .addUint32("tokenizer.ggml.bos_token_id", vocabulary.endOfTextId)
         .addBool("tokenizer.ggml.add_bos_token", false)
-        .addString("tokenizer.chat_template", qwen25ChatTemplate);
+        .addString("tokenizer.chat_template", preset.thinking === true ? qwen3ThinkingChatTemplate : qwen25ChatTemplate);
 
     if (preset.weightType === "q8_0")
         writer.addUint32("general.quantization_version", 2);

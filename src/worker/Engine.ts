@@ -6,6 +6,7 @@ import {
   resolveChatWrapper,
   type ChatHistoryItem,
   type ChatModelFunctionCall,
+  type ChatModelSegment,
   type ChatModelFunctions,
   type ChatWrapper,
   type GbnfJsonSchema,
@@ -22,8 +23,13 @@ import { LruMap } from '../utils/LruMap.js';
 import type { GenerationPlan } from './Slot.js';
 import type { ToolCallSyntax } from './ToolCallDetector.js';
 import { splitThreads } from './splitThreads.js';
+import type { ThoughtSyntax } from './ThoughtSplitter.js';
+import { larkToGbnf, regexToGbnf } from './grammar/toGbnf.js';
 import { createCachingTokenizer } from './CachingTokenizer.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
+
+/** What a grammar is compiled from. */
+type GrammarSource = ResponseFormat | { type: 'tool_arguments'; tool: ToolSpec } | { type: 'one_of'; values: readonly string[] } | { type: 'gbnf'; gbnf: string };
 
 /** A prompt ready for a slot: its tokens, plus stops the chat template adds. */
 export interface PreparedPrompt {
@@ -34,6 +40,8 @@ export interface PreparedPrompt {
   readonly stopTokens: ReadonlySet<Token>;
   /** Set when tools are offered: how calls look in the output, and which names are valid. */
   readonly tools?: { readonly syntax: ToolCallSyntax; readonly names: readonly string[] };
+  /** Set when the template has a thought segment; `openedByPrompt` when the prompt already opened it. */
+  readonly thought?: { readonly syntax: ThoughtSyntax; readonly openedByPrompt?: string };
 }
 
 /**
@@ -49,14 +57,19 @@ export class Engine {
   readonly settings: WorkerSettings;
   readonly #grammars = new LruMap<string, Promise<LlamaGrammar>>(64);
   readonly #tokenizer: Tokenizer;
+  /** The template's thought segment, and the text with which its generation prompt opens it (if it does). */
+  readonly #thought: { readonly syntax: ThoughtSyntax; readonly prefix: LlamaText; readonly isOpenedByTemplate: boolean } | undefined;
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
     this.llama = llama;
     this.model = model;
     this.context = context;
     this.settings = settings;
-    this.chatWrapper = resolveChatWrapper(model);
+    // Earlier thoughts stay in the rendered history: a client that sends its reasoning items back
+    // must get the prompt the KV cache already holds, not one with the thoughts cut out.
+    this.chatWrapper = resolveChatWrapper(model, { customWrapperSettings: { qwen: { keepOnlyLastThought: false }, deepSeek: { keepOnlyLastThought: false } } });
     this.#tokenizer = createCachingTokenizer(model);
+    this.#thought = resolveThought(this.chatWrapper);
   }
 
   /** Loads the model and creates one context with `slots` sequences. */
@@ -109,7 +122,8 @@ export class Engine {
       case 'infill':
         return this.prepareInfill(input.prefix, input.suffix);
       case 'chat':
-        return this.prepareChat(input.messages, request.toolChoice === 'none' ? [] : request.tools ?? []);
+        // tool_choice none still renders the tools, so the prompt stays the cached prefix of the turns around it.
+        return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none');
     }
   }
 
@@ -131,6 +145,13 @@ export class Engine {
         ...prefix,
         name: names.length === 1 ? names[0] : await this.grammarFor({ type: 'one_of', values: names }),
         argumentsGrammar: (name) => this.grammarFor({ type: 'tool_arguments', tool: tools.find((t) => t.name === name) ?? { name } }),
+        customInputGrammar: async (name) => {
+          const format = tools.find((t) => t.name === name)?.custom?.format;
+          if (format?.type !== 'grammar') return undefined;
+          const gbnf = format.syntax === 'lark' ? larkToGbnf(format.definition) : regexToGbnf(format.definition);
+          // A grammar outside the supported subset leaves the input free (the README lists what is enforced).
+          return gbnf.ok ? this.grammarFor({ type: 'gbnf', gbnf: gbnf.gbnf }) : undefined;
+        },
       },
     };
   }
@@ -157,7 +178,7 @@ export class Engine {
   }
 
   /** Grammar for a response format or a tool's arguments; compiled once per schema. */
-  grammarFor(format: ResponseFormat | { type: 'tool_arguments'; tool: ToolSpec } | { type: 'one_of'; values: readonly string[] }): Promise<LlamaGrammar> {
+  grammarFor(format: GrammarSource): Promise<LlamaGrammar> {
     const key = JSON.stringify(format);
     let grammar = this.#grammars.get(key);
     if (!grammar) {
@@ -168,8 +189,10 @@ export class Engine {
     return grammar;
   }
 
-  async #createGrammar(format: ResponseFormat | { type: 'tool_arguments'; tool: ToolSpec } | { type: 'one_of'; values: readonly string[] }): Promise<LlamaGrammar> {
+  async #createGrammar(format: GrammarSource): Promise<LlamaGrammar> {
     switch (format.type) {
+      case 'gbnf':
+        return this.llama.createGrammar({ grammar: format.gbnf });
       case 'json_object':
         return this.llama.getGrammarFor('json');
       case 'tool_arguments':
@@ -218,15 +241,26 @@ export class Engine {
     return { tokens, templateStops: [], stopTokens: new Set() };
   }
 
-  private prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[]): PreparedPrompt {
-    const history = toChatHistory(messages);
+  private prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[], isCallable: boolean): PreparedPrompt {
+    const history = toChatHistory(messages, this.#thought?.syntax);
     history.push({ type: 'model', response: [] });
     const syntax = tools.length > 0 ? this.toolCallSyntax() : undefined;
     const availableFunctions: ChatModelFunctions | undefined = syntax
       ? Object.fromEntries(tools.map((t) => [t.name, { description: t.description, params: t.parameters as GbnfJsonSchema | undefined }]))
       : undefined;
     const state = this.chatWrapper.generateContextState({ chatHistory: history, availableFunctions });
-    const tokens = state.contextText.tokenize(this.#tokenizer);
+    let contextText = state.contextText;
+    let thought: PreparedPrompt['thought'];
+    if (this.#thought) {
+      const prefix = this.#thought.prefix.toString();
+      if (contextText.toString().endsWith(prefix)) thought = { syntax: this.#thought.syntax, openedByPrompt: prefix };
+      else if (this.#thought.isOpenedByTemplate) {
+        // The template opens the thought in its generation prompt; the wrapper leaves that to the caller.
+        contextText = LlamaText([contextText, this.#thought.prefix]);
+        thought = { syntax: this.#thought.syntax, openedByPrompt: prefix };
+      } else thought = { syntax: this.#thought.syntax };
+    }
+    const tokens = contextText.tokenize(this.#tokenizer);
     const templateStops: string[] = [];
     const stopTokens = new Set<Token>();
     for (const trigger of state.stopGenerationTriggers) {
@@ -237,7 +271,7 @@ export class Engine {
         if (text.length > 0) templateStops.push(text);
       }
     }
-    return { tokens, templateStops, stopTokens, tools: syntax ? { syntax, names: tools.map((t) => t.name) } : undefined };
+    return { tokens, templateStops, stopTokens, tools: syntax && isCallable ? { syntax, names: tools.map((t) => t.name) } : undefined, thought };
   }
 
   async dispose(): Promise<void> {
@@ -251,7 +285,7 @@ export class Engine {
  * Maps neutral messages to node-llama-cpp's chat history. Tool results are attached to the
  * assistant call they answer, which is how node-llama-cpp's wrappers render function calls.
  */
-export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+export function toChatHistory(messages: readonly ChatMessage[], thought?: ThoughtSyntax): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
   const results = new Map<string, string>();
   for (const m of messages) if (m.role === 'tool' && m.toolCallId) results.set(m.toolCallId, m.content);
@@ -266,7 +300,8 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
         history.push({ type: 'user', text: m.content });
         break;
       case 'assistant': {
-        const response: Array<string | ChatModelFunctionCall> = [];
+        const response: Array<string | ChatModelFunctionCall | ChatModelSegment> = [];
+        if (m.reasoning !== undefined && thought) response.push(toThoughtSegment(m.reasoning, thought));
         if (m.content) response.push(m.content);
         for (const call of m.toolCalls ?? []) {
           answered.add(call.id);
@@ -281,6 +316,41 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
     }
   }
   return history;
+}
+
+/**
+ * A thought exactly as it stands in an earlier turn's context (`raw`, markers included): rendered
+ * verbatim, with the markers as special tokens, so the re-rendered history is the cached prefix.
+ */
+function toThoughtSegment(raw: string, syntax: ThoughtSyntax): ChatModelSegment {
+  const values: Array<string | SpecialTokensText> = [];
+  let rest = raw;
+  for (const marker of [syntax.start, syntax.end]) {
+    const at = rest.indexOf(marker);
+    if (at === -1) continue;
+    if (at > 0) values.push(rest.slice(0, at));
+    values.push(new SpecialTokensText(marker));
+    rest = rest.slice(at + marker.length);
+  }
+  if (rest.length > 0) values.push(rest);
+  const text = raw.replace(syntax.start, '').replace(syntax.end, '').trim();
+  return { type: 'segment', segmentType: 'thought', text, ended: raw.includes(syntax.end), raw: LlamaText(values).toJSON() };
+}
+
+/**
+ * The template's thought segment, from the chat wrapper's settings, and whether the generation
+ * prompt opens it (`openOnResponseStart`: templates of reasoning-only models end their generation
+ * prompt with the thought prefix, so the model starts inside the thought).
+ */
+function resolveThought(wrapper: ChatWrapper): { syntax: ThoughtSyntax; prefix: LlamaText; isOpenedByTemplate: boolean } | undefined {
+  const segment = wrapper.settings.segments?.thought;
+  // A prefix of {type: 'openedOnStart'} has no marker text to find in the output: not supported.
+  if (!segment?.prefix || !segment.suffix || (typeof segment.prefix === 'object' && 'type' in segment.prefix)) return undefined;
+  const prefix = LlamaText(segment.prefix);
+  const start = prefix.toString().trim();
+  const end = LlamaText(segment.suffix).toString().trim();
+  if (!start || !end) return undefined;
+  return { syntax: { start, end }, prefix, isOpenedByTemplate: segment.openOnResponseStart === true };
 }
 
 /** The first special-token piece of a marker (e.g. `<tool_call>`), else its leading text. */

@@ -8,11 +8,18 @@ import { commonPrefix, type SavedPrefixes } from './SavedPrefixes.js';
 import { TokenTextDecoder } from './TokenTextDecoder.js';
 import { PredictedDecoder } from './PredictedDecoder.js';
 import { ToolCallDetector } from './ToolCallDetector.js';
+import { ThoughtSplitter } from './ThoughtSplitter.js';
 
 /** Callbacks through which a slot reports one generation. */
 export interface SlotSink {
   onStarted(promptTokens: number, cachedTokens: number, restoredTokens: number): void;
   onDelta(text: string, tokens: number): void;
+  /** Text of the thought segment. */
+  onReasoning(text: string, tokens: number): void;
+  /** The thought ended; `raw` is its exact text in the context, markers included. */
+  onReasoningEnd(raw: string): void;
+  /** Prompt evaluation progress (after each prefill batch). */
+  onProgress(evaluatedTokens: number, totalTokens: number): void;
   onToolCall(call: ToolCall): void;
 }
 
@@ -28,6 +35,8 @@ export interface GenerationPlan {
     /** A single name, or a grammar that picks one of several. */
     readonly name: string | LlamaGrammar;
     readonly argumentsGrammar: (name: string) => Promise<LlamaGrammar>;
+    /** For a custom tool with a grammar Flint can enforce: the grammar its raw input follows. */
+    readonly customInputGrammar: (name: string) => Promise<LlamaGrammar | undefined>;
   };
   /** Tokenizer for template text with literal special tokens. */
   readonly tokenize: (text: string) => Token[];
@@ -40,6 +49,8 @@ export interface SlotResult {
   finishReason: FinishReason;
   usage: Usage;
   timings: Omit<GenerationTimings, 'queueMs'>;
+  /** The thought segment exactly as it stands in the context, if the model wrote one. */
+  reasoning?: string;
 }
 
 /**
@@ -85,7 +96,7 @@ export class Slot {
     const cap = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : room);
     const decode = new DecodeState(Math.min(cap, room), signal);
 
-    const rest = await this.#prefill(tokens, reused, signal);
+    const rest = await this.#prefill(tokens, reused, signal, sink);
     if (rest === undefined) decode.finishReason = 'cancelled';
     else if (request.isWarmupOnly) await this.#sequence.evaluateWithoutGeneratingNewTokens(rest);
     else if (decode.maxTokens <= 0) decode.finishReason = 'length';
@@ -102,10 +113,12 @@ export class Slot {
         cachedTokens: reused,
         // As OpenAI counts them: rejected draft tokens were computed too.
         completionTokens: decode.generated + (prediction?.rejected ?? 0),
+        reasoningTokens: decode.reasoningTokens,
         acceptedPredictionTokens: prediction?.accepted,
         rejectedPredictionTokens: prediction?.rejected,
       },
       timings: { prefillMs: (firstAt ?? ended) - started, decodeMs: firstAt === undefined ? 0 : ended - firstAt },
+      reasoning: decode.reasoning,
     };
   }
 
@@ -113,8 +126,9 @@ export class Slot {
   async #freeText(input: Token[], request: GenerateRequest, prompt: PreparedPrompt, plan: GenerationPlan, decode: DecodeState, sink: SlotSink): Promise<void> {
     const stops = new StopDetector([...request.stop, ...prompt.templateStops]);
     const tools = prompt.tools ? new ToolCallDetector(prompt.tools.syntax, prompt.tools.names) : undefined;
-    // With tools on, special tokens such as <tool_call> must be visible to the detector.
-    const decoder = new TokenTextDecoder(this.#model, tools !== undefined);
+    const thoughts = prompt.thought ? new ThoughtSplitter(prompt.thought.syntax, prompt.thought.openedByPrompt) : undefined;
+    // Special tokens such as <tool_call> or <think> must be visible to the detectors.
+    const decoder = new TokenTextDecoder(this.#model, tools !== undefined || thoughts !== undefined);
     const isParallel = request.parallelToolCalls !== false;
     let isStopped = false;
     /** Plain text through the stop detector; true once a stop string matched. */
@@ -123,7 +137,7 @@ export class Slot {
       if (out.text.length > 0) sink.onDelta(out.text, tokenCount);
       return out.isStopped;
     };
-    const emit = (text: string, tokenCount: number, isFinal: boolean): boolean => {
+    const emitAnswer = (text: string, tokenCount: number, isFinal: boolean): boolean => {
       if (tools) {
         for (const part of isFinal ? [...tools.push(text), ...tools.flush()] : tools.push(text)) {
           if (part.type === 'call') {
@@ -137,6 +151,22 @@ export class Slot {
         if (tail.length > 0) sink.onDelta(tail, 0);
       }
       return false;
+    };
+    /** The thought goes to its own stream; stops and tool calls apply to the answer only. */
+    const emit = (text: string, tokenCount: number, isFinal: boolean): boolean => {
+      if (!thoughts) return emitAnswer(text, tokenCount, isFinal);
+      const wasInThought = thoughts.isInThought;
+      if (wasInThought) decode.reasoningTokens += tokenCount;
+      let answer = '';
+      for (const part of isFinal ? [...thoughts.push(text), ...thoughts.flush()] : thoughts.push(text)) {
+        if (part.type === 'thought') sink.onReasoning(part.text, tokenCount);
+        else answer += part.text;
+      }
+      if (wasInThought && !thoughts.isInThought && thoughts.raw !== undefined) {
+        sink.onReasoningEnd(thoughts.raw);
+        decode.reasoning = undefined;
+      } else if (thoughts.isInThought) decode.reasoning = thoughts.raw; // still open: `done` carries it
+      return emitAnswer(answer, tokenCount, isFinal);
     };
     const grammarEvaluationState = plan.grammar ? new LlamaGrammarEvaluationState({ model: this.#model, grammar: plan.grammar }) : undefined;
     let source: AsyncIterable<Token>;
@@ -170,6 +200,15 @@ export class Slot {
       if (picked === undefined) return;
       name = picked;
       next = plan.tokenize(forced.afterName);
+    }
+    const inputGrammar = await forced.customInputGrammar(name);
+    if (inputGrammar) {
+      // The input is generated raw under the tool's grammar, inside the call's `{"input": "` opening.
+      const input = await this.#constrained([...next, ...plan.tokenize('{"input": "')], inputGrammar, request, decode);
+      if (input === undefined) return;
+      sink.onToolCall({ id: createId('call_'), name, arguments: JSON.stringify({ input }) });
+      decode.finishReason = 'tool_calls';
+      return;
     }
     const args = await this.#constrained(next, await forced.argumentsGrammar(name), request, decode);
     if (args === undefined) return;
@@ -225,11 +264,12 @@ export class Slot {
    * (at most `batchSize` tokens, the last prompt token always among them) for the caller to
    * evaluate together with the first decode step. Undefined when aborted.
    */
-  async #prefill(tokens: Token[], from: number, signal: AbortSignal): Promise<Token[] | undefined> {
+  async #prefill(tokens: Token[], from: number, signal: AbortSignal, sink: SlotSink): Promise<Token[] | undefined> {
     let at = from;
     for (; tokens.length - at > this.#batchSize; at += this.#batchSize) {
       if (signal.aborted) return undefined;
       await this.#sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(at, at + this.#batchSize));
+      sink.onProgress(at + this.#batchSize, tokens.length);
     }
     return signal.aborted ? undefined : tokens.slice(at);
   }
@@ -246,6 +286,8 @@ class DecodeState {
   generated = 0;
   firstTokenAt: number | undefined;
   finishReason: FinishReason = 'stop';
+  reasoningTokens = 0;
+  reasoning: string | undefined;
   prediction: { accepted: number; rejected: number } | undefined;
 
   constructor(maxTokens: number, signal: AbortSignal) {

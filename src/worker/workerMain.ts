@@ -52,6 +52,12 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
       onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens }),
       onDelta: (text, tokens) => deltas.add(text, tokens),
+      onReasoning: (text, tokens) => deltas.addReasoning(text, tokens),
+      onReasoningEnd: (raw) => {
+        deltas.flush();
+        send({ type: 'reasoning', id, text: '', tokens: 0, raw });
+      },
+      onProgress: (evaluatedTokens, totalTokens) => send({ type: 'progress', id, evaluatedTokens, totalTokens }),
       onToolCall: (call) => {
         deltas.flush();
         send({ type: 'tool_call', id, call });
@@ -87,6 +93,8 @@ class DeltaBuffer {
   readonly #coalesceMs: number;
   #text = '';
   #tokens = 0;
+  /** What the held text is: answer or thought (switching kinds flushes first, so order is kept). */
+  #kind: 'delta' | 'reasoning' = 'delta';
   #isScheduled = false;
   #lastSentAt = 0;
 
@@ -96,6 +104,18 @@ class DeltaBuffer {
   }
 
   add(text: string, tokens: number): void {
+    this.#push('delta', text, tokens);
+  }
+
+  addReasoning(text: string, tokens: number): void {
+    this.#push('reasoning', text, tokens);
+  }
+
+  #push(kind: 'delta' | 'reasoning', text: string, tokens: number): void {
+    if (kind !== this.#kind) {
+      this.flush();
+      this.#kind = kind;
+    }
     this.#text += text;
     this.#tokens += tokens;
     if (this.#isScheduled) return;
@@ -108,7 +128,7 @@ class DeltaBuffer {
   flush(): void {
     this.#isScheduled = false;
     if (this.#text.length === 0 && this.#tokens === 0) return;
-    send({ type: 'delta', id: this.#id, text: this.#text, tokens: this.#tokens });
+    send({ type: this.#kind, id: this.#id, text: this.#text, tokens: this.#tokens });
     this.#lastSentAt = performance.now();
     this.#text = '';
     this.#tokens = 0;

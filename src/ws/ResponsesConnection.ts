@@ -181,7 +181,7 @@ export class ResponsesConnection {
       findLocal: (id) => this.#cache.get(id),
       onCreated: (response) => (pending.responseId = response.id),
       onGenerationEvent: (event) => {
-        if ((event.type === 'delta' || event.type === 'tool_call') && firstTokenAt === undefined) {
+        if ((event.type === 'delta' || event.type === 'tool_call' || event.type === 'reasoning') && firstTokenAt === undefined) {
           firstTokenAt = performance.now();
           this.#sessions.onTurnFirstToken((firstTokenAt - pending.receivedAt) / 1000);
         }

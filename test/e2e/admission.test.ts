@@ -24,7 +24,7 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
 const busySlots = async () => (await server.app.metrics.slotsBusy.get()).values[0]?.value ?? -1;
 const queueDepth = async () => (await server.app.metrics.queueDepth.get()).values[0]?.value ?? -1;
 
-test('a full queue answers 429 rate_limit_exceeded with Retry-After; queued requests run when the slot frees', async () => {
+test('a full queue answers 503 server_overloaded with Retry-After before any byte; queued requests run when the slot frees', async () => {
   const model = server.app.scheduler.model!.id;
   const long = await server.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'long' }], max_tokens: 4000, temperature: 1, stream: true });
   const iterator = long[Symbol.asyncIterator]();
@@ -37,11 +37,11 @@ test('a full queue answers 429 rate_limit_exceeded with Retry-After; queued requ
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ messages: [{ role: 'user', content: 'one too many' }], max_tokens: 2 }),
   });
-  assert.equal(res.status, 429);
+  assert.equal(res.status, 503);
   assert.ok(Number(res.headers.get('retry-after')) >= 1);
   const body = (await res.json()) as { error: { code: string; type: string; message: string } };
-  assert.equal(body.error.code, 'rate_limit_exceeded');
-  assert.equal(body.error.type, 'rate_limit_error');
+  assert.equal(body.error.code, 'server_overloaded');
+  assert.equal(body.error.type, 'service_unavailable_error');
   assert.match(body.error.message, /try again in \d+s/);
 
   long.controller.abort(); // the client goes away: its slot is freed and the queued request runs
@@ -83,7 +83,7 @@ test('200 streams aborted at random points leave 0 busy slots and a server that 
       // aborted by us: expected
     }
   };
-  // Waves of concurrent clients against one slot and a queue of one: some are refused with 429, most queue or run.
+  // Waves of concurrent clients against one slot and a queue of one: some are refused with 503, most queue or run.
   for (let wave = 0; wave < 200; wave += 4) await Promise.all([0, 1, 2, 3].map((k) => one(wave + k)));
   await until(async () => (await busySlots()) === 0, 'every slot to be released');
   assert.equal(await queueDepth(), 0);

@@ -12,3 +12,8 @@ export const testModelsDir = path.join(repoRoot, 'models');
 export function tinyModelPath(): Promise<string> {
   return ensureSyntheticModel({ preset: 'tiny', dir: testModelsDir });
 }
+
+/** Path of the tiny synthetic thinking model (`tiny-think`: Qwen3-Thinking-style template and tokens), generated on first use. */
+export function thinkModelPath(): Promise<string> {
+  return ensureSyntheticModel({ preset: 'tiny-think', dir: testModelsDir });
+}

@@ -32,8 +32,9 @@ test("concurrent ensure/synthesize calls for one file all succeed and leave no t
 });
 
 test("preset names", () => {
-    assert.deepEqual(Object.keys(presets).sort(), ["qwen2.5-0.5b", "small", "tiny"]);
+    assert.deepEqual(Object.keys(presets).sort(), ["qwen2.5-0.5b", "small", "tiny", "tiny-think"]);
     assert.equal(isPresetName("tiny"), true);
+    assert.equal(isPresetName("tiny-think"), true);
     assert.equal(isPresetName("qwen2.5-0.5b"), true);
     assert.equal(isPresetName("toString"), false);
     assert.equal(isPresetName("huge"), false);

@@ -8,7 +8,7 @@ import { SseWriter } from '../sendStream.js';
 /** `POST /v1/completions`: raw prompts, and fill-in-the-middle with `suffix` (the editor path). */
 export async function completionRoutes(app: FastifyInstance, options: GenerationRouteOptions): Promise<void> {
   app.post('/v1/completions', async (request, reply) => {
-    const { id, createdS, parsed, tracker, events } = await beginGeneration(request, reply, options, 'completions', 'cmpl-', parseCompletionRequest);
+    const { id, createdS, parsed, tracker, events, progress } = await beginGeneration(request, reply, options, 'completions', 'cmpl-', parseCompletionRequest);
     if (!parsed.isStream) {
       const { text, done } = await collectGeneration(events, tracker);
       return toCompletion(id, parsed.model, createdS, parsed.echo + text, done.finishReason, done.usage);
@@ -18,7 +18,8 @@ export async function completionRoutes(app: FastifyInstance, options: Generation
     if (parsed.echo) await sse.write(sseData(encoder.text(parsed.echo)));
     await streamGeneration(events, tracker, sse, {
       delta: (text) => encoder.text(text),
+      progress: (p) => encoder.progress(p),
       done: (event) => [encoder.finish(event.finishReason), ...(parsed.includeUsage ? [encoder.usage(event.usage)] : [])],
-    });
+    }, progress, options.progressEventMs);
   });
 }

@@ -1,9 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { SlotPlacement } from '../../core/types.js';
 import type { RequestObserver } from '../../core/RequestObserver.js';
 import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseObject, WireEvent } from '../../protocol/responses/ResponseStream.js';
 import type { ResponseService } from '../../protocol/responses/ResponseService.js';
-import { sseEvent, sseKeepAlive } from '../../protocol/sse.js';
+import { sseEvent } from '../../protocol/sse.js';
 import { GenerationTracker } from '../GenerationTracker.js';
 import { createRequestSignal, SseWriter } from '../sendStream.js';
 
@@ -12,11 +13,12 @@ export interface ResponsesRouteOptions {
   readonly service: ResponseService;
   readonly observer: RequestObserver;
   readonly requestTimeoutMs: number;
-  /** SSE comment interval while nothing else is sent (queueing, long prefill). */
-  readonly keepAliveMs: number;
 }
 
-/** `POST /v1/responses` (JSON or SSE) and the stored-response routes. */
+/** Codex's sticky-routing header: set on every response, replayed by the client within a turn. */
+const turnStateHeader = 'x-codex-turn-state';
+
+/** `POST /v1/responses` (JSON or SSE), `POST /v1/responses/compact` and the stored-response routes. */
 export async function responsesRoutes(app: FastifyInstance, options: ResponsesRouteOptions): Promise<void> {
   const { service } = options;
 
@@ -30,11 +32,14 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     }
     tracker.setModel(parsed.model);
     const signal = createRequestSignal(reply, options.requestTimeoutMs);
+    let turnState: string | undefined;
     const run = service.run(parsed, {
       signal,
       isStream: parsed.isStream,
+      ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service),
       onGenerationEvent: (event) => {
-        if (event.type === 'delta' || event.type === 'tool_call') tracker.onText();
+        if (event.type === 'delta' || event.type === 'tool_call' || event.type === 'reasoning') tracker.onText();
+        else if (event.type === 'start') turnState = service.toTurnState(event.placement);
         else if (event.type === 'done') tracker.onDone(event);
       },
     });
@@ -53,15 +58,11 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
         throw tracker.fail(err);
       }
       tracker.finish(200, result.value.status === 'failed' ? 'error' : undefined);
+      if (turnState) void reply.header(turnStateHeader, turnState);
       return result.value;
     }
 
-    const sse = new SseWriter(reply, { 'x-request-id': String(request.id) });
-    let lastWrite = Date.now();
-    const keepAlive = setInterval(() => {
-      if (Date.now() - lastWrite >= options.keepAliveMs) void sse.write(sseKeepAlive);
-    }, options.keepAliveMs);
-    keepAlive.unref();
+    const sse = new SseWriter(reply, { 'x-request-id': String(request.id), ...(turnState ? { [turnStateHeader]: turnState } : {}) });
     try {
       for (let next = first; ; next = await run.next()) {
         if (next.done) {
@@ -69,15 +70,26 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
           break;
         }
         await sse.write(sseEvent(next.value.type, next.value.json));
-        lastWrite = Date.now();
       }
     } catch (err) {
       // run() turns failures into response.failed; anything reaching here is a bug.
       tracker.fail(err);
       request.log.error({ err }, 'responses stream failed');
     } finally {
-      clearInterval(keepAlive);
       sse.end();
+    }
+  });
+
+  app.post('/v1/responses/compact', async (request, reply) => {
+    const tracker = new GenerationTracker('responses', options.observer, request);
+    try {
+      const parsed = service.parse(request.body);
+      tracker.setModel(parsed.model);
+      const result = await service.compact(parsed, createRequestSignal(reply, options.requestTimeoutMs));
+      tracker.finish(200);
+      return result;
+    } catch (err) {
+      throw tracker.fail(err);
     }
   });
 
@@ -95,4 +107,15 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     }
     return service.inputItems(request.params.id, { limit, order: q.order, after: q.after, before: q.before });
   });
+}
+
+/**
+ * Where the client wants this request to run: `prompt_cache_key`, else Codex's `session_id`
+ * header, as the affinity key; and the slot a verified `x-codex-turn-state` names.
+ */
+function routingHints(request: FastifyRequest, promptCacheKey: string | undefined, service: ResponseService): { cacheKey?: string; slotHint?: SlotPlacement } {
+  const session = request.headers.session_id ?? request.headers['session-id'];
+  const cacheKey = promptCacheKey ?? (typeof session === 'string' && session.length > 0 && session.length <= 256 ? `session:${session}` : undefined);
+  const turnState = request.headers[turnStateHeader];
+  return { cacheKey, slotHint: service.fromTurnState(typeof turnState === 'string' ? turnState : undefined) };
 }

@@ -1,5 +1,6 @@
 import type { FinishReason, ToolCall, Usage } from '../../core/types.js';
-import { toTokenUsage } from '../usage.js';
+import { toProgressChunk, toTokenUsage, type ProgressCounts } from '../usage.js';
+import { toWireToolCall, type ToolTable } from '../tools.js';
 
 /** The finish reasons Chat Completions knows; a cancelled stream never claims `stop`. */
 export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | null;
@@ -49,9 +50,14 @@ export class ChatStreamEncoder {
     return `${this.#head}{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
   }
 
+  /** A keep-alive chunk with no choices, carrying Flint's `flint_progress` extension. */
+  progress(progress: ProgressCounts): string {
+    return toProgressChunk({ id: this.#id, object: 'chat.completion.chunk', created: this.#createdS, model: this.#model }, progress);
+  }
+
   /** One complete tool call as a `tool_calls` delta (Flint sends each call whole). */
-  toolCall(index: number, call: ToolCall): string {
-    const entry = { index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } };
+  toolCall(index: number, call: ToolCall, tools?: ToolTable): string {
+    const entry = { index, ...toChatToolCall(call, tools) };
     return `${this.#head}{"tool_calls":[${JSON.stringify(entry)}]},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
   }
 
@@ -74,7 +80,15 @@ export class ChatStreamEncoder {
 }
 
 /** The non-streaming `chat.completion` object. */
-export function toChatCompletion(id: string, model: string, createdS: number, text: string, reason: FinishReason, usage: Usage, toolCalls: readonly ToolCall[] = []) {
+/** A call as Chat Completions writes it: `function` with JSON arguments, or `custom` with free-text input. */
+function toChatToolCall(call: ToolCall, tools: ToolTable | undefined) {
+  const wire = toWireToolCall(call, tools);
+  return wire.type === 'custom'
+    ? { id: call.id, type: 'custom' as const, custom: { name: wire.name, input: wire.input } }
+    : { id: call.id, type: 'function' as const, function: { name: wire.name, arguments: wire.arguments } };
+}
+
+export function toChatCompletion(id: string, model: string, createdS: number, text: string, reason: FinishReason, usage: Usage, toolCalls: readonly ToolCall[] = [], tools?: ToolTable) {
   const message =
     toolCalls.length > 0
       ? {
@@ -82,7 +96,7 @@ export function toChatCompletion(id: string, model: string, createdS: number, te
           content: text.length > 0 ? text : null,
           refusal: null,
           annotations: [],
-          tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+          tool_calls: toolCalls.map((c) => toChatToolCall(c, tools)),
         }
       : { role: 'assistant' as const, content: text, refusal: null, annotations: [] };
   return {

@@ -2,6 +2,7 @@ import { FlintError } from '../../errors/FlintError.js';
 import type { ChatMessage, GenerateRequest, RequestId, ResponseFormat, ToolChoice, ToolSpec } from '../../core/types.js';
 import { createValidator } from '../validate.js';
 import { ChatCompletionRequestSchema, type ChatCompletionRequest, type ChatMessageWire } from './schema.js';
+import { parseChatTools, toCustomArguments, type HostedToolPolicy, type ToolTable } from '../tools.js';
 
 const validator = createValidator(ChatCompletionRequestSchema);
 
@@ -12,10 +13,12 @@ export interface ParsedChatRequest {
   readonly includeUsage: boolean;
   /** The model name to echo back. */
   readonly model: string;
+  /** How the model's tool calls map back to function and custom tools. */
+  readonly toolTable: ToolTable;
 }
 
 /** Checks an untrusted Chat Completions body and maps it to the internal request. */
-export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (requested: unknown) => string): ParsedChatRequest {
+export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (requested: unknown) => string, hostedTools: HostedToolPolicy = 'ignore'): ParsedChatRequest {
   const wire: ChatCompletionRequest = validator.parse(body);
   const model = resolveModel(wire.model);
   if ((wire.n ?? 1) > 1) {
@@ -24,8 +27,10 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
   const messages = wire.messages.map((m, i) => toChatMessage(m, i));
   const stop = wire.stop == null ? [] : typeof wire.stop === 'string' ? [wire.stop] : wire.stop;
   const isStream = wire.stream === true;
+  const toolTable = parseChatTools(wire.tools ?? [], hostedTools);
   return {
     isStream,
+    toolTable,
     includeUsage: isStream && wire.stream_options?.include_usage === true,
     model,
     request: {
@@ -45,8 +50,8 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
       maxTokens: wire.max_completion_tokens ?? wire.max_tokens ?? undefined,
       stop,
       cacheKey: wire.prompt_cache_key ?? undefined,
-      tools: toTools(wire.tools ?? []),
-      toolChoice: toToolChoice(wire.tool_choice, wire.tools ?? []),
+      tools: toolTable.specs,
+      toolChoice: toToolChoice(wire.tool_choice, toolTable),
       parallelToolCalls: wire.parallel_tool_calls !== false,
       responseFormat: toResponseFormat(wire.response_format ?? undefined),
       prediction: toPrediction(wire),
@@ -67,20 +72,12 @@ function toPrediction(wire: ChatCompletionRequest): string | undefined {
   return typeof prediction.content === 'string' ? prediction.content : prediction.content.map((p) => p.text).join('');
 }
 
-function toTools(tools: NonNullable<ChatCompletionRequest['tools']>): ToolSpec[] {
-  return tools.map((tool, i) => {
-    if (tool.type !== 'function' || !tool.function) {
-      throw new FlintError('FLINT_ERR_UNSUPPORTED_TOOL', { param: `tools[${i}].type`, details: { detail: `Tool type '${tool.type}' is not supported; use function tools.` } });
-    }
-    return { name: tool.function.name, description: tool.function.description ?? undefined, parameters: tool.function.parameters ?? undefined };
-  });
-}
-
-function toToolChoice(choice: unknown, tools: NonNullable<ChatCompletionRequest['tools']>): ToolChoice {
+function toToolChoice(choice: unknown, table: ToolTable): ToolChoice {
   if (choice === undefined || choice === null || choice === 'auto') return 'auto';
-  if (choice === 'none' || choice === 'required') return choice;
-  const name = (choice as { type?: unknown; function?: { name?: unknown } }).function?.name;
-  if (typeof name === 'string' && tools.some((t) => t.function?.name === name)) return { name };
+  if (choice === 'none' || choice === 'required') return table.specs.length === 0 ? 'auto' : choice;
+  const object = choice as { type?: unknown; function?: { name?: unknown }; custom?: { name?: unknown } };
+  const name = object.type === 'custom' ? object.custom?.name : object.function?.name;
+  if (typeof name === 'string' && table.byModelName.get(name)?.type === (object.type === 'custom' ? 'custom' : 'function')) return { name };
   throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'tool_choice', details: { detail: "Invalid value for 'tool_choice': expected none, auto, required or a function in tools." } });
 }
 
@@ -104,9 +101,16 @@ function toChatMessage(m: ChatMessageWire, index: number): ChatMessage {
   return {
     role,
     content,
-    toolCalls: m.tool_calls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })),
+    toolCalls: m.tool_calls?.map((c, j) => toHistoryCall(c, `messages[${index}].tool_calls[${j}]`)),
     toolCallId: m.tool_call_id ?? (m.role === 'function' ? m.name : undefined),
   };
+}
+
+/** A call in the history: a function call, or a custom tool call whose input travels as `{"input": ...}`. */
+function toHistoryCall(call: NonNullable<ChatMessageWire['tool_calls']>[number], param: string): { id: string; name: string; arguments: string } {
+  if (call.function) return { id: call.id, name: call.function.name, arguments: call.function.arguments };
+  if (call.custom) return { id: call.id, name: call.custom.name, arguments: toCustomArguments(call.custom.input) };
+  throw new FlintError('FLINT_ERR_MISSING_PARAM', { param: `${param}.function` });
 }
 
 function toText(content: ChatMessageWire['content'], param: string): string {

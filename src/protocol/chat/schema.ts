@@ -7,8 +7,9 @@ const Content = Type.Union([Type.String(), Type.Array(AnyPart), Type.Null()]);
 
 const ToolCallSchema = Type.Object({
   id: Type.String(),
-  type: Type.Optional(Type.Literal('function')),
-  function: Type.Object({ name: Type.String(), arguments: Type.String() }),
+  type: Type.Optional(Type.Union([Type.Literal('function'), Type.Literal('custom')])),
+  function: Type.Optional(Type.Object({ name: Type.String(), arguments: Type.String() })),
+  custom: Type.Optional(Type.Object({ name: Type.String(), input: Type.String() })),
 });
 
 const Message = Type.Object({
@@ -41,24 +42,8 @@ export const ChatCompletionRequestSchema = Type.Object({
   n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
   user: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   prompt_cache_key: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  tools: Type.Optional(
-    Type.Union([
-      Type.Array(
-        Type.Object({
-          type: Type.String(),
-          function: Type.Optional(
-            Type.Object({
-              name: Type.String({ minLength: 1 }),
-              description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-              parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
-              strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-            }),
-          ),
-        }),
-      ),
-      Type.Null(),
-    ]),
-  ),
+  /** Checked item by item in protocol/tools.ts (function, custom, hosted). */
+  tools: Type.Optional(Type.Union([Type.Array(Type.Unknown(), { maxItems: 512 }), Type.Null()])),
   tool_choice: Type.Optional(Type.Unknown()),
   prediction: Type.Optional(Type.Union([Type.Object({ type: Type.String(), content: Type.Union([Type.String(), Type.Array(TextPart)]) }), Type.Null()])),
   parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),

@@ -1,5 +1,5 @@
 import type { FinishReason, Usage } from '../../core/types.js';
-import { toTokenUsage } from '../usage.js';
+import { toProgressChunk, toTokenUsage, type ProgressCounts } from '../usage.js';
 
 /** `stop` or `length`; a cancelled stream reports null rather than claim a natural stop. */
 export function toCompletionFinishReason(reason: FinishReason): 'stop' | 'length' | null {
@@ -24,6 +24,11 @@ export class CompletionStreamEncoder {
 
   finish(reason: FinishReason): string {
     return `${this.#head}"","logprobs":null,"finish_reason":${JSON.stringify(toCompletionFinishReason(reason))}}]${this.#tail}}`;
+  }
+
+  /** A keep-alive chunk with no choices and Flint's `flint_progress` extension. */
+  progress(progress: ProgressCounts): string {
+    return toProgressChunk({ id: this.#meta.id, object: 'text_completion', created: this.#meta.createdS, model: this.#meta.model }, progress);
   }
 
   usage(usage: Usage): string {

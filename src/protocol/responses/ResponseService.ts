@@ -2,9 +2,13 @@ import { FlintError } from '../../errors/FlintError.js';
 import { toWireError } from '../../errors/toWireError.js';
 import type { Gateway } from '../../core/Gateway.js';
 import type { ResponseStore, StoredResponse } from '../../core/ResponseStore.js';
-import type { GenerationEvent, RequestId } from '../../core/types.js';
+import type { ChatMessage, GenerationEvent, RequestId, SlotPlacement } from '../../core/types.js';
+import { TimedEvents, timedOut } from '../../core/TimedEvents.js';
+import type { Sealer } from '../../utils/Sealer.js';
+import { createId } from '../../utils/ids.js';
 import { resolveModelName } from '../models.js';
-import { toChatMessages, type ConversationItem } from './items.js';
+import type { HostedToolPolicy } from '../tools.js';
+import { toChatMessages, type CompactionItem, type ConversationItem, type ItemOpener } from './items.js';
 import { parseResponseRequest, type ParsedResponseRequest } from './parseResponseRequest.js';
 import { ResponseStream, type ResponseObject, type WireEvent } from './ResponseStream.js';
 import { toResponseObject } from './toResponseObject.js';
@@ -22,6 +26,8 @@ export interface RunOptions {
   readonly isStream: boolean;
   /** Slot-affinity key; defaults to `prompt_cache_key`, then the previous response id. */
   readonly cacheKey?: string;
+  /** The slot the client's previous request of this turn ran on (from a verified turn-state token). */
+  readonly slotHint?: SlotPlacement;
   /** Where `previous_response_id` is looked up first (a WebSocket's connection-local cache). */
   readonly findLocal?: (id: string) => Conversation | undefined;
   /** Called with the finished response and its conversation (e.g. to cache it on a connection). */
@@ -31,6 +37,28 @@ export interface RunOptions {
   /** Called once the response id exists, before generation (WS bookkeeping). */
   readonly onCreated?: (response: ResponseObject) => void;
 }
+
+/** Settings of the Responses service (config `responses` and `server.progressEventMs`). */
+export interface ResponseServiceOptions {
+  readonly acceptAnyModelName: boolean;
+  readonly hostedTools: HostedToolPolicy;
+  /** How long a stream holds its status back waiting for admission, and the keep-alive interval after. */
+  readonly progressEventMs: number;
+  /** Token cap of a compaction summary. */
+  readonly compactionMaxTokens: number;
+  /** Seals reasoning and compaction contents handed to clients. */
+  readonly sealer: Sealer;
+  /** Called for each hosted tool left out of a prompt. */
+  readonly onHostedToolIgnored?: (type: string) => void;
+}
+
+/** Seal purposes: a value sealed for one never opens as the other. */
+const sealPurpose = { reasoning: 'flint.reasoning.v1', compaction: 'flint.compaction.v1', turnState: 'flint.turn-state.v1' } as const;
+
+/** What the model is asked when a conversation is compacted. */
+const compactionInstruction =
+  'Summarize the conversation above for your own later use: the task, decisions made, the current state of the work ' +
+  '(files, commands, results), and what remains to be done. Be complete but concise; write only the summary.';
 
 interface InFlight {
   readonly controller: AbortController;
@@ -46,20 +74,28 @@ interface InFlight {
 export class ResponseService {
   readonly #gateway: Gateway;
   readonly #store: ResponseStore;
-  readonly #acceptAnyModelName: boolean;
+  readonly #options: ResponseServiceOptions;
+  readonly #opener: ItemOpener;
   readonly #inFlight = new Map<string, InFlight>();
 
-  constructor(gateway: Gateway, store: ResponseStore, acceptAnyModelName: boolean) {
+  constructor(gateway: Gateway, store: ResponseStore, options: ResponseServiceOptions) {
     this.#gateway = gateway;
     this.#store = store;
-    this.#acceptAnyModelName = acceptAnyModelName;
+    this.#options = options;
+    const { sealer } = options;
+    this.#opener = {
+      openReasoning: (sealed) => sealer.open(sealPurpose.reasoning, sealed),
+      openCompaction: (sealed) => sealer.open(sealPurpose.compaction, sealed),
+    };
   }
 
   /** Checks a create body; throws 400/404 FlintErrors. */
   parse(body: unknown): ParsedResponseRequest {
     const model = this.#gateway.model;
     if (!model) throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: 'model loading', retryAfterS: 2 } });
-    return parseResponseRequest(body, (name) => resolveModelName(name, model, this.#acceptAnyModelName));
+    const parsed = parseResponseRequest(body, (name) => resolveModelName(name, model, this.#options.acceptAnyModelName), { hostedTools: this.#options.hostedTools });
+    for (const type of parsed.toolTable.ignoredHosted) this.#options.onHostedToolIgnored?.(type);
+    return parsed;
   }
 
   /**
@@ -69,9 +105,15 @@ export class ResponseService {
   async *run(parsed: ParsedResponseRequest, options: RunOptions): AsyncGenerator<WireEvent, ResponseObject> {
     const previous = parsed.previousResponseId ? this.#findPrevious(parsed.previousResponseId, options.findLocal) : undefined;
     const inputItems = previous ? [...previous.inputItems, ...previous.outputItems, ...parsed.input] : parsed.input;
-    const messages = toChatMessages(parsed.instructions, inputItems);
+    const isCompaction = parsed.isCompactionRequested;
+    const messages = this.#render(parsed, inputItems);
     const response = toResponseObject(parsed);
-    const stream = new ResponseStream(response);
+    const stream = new ResponseStream(response, {
+      tools: parsed.toolTable,
+      isReasoningIncluded: parsed.isReasoningIncluded,
+      sealReasoning: (raw) => this.#options.sealer.seal(sealPurpose.reasoning, raw),
+      sealCompaction: isCompaction ? (summary) => this.#options.sealer.seal(sealPurpose.compaction, summary) : undefined,
+    });
     const controller = new AbortController();
     const signal = AbortSignal.any([options.signal, controller.signal]);
     let finish: (r: ResponseObject | undefined) => void = () => undefined;
@@ -79,37 +121,60 @@ export class ResponseService {
     options.onCreated?.(response);
     try {
       const b = parsed.body;
-      const events = this.#gateway.generate(
-        {
-          id: response.id as RequestId,
-          model: parsed.model,
-          input: { type: 'chat', messages },
-          inputParam: 'input',
-          sampling: { temperature: b.temperature ?? undefined, topP: b.top_p ?? undefined, seed: b.seed ?? undefined },
-          maxTokens: b.max_output_tokens ?? undefined,
-          stop: [],
-          cacheKey: options.cacheKey ?? b.prompt_cache_key ?? parsed.previousResponseId,
-          tools: parsed.tools,
-          toolChoice: parsed.toolChoice,
-          parallelToolCalls: parsed.parallelToolCalls,
-          responseFormat: parsed.responseFormat,
-          isWarmupOnly: !parsed.isGenerating,
-        },
-        { signal },
-      )[Symbol.asyncIterator]();
-      let isStarted = false;
+      const maxTokens = b.max_output_tokens ?? undefined;
+      const events = new TimedEvents(
+        this.#gateway.generate(
+          {
+            id: response.id as RequestId,
+            model: parsed.model,
+            input: { type: 'chat', messages },
+            inputParam: 'input',
+            sampling: { temperature: b.temperature ?? undefined, topP: b.top_p ?? undefined, seed: b.seed ?? undefined },
+            maxTokens: isCompaction ? Math.min(maxTokens ?? Infinity, this.#options.compactionMaxTokens) : maxTokens,
+            stop: [],
+            cacheKey: options.cacheKey ?? b.prompt_cache_key ?? parsed.previousResponseId,
+            slotHint: options.slotHint,
+            // A summary is text: no tools, but the same tool list keeps the prompt a cached prefix.
+            tools: parsed.tools,
+            toolChoice: isCompaction ? 'none' : parsed.toolChoice,
+            parallelToolCalls: parsed.parallelToolCalls,
+            responseFormat: isCompaction ? undefined : parsed.responseFormat,
+            isWarmupOnly: !parsed.isGenerating,
+          },
+          { signal },
+        ),
+      );
+      // Admission: what fails before the generation starts is thrown (an HTTP status, a WebSocket
+      // error event). A stream still waiting after progressEventMs is created anyway, and then
+      // kept alive with progress events; a non-streaming request waits as long as it takes.
+      const patienceMs = options.isStream ? this.#options.progressEventMs : undefined;
+      const startBy = performance.now() + (patienceMs ?? 0);
+      let progress = { evaluated: 0, total: 0, position: 0 };
+      let pending: IteratorResult<GenerationEvent> | typeof timedOut | undefined;
+      for (;;) {
+        pending = await events.next(patienceMs === undefined ? undefined : startBy - performance.now());
+        if (pending === timedOut || pending.done || pending.value.type !== 'progress') break;
+        progress = toProgress(pending.value, progress);
+      }
       if (options.isStream) yield* stream.start();
+      else stream.start();
+      let hasOutput = false;
       try {
-        for (let next = await events.next(); !next.done; next = await events.next()) {
-          if (!isStarted) {
-            isStarted = true;
-            if (!options.isStream) stream.start();
+        for (;;) {
+          const next = pending ?? (await events.next(options.isStream ? this.#options.progressEventMs : undefined));
+          pending = undefined;
+          if (next === timedOut) {
+            if (!hasOutput) yield stream.progress(progress.evaluated, progress.total, progress.position);
+            continue;
           }
-          options.onGenerationEvent?.(next.value);
-          yield* stream.push(next.value);
+          if (next.done) break;
+          const event = next.value;
+          if (event.type === 'progress') progress = toProgress(event, progress);
+          else if (event.type !== 'start') hasOutput = true;
+          options.onGenerationEvent?.(event);
+          yield* stream.push(event);
         }
       } catch (err) {
-        if (!options.isStream && !isStarted) throw err;
         const wire = toWireError(err);
         yield* stream.fail(wire.body.error.code ?? 'server_error', wire.body.error.message);
       }
@@ -121,6 +186,44 @@ export class ResponseService {
       this.#inFlight.delete(response.id);
       finish(stream.isTerminal ? response : undefined);
     }
+  }
+
+  /**
+   * `POST /v1/responses/compact`: summarizes the conversation and returns the window that replaces
+   * it: the user's messages, then one sealed `compaction` item. Failures are thrown (HTTP errors).
+   */
+  async compact(parsed: ParsedResponseRequest, signal: AbortSignal): Promise<{ id: string; object: 'response.compaction'; created_at: number; output: ConversationItem[]; usage: unknown }> {
+    const run = this.run({ ...parsed, isCompactionRequested: true, isStored: false, isStream: false }, { signal, isStream: false });
+    let next = await run.next();
+    while (!next.done) next = await run.next();
+    const response = next.value;
+    const compaction = response.output.find((item) => item.type === 'compaction');
+    if (response.status === 'failed' || !compaction) {
+      throw new FlintError('FLINT_ERR_INTERNAL', { details: { detail: response.error?.message ?? 'no summary was produced' } });
+    }
+    const previous = parsed.previousResponseId ? this.#findPrevious(parsed.previousResponseId, undefined) : undefined;
+    const items = previous ? [...previous.inputItems, ...previous.outputItems, ...parsed.input] : parsed.input;
+    const userMessages = items.filter((item) => item.type === 'message' && item.role === 'user');
+    return { id: response.id, object: 'response.compaction', created_at: response.created_at, output: [...userMessages, compaction], usage: response.usage };
+  }
+
+  /** The conversation as chat messages; a compaction request adds the summary instruction last. */
+  #render(parsed: ParsedResponseRequest, items: readonly ConversationItem[]): ChatMessage[] {
+    const messages = toChatMessages(parsed.instructions, items, this.#opener);
+    if (parsed.isCompactionRequested) messages.push({ role: 'user', content: compactionInstruction });
+    return messages;
+  }
+
+  /** An opaque, tamper-proof token naming the slot that served a request (`x-codex-turn-state`). */
+  toTurnState(placement: SlotPlacement): string {
+    return this.#options.sealer.seal(sealPurpose.turnState, `${placement.worker}.${placement.slot}`);
+  }
+
+  /** The slot a turn-state token names; undefined for tokens Flint did not make. */
+  fromTurnState(token: string | undefined): SlotPlacement | undefined {
+    if (!token || token.length > 512) return undefined;
+    const match = /^(\d{1,4})\.(\d{1,4})$/.exec(this.#options.sealer.open(sealPurpose.turnState, token) ?? '');
+    return match ? { worker: Number(match[1]), slot: Number(match[2]) } : undefined;
   }
 
   /** `GET /v1/responses/{id}`. */
@@ -185,6 +288,11 @@ export class ResponseService {
       outputItems: conversation.outputItems as unknown as Array<Record<string, unknown>>,
     });
   }
+}
+
+function toProgress(event: Extract<GenerationEvent, { type: 'progress' }>, last: { evaluated: number; total: number; position: number }) {
+  // The queue reports positions, the worker evaluated tokens: keep the latest of each.
+  return event.queuePosition > 0 ? { ...last, position: event.queuePosition } : { evaluated: event.evaluatedTokens, total: event.totalTokens, position: 0 };
 }
 
 function indexOrThrow(items: Array<{ id: string }>, id: string, param: string): number {

@@ -1,6 +1,7 @@
 import type { FinishReason, GenerationEvent, ToolCall, Usage } from '../../core/types.js';
 import { createId } from '../../utils/ids.js';
-import type { ConversationItem, FunctionCallItem, MessageItem, OutputTextPart } from './items.js';
+import type { CompactionItem, ConversationItem, CustomToolCallItem, FunctionCallItem, MessageItem, OutputTextPart, ReasoningItem } from './items.js';
+import { toWireToolCall, type ToolTable } from '../tools.js';
 
 /** Lifecycle states of a response. */
 export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
@@ -15,7 +16,7 @@ export interface ResponseObject {
   error: { code: string; message: string } | null;
   incomplete_details: { reason: string } | null;
   model: string;
-  output: Array<MessageItem | FunctionCallItem>;
+  output: Array<MessageItem | FunctionCallItem | CustomToolCallItem | ReasoningItem | CompactionItem>;
   usage: ResponseUsage | null;
   [echo: string]: unknown;
 }
@@ -41,7 +42,7 @@ export function toResponseUsage(usage: Usage): ResponseUsage {
     input_tokens: usage.promptTokens,
     input_tokens_details: { cached_tokens: usage.cachedTokens },
     output_tokens: usage.completionTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0 },
     total_tokens: usage.promptTokens + usage.completionTokens,
   };
 }
@@ -51,14 +52,34 @@ export function toResponseUsage(usage: Usage): ResponseUsage {
  * `sequence_number`s, and keeps the response object they describe. The same events serve
  * SSE and WebSocket; a non-streaming create returns `response` at the end.
  */
+/** What a stream needs besides the response object. */
+export interface ResponseStreamOptions {
+  /** Maps the model's tool calls back to namespaced functions and custom tools. */
+  readonly tools?: ToolTable;
+  /** Whether reasoning items on the wire carry `encrypted_content` (`include: ["reasoning.encrypted_content"]`). */
+  readonly isReasoningIncluded: boolean;
+  /** Seals a thought's exact text; the conversation always keeps the sealed form. */
+  readonly sealReasoning: (raw: string) => string;
+  /** Set for compaction: the generated text is the summary, returned as one sealed `compaction` item. */
+  readonly sealCompaction?: (summary: string) => string;
+}
+
 export class ResponseStream {
   readonly response: ResponseObject;
+  readonly #options: ResponseStreamOptions;
   #sequence = 0;
   #message: { item: MessageItem; index: number; part: OutputTextPart; deltaHead: string } | undefined;
+  #reasoning: { item: ReasoningItem; index: number; text: string; deltaHead: string } | undefined;
+  /** Sealed thoughts by item id, for the conversation even when the wire omits them. */
+  readonly #sealed = new Map<string, string>();
   #isTerminal = false;
+  /** Compaction only: the summary so far (never streamed as text). */
+  #summary = '';
+  #summaryThought = '';
 
-  constructor(response: ResponseObject) {
+  constructor(response: ResponseObject, options: ResponseStreamOptions) {
     this.response = response;
+    this.#options = options;
   }
 
   get isTerminal(): boolean {
@@ -72,30 +93,110 @@ export class ResponseStream {
 
   /** Events for one internal generation event. */
   push(event: GenerationEvent): WireEvent[] {
+    if (this.#options.sealCompaction) return this.#pushCompaction(event, this.#options.sealCompaction);
     switch (event.type) {
       case 'start':
+      case 'progress':
         return [];
+      case 'reasoning':
+        // `raw` marks the end of the thought and carries its exact text (even an empty thought is kept).
+        if (event.raw !== undefined) return [...this.#openReasoning(), ...this.#closeReasoning(event.raw, 'completed')];
+        return event.text.length === 0 ? [] : [...this.#openReasoning(), this.#reasoningDelta(event.text)];
       case 'delta':
-        return event.text.length === 0 ? [] : [...this.#openMessage(), this.#delta(event.text)];
+        return event.text.length === 0 ? [] : [...this.#closeReasoning(undefined, 'completed'), ...this.#openMessage(), this.#delta(event.text)];
       case 'tool_call':
-        return [...this.#closeMessage('completed'), ...this.#functionCall(event.call)];
+        return [...this.#closeReasoning(undefined, 'completed'), ...this.#closeMessage('completed'), ...this.#toolCall(event.call)];
       case 'done':
-        return this.#finish(event.finishReason, event.usage);
+        return [...this.#closeReasoning(event.reasoning, event.finishReason === 'stop' || event.finishReason === 'tool_calls' ? 'completed' : 'incomplete'), ...this.#finish(event.finishReason, event.usage)];
     }
+  }
+
+  /**
+   * A keep-alive clients count as data: `response.in_progress` again, with Flint's `progress`
+   * extension (prompt tokens evaluated so far, and the place in the queue while waiting).
+   */
+  progress(evaluatedTokens: number, totalTokens: number, queuePosition: number): WireEvent {
+    return this.#event('response.in_progress', {
+      response: this.response,
+      progress: { evaluated_tokens: evaluatedTokens, total_tokens: totalTokens, queue_position: queuePosition },
+    });
   }
 
   /** Terminal `response.failed` for an error after the response was created. */
   fail(code: string, message: string): WireEvent[] {
     if (this.#isTerminal) return [];
     const events = this.#closeMessage('incomplete');
+    if (this.#reasoning) this.response.output.splice(this.#reasoning.index, 1); // a thought that cannot be sealed is dropped
+    this.#reasoning = undefined;
     this.response.status = 'failed';
     this.response.error = { code, message };
     return [...events, this.#terminal('response.failed')];
   }
 
-  /** Every conversation item this response added (for storage and continuation). */
+  /** Every conversation item this response added (for storage and continuation); thoughts always sealed. */
   outputItems(): ConversationItem[] {
-    return this.response.output;
+    return this.response.output.map((item) => {
+      if (item.type !== 'reasoning') return item;
+      const sealed = this.#sealed.get(item.id);
+      return sealed ? { ...item, encrypted_content: sealed } : item;
+    });
+  }
+
+  /** Compaction: the answer text accumulates; at the end it becomes one sealed `compaction` item. */
+  #pushCompaction(event: GenerationEvent, seal: (summary: string) => string): WireEvent[] {
+    if (event.type === 'delta') this.#summary += event.text;
+    else if (event.type === 'reasoning') this.#summaryThought += event.text;
+    if (event.type !== 'done') return [];
+    const events: WireEvent[] = [];
+    if (event.finishReason !== 'cancelled') {
+      // A model that spent the whole budget thinking still thought about the summary: use that.
+      const summary = this.#summary.trim() || this.#summaryThought.trim();
+      const item: CompactionItem = { id: createId('cmp_'), type: 'compaction', encrypted_content: seal(summary) };
+      const index = this.response.output.length;
+      this.response.output.push(item);
+      events.push(this.#event('response.output_item.added', { output_index: index, item }), this.#event('response.output_item.done', { output_index: index, item }));
+    }
+    // A summary cut at the token cap is still a summary: compaction completes unless cancelled.
+    return [...events, ...this.#finish(event.finishReason === 'length' ? 'stop' : event.finishReason, event.usage)];
+  }
+
+  #openReasoning(): WireEvent[] {
+    if (this.#reasoning) return [];
+    const item: ReasoningItem = { id: createId('rs_'), type: 'reasoning', summary: [], content: [], encrypted_content: null, status: 'in_progress' };
+    const index = this.response.output.length;
+    this.response.output.push(item);
+    const deltaHead = `,"item_id":${JSON.stringify(item.id)},"output_index":${index},"content_index":0,"delta":`;
+    this.#reasoning = { item, index, text: '', deltaHead };
+    return [
+      this.#event('response.output_item.added', { output_index: index, item }),
+      this.#event('response.content_part.added', { item_id: item.id, output_index: index, content_index: 0, part: { type: 'reasoning_text', text: '' } }),
+    ];
+  }
+
+  #reasoningDelta(text: string): WireEvent {
+    const reasoning = this.#reasoning!;
+    reasoning.text += text;
+    return { type: 'response.reasoning_text.delta', json: `{"type":"response.reasoning_text.delta","sequence_number":${this.#sequence++}${reasoning.deltaHead}${JSON.stringify(text)}}` };
+  }
+
+  /** Ends the open reasoning item; `raw` (the thought as it stands in the context) is sealed into it. */
+  #closeReasoning(raw: string | undefined, status: 'completed' | 'incomplete'): WireEvent[] {
+    const reasoning = this.#reasoning;
+    if (!reasoning) return [];
+    if (raw === undefined) return []; // the exact text follows (the worker sends it when the thought ends)
+    this.#reasoning = undefined;
+    const { item, index, text } = reasoning;
+    const sealed = this.#options.sealReasoning(raw);
+    this.#sealed.set(item.id, sealed);
+    const part = { type: 'reasoning_text' as const, text: text.trim() };
+    item.content = [part];
+    item.status = status;
+    if (this.#options.isReasoningIncluded) item.encrypted_content = sealed;
+    return [
+      this.#event('response.reasoning_text.done', { item_id: item.id, output_index: index, content_index: 0, text: part.text }),
+      this.#event('response.content_part.done', { item_id: item.id, output_index: index, content_index: 0, part }),
+      this.#event('response.output_item.done', { output_index: index, item }),
+    ];
   }
 
   #openMessage(): WireEvent[] {
@@ -134,9 +235,31 @@ export class ResponseStream {
     ];
   }
 
-  #functionCall(call: ToolCall): WireEvent[] {
+  #toolCall(modelCall: ToolCall): WireEvent[] {
     const index = this.response.output.length;
-    const item: FunctionCallItem = { id: createId('fc_'), type: 'function_call', call_id: call.id, name: call.name, arguments: '', status: 'in_progress' };
+    const call = toWireToolCall(modelCall, this.#options.tools);
+    if (call.type === 'custom') {
+      const item: CustomToolCallItem = { id: createId('ctc_'), type: 'custom_tool_call', call_id: call.callId, name: call.name, input: '', status: 'in_progress' };
+      this.response.output.push(item);
+      const events = [
+        this.#event('response.output_item.added', { output_index: index, item: { ...item } }),
+        this.#event('response.custom_tool_call_input.delta', { item_id: item.id, output_index: index, delta: call.input }),
+        this.#event('response.custom_tool_call_input.done', { item_id: item.id, output_index: index, input: call.input }),
+      ];
+      item.input = call.input;
+      item.status = 'completed';
+      events.push(this.#event('response.output_item.done', { output_index: index, item }));
+      return events;
+    }
+    const item: FunctionCallItem = {
+      id: createId('fc_'),
+      type: 'function_call',
+      call_id: call.callId,
+      name: call.name,
+      ...(call.namespace ? { namespace: call.namespace } : {}),
+      arguments: '',
+      status: 'in_progress',
+    };
     this.response.output.push(item);
     const events = [
       this.#event('response.output_item.added', { output_index: index, item: { ...item } }),

@@ -2,25 +2,10 @@ import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseFormat, ToolChoice, ToolSpec } from '../../core/types.js';
 import { createValidator } from '../validate.js';
 import { parseInputItems, type ConversationItem } from './items.js';
+import { parseResponsesTools, type HostedToolPolicy, type ToolTable } from '../tools.js';
 import { ResponseCreateSchema, type ResponseCreateBody } from './schema.js';
 
 const validator = createValidator(ResponseCreateSchema);
-
-const hostedTools = new Set([
-  'web_search',
-  'web_search_preview',
-  'file_search',
-  'code_interpreter',
-  'computer_use',
-  'computer_use_preview',
-  'image_generation',
-  'mcp',
-  'local_shell',
-  'shell',
-  'apply_patch',
-  'tool_search',
-  'custom',
-]);
 
 /** A checked create request: what generation needs, plus what the response object echoes. */
 export interface ParsedResponseRequest {
@@ -33,7 +18,13 @@ export interface ParsedResponseRequest {
   readonly isStream: boolean;
   readonly isGenerating: boolean;
   readonly tools: ToolSpec[];
+  /** How the model's tool calls map back to the request's tools (namespaces, custom tools). */
+  readonly toolTable: ToolTable;
   readonly toolChoice: ToolChoice;
+  /** The input ended with `compaction_trigger`: summarize the conversation instead of continuing it. */
+  readonly isCompactionRequested: boolean;
+  /** `include: ["reasoning.encrypted_content"]`: reasoning items carry their sealed text. */
+  readonly isReasoningIncluded: boolean;
   readonly parallelToolCalls: boolean;
   readonly responseFormat: ResponseFormat | undefined;
   /** The `text` object to echo. */
@@ -42,19 +33,25 @@ export interface ParsedResponseRequest {
 }
 
 /** Checks an untrusted Responses create body (HTTP or WebSocket `response.create`). */
-export function parseResponseRequest(raw: unknown, resolveModel: (requested: unknown) => string): ParsedResponseRequest {
+/** Settings that change how requests are read (config `responses`). */
+export interface ResponsesParseOptions {
+  readonly hostedTools: HostedToolPolicy;
+}
+
+export function parseResponseRequest(raw: unknown, resolveModel: (requested: unknown) => string, options: ResponsesParseOptions): ParsedResponseRequest {
   const body = validator.parse(raw);
   const model = resolveModel(body.model);
   if (body.background === true) throw unsupported('background', 'Background responses are not supported; omit background or set it to false.');
   if (body.conversation != null) throw unsupported('conversation', 'Server-side conversations are not supported; use previous_response_id.');
   if (body.prompt != null) throw unsupported('prompt', 'Prompt templates are not supported.');
-  const input = parseInputItems(body.input);
+  const { items: input, isCompactionRequested } = parseInputItems(body.input);
   const previousResponseId = body.previous_response_id ?? undefined;
   const isGenerating = body.generate !== false;
   if (input.length === 0 && !previousResponseId && isGenerating) {
     throw new FlintError('FLINT_ERR_MISSING_PARAM', { param: 'input' });
   }
-  const tools = parseTools(body.tools ?? []);
+  const toolTable = parseResponsesTools(body.tools ?? [], options.hostedTools);
+  const tools = toolTable.specs;
   const { format, responseFormat } = parseTextFormat(body.text?.format);
   return {
     body,
@@ -66,7 +63,10 @@ export function parseResponseRequest(raw: unknown, resolveModel: (requested: unk
     isStream: body.stream === true,
     isGenerating,
     tools,
-    toolChoice: parseToolChoice(body.tool_choice, tools),
+    toolTable,
+    toolChoice: parseToolChoice(body.tool_choice, toolTable),
+    isCompactionRequested,
+    isReasoningIncluded: body.include?.includes('reasoning.encrypted_content') === true,
     parallelToolCalls: body.parallel_tool_calls !== false,
     responseFormat,
     text: { format, verbosity: typeof body.text?.verbosity === 'string' ? body.text.verbosity : 'medium' },
@@ -74,29 +74,20 @@ export function parseResponseRequest(raw: unknown, resolveModel: (requested: unk
   };
 }
 
-function parseTools(tools: NonNullable<ResponseCreateBody['tools']>): ToolSpec[] {
-  return tools.map((tool, i) => {
-    if (tool.type !== 'function') {
-      throw new FlintError('FLINT_ERR_UNSUPPORTED_TOOL', {
-        param: `tools[${i}].type`,
-        details: { detail: hostedTools.has(tool.type) ? `Hosted tool '${tool.type}' is not available on this server.` : `Unknown tool type '${tool.type}'.` },
-      });
-    }
-    if (!tool.name) throw new FlintError('FLINT_ERR_MISSING_PARAM', { param: `tools[${i}].name` });
-    return { name: tool.name, description: tool.description ?? undefined, parameters: tool.parameters ?? undefined };
-  });
-}
-
-function parseToolChoice(choice: unknown, tools: readonly ToolSpec[]): ToolChoice {
+function parseToolChoice(choice: unknown, table: ToolTable): ToolChoice {
   if (choice === undefined || choice === null || choice === 'auto') return 'auto';
-  if (choice === 'none' || choice === 'required') return choice;
-  const object = choice as { type?: unknown; name?: unknown; mode?: unknown; tools?: unknown } | null;
-  if (object?.type === 'function' && typeof object.name === 'string') {
-    if (!tools.some((t) => t.name === object.name)) {
+  if (choice === 'none' || choice === 'required') return table.specs.length === 0 ? 'auto' : choice;
+  const object = choice as { type?: unknown; name?: unknown; namespace?: unknown; mode?: unknown; tools?: unknown } | null;
+  if ((object?.type === 'function' || object?.type === 'custom') && typeof object.name === 'string') {
+    const namespace = typeof object.namespace === 'string' ? object.namespace : undefined;
+    const name = [...table.byModelName].find(([, wire]) => wire.name === object.name && wire.type === object.type && (namespace === undefined || wire.namespace === namespace))?.[0];
+    if (name === undefined) {
       throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'tool_choice', details: { detail: `tool_choice names '${object.name}', which is not in tools.` } });
     }
-    return { name: object.name };
+    return { name };
   }
+  // A hosted tool Flint left out cannot be forced; the model answers freely instead.
+  if (typeof object?.type === 'string' && table.ignoredHosted.includes(object.type)) return 'auto';
   if (object?.type === 'allowed_tools') return object.mode === 'required' ? 'required' : 'auto';
   throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'tool_choice', details: { detail: "Invalid value for 'tool_choice'." } });
 }

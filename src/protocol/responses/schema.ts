@@ -3,14 +3,6 @@ import { Type, type Static } from '@sinclair/typebox';
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const NumberOrNull = (min: number, max: number) => Type.Optional(Type.Union([Type.Number({ minimum: min, maximum: max }), Type.Null()]));
 
-const FunctionTool = Type.Object({
-  type: Type.String(),
-  name: Type.Optional(Type.String()),
-  description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
-  strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-});
-
 /** `POST /v1/responses` (and WebSocket `response.create`) body as far as Flint reads it; unknown fields are ignored. */
 export const ResponseCreateSchema = Type.Object({
   model: Type.Optional(Nullable(Type.String())),
@@ -24,7 +16,8 @@ export const ResponseCreateSchema = Type.Object({
   temperature: NumberOrNull(0, 2),
   top_p: NumberOrNull(0, 1),
   seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
-  tools: Type.Optional(Type.Union([Type.Array(FunctionTool), Type.Null()])),
+  /** Checked item by item in protocol/tools.ts (function, namespace, custom, hosted). */
+  tools: Type.Optional(Type.Union([Type.Array(Type.Unknown(), { maxItems: 512 }), Type.Null()])),
   tool_choice: Type.Optional(Type.Unknown()),
   parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   text: Type.Optional(Type.Union([Type.Object({ format: Type.Optional(Type.Unknown()), verbosity: Type.Optional(Type.Unknown()) }), Type.Null()])),

@@ -28,7 +28,7 @@ export function toResponseObject(parsed: ParsedResponseRequest, id = createId('r
     temperature: b.temperature ?? 1,
     text: parsed.text,
     tool_choice: b.tool_choice ?? 'auto',
-    tools: (b.tools ?? []).map((t) => ({ type: 'function', name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null })),
+    tools: (b.tools ?? []).map(echoTool),
     top_logprobs: 0,
     top_p: b.top_p ?? 1,
     truncation: b.truncation ?? 'disabled',
@@ -36,4 +36,19 @@ export function toResponseObject(parsed: ParsedResponseRequest, id = createId('r
     user: null,
     metadata: parsed.metadata,
   };
+}
+
+/** A request tool as the response object echoes it: only the fields its type defines. */
+function echoTool(raw: unknown): Record<string, unknown> {
+  const t = raw as Record<string, unknown>;
+  switch (t.type) {
+    case 'function':
+      return { type: 'function', name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null };
+    case 'namespace':
+      return { type: 'namespace', name: t.name, description: t.description ?? null, tools: Array.isArray(t.tools) ? t.tools.map(echoTool) : [] };
+    case 'custom':
+      return { type: 'custom', name: t.name, description: t.description ?? null, format: t.format ?? { type: 'text' } };
+    default:
+      return { type: t.type };
+  }
 }

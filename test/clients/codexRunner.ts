@@ -1,0 +1,134 @@
+/**
+ * Runs the real Codex CLI (`codex exec`) against a local Flint through the logging proxy:
+ * a throwaway CODEX_HOME with a `flint` model provider, a throwaway working directory, no
+ * approvals (exec runs with approval policy `never` and a read-only sandbox), and outbound
+ * traffic other than loopback pointed at a dead proxy port.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { clientsDir, tempDir } from './support.js';
+
+/** The musl binary of @openai/codex-linux-x64, else the npm launcher. */
+export function codexExecutable(): string {
+  const triples: Record<string, string> = { 'linux-x64': 'x86_64-unknown-linux-musl', 'linux-arm64': 'aarch64-unknown-linux-musl' };
+  const triple = triples[`${process.platform}-${process.arch}`];
+  if (triple) {
+    const native = path.join(clientsDir, 'node_modules', '@openai', `codex-${process.platform}-${process.arch}`, 'vendor', triple, 'bin', 'codex');
+    if (existsSync(native)) return native;
+  }
+  return path.join(clientsDir, 'node_modules', '.bin', 'codex');
+}
+
+/** One `codex exec` process: exit status, JSONL events and stderr. */
+export interface CodexRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly events: Array<{ type: string; [key: string]: unknown }>;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/** A Codex home and workspace configured for one Flint provider. */
+export class CodexSession {
+  readonly home = tempDir('codex-home-');
+  readonly work = tempDir('codex-work-');
+  readonly schemaFile: string;
+
+  /**
+   * `baseUrl` is the provider's `base_url` (ending in /v1). `websockets` sets
+   * `supports_websockets`, so Codex uses the Responses WebSocket mode.
+   */
+  constructor(baseUrl: string, model: string, websockets: boolean) {
+    // Flint's tiny model has random weights: left free it never emits EOS, and a response cut
+    // by a token cap is `incomplete`, which Codex reports as a failed turn. `--output-schema`
+    // (json_schema, which Flint enforces with a grammar) makes every answer end by itself.
+    this.schemaFile = path.join(this.home, 'answer.schema.json');
+    writeFileSync(this.schemaFile, JSON.stringify({ type: 'object', properties: { answer: { type: 'string', enum: ['hi'] } }, required: ['answer'], additionalProperties: false }));
+    mkdirSync(this.work, { recursive: true });
+    writeFileSync(
+      path.join(this.home, 'config.toml'),
+      [
+        `model = ${JSON.stringify(model)}`,
+        'model_provider = "flint"',
+        'check_for_update_on_startup = false',
+        '',
+        '[model_providers.flint]',
+        'name = "Flint"',
+        `base_url = ${JSON.stringify(baseUrl)}`,
+        'wire_api = "responses"',
+        `supports_websockets = ${websockets}`,
+        // A failed request fails the turn at once instead of retrying for minutes.
+        'request_max_retries = 0',
+        'stream_max_retries = 0',
+        '',
+        '[features]',
+        // Plugin sync reaches github.com and chatgpt.com at start-up; nothing else here needs the network.
+        'plugins = false',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** `codex exec` for a first turn, or `codex exec resume --last` to continue the session. */
+  run(prompt: string, { resume = false, timeoutMs = 120_000 } = {}): Promise<CodexRun> {
+    const args: string[] = resume
+      ? ['exec', 'resume', '--last', '--skip-git-repo-check', '--strict-config', '--json', '--output-schema', this.schemaFile, prompt]
+      : ['exec', '--skip-git-repo-check', '--strict-config', '--json', '--output-schema', this.schemaFile, '-C', this.work, prompt];
+    // FLINT_CLIENTS_CODEX_ARGS: extra `codex exec` options, e.g. `--disable multi_agent -c web_search="disabled"` to bisect a failure.
+    const extra = process.env.FLINT_CLIENTS_CODEX_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+    args.splice(resume ? 2 : 1, 0, ...extra);
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(OPENAI_|CODEX_|FLINT_)/.test(k) && !/_proxy$/i.test(k)) env[k] = v;
+    Object.assign(env, {
+      CODEX_HOME: this.home,
+      NO_COLOR: '1',
+      // Anything that is not loopback goes to a closed port: Flint is the only server Codex reaches.
+      HTTPS_PROXY: 'http://127.0.0.1:9',
+      HTTP_PROXY: 'http://127.0.0.1:9',
+      ALL_PROXY: 'http://127.0.0.1:9',
+      NO_PROXY: '127.0.0.1,localhost',
+    });
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(codexExecutable(), args, { cwd: this.work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => {
+        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      }, timeoutMs);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        const events = stdout
+          .split('\n')
+          .filter((l) => l.trim().startsWith('{'))
+          .map((l) => {
+            try {
+              return JSON.parse(l) as CodexRun['events'][number];
+            } catch {
+              return { type: '(unparsed)', line: l };
+            }
+          });
+        resolve({ code, signal, events, stdout, stderr, ms: Date.now() - started });
+      });
+    });
+  }
+
+  cleanup(): void {
+    rmSync(this.home, { recursive: true, force: true });
+    rmSync(this.work, { recursive: true, force: true });
+  }
+}
+
+/** A short account of a Codex run for assertion messages. */
+export function describeRun(run: CodexRun): string {
+  const interesting = run.events.filter((e) => e.type !== 'item.completed' || (e.item as { type?: string } | undefined)?.type !== 'agent_message');
+  return `exit=${run.code ?? run.signal} after ${run.ms} ms; events=${JSON.stringify(interesting).slice(0, 3000)}; stderr tail=${run.stderr.split('\n').filter((l) => !l.includes('Unknown model')).join('\n').slice(-2000)}`;
+}
