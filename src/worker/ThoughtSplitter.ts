@@ -1,3 +1,5 @@
+import { partialSuffix } from '../utils/partialSuffix.js';
+
 /** How the chat template marks its thought segment, e.g. `<think>` … `</think>`. */
 export interface ThoughtSyntax {
   readonly start: string;
@@ -95,7 +97,3 @@ export class ThoughtSplitter {
   }
 }
 
-function partialSuffix(text: string, marker: string): number {
-  for (let k = Math.min(marker.length - 1, text.length); k > 0; k--) if (text.endsWith(marker.slice(0, k))) return k;
-  return 0;
-}

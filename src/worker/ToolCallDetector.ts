@@ -1,5 +1,6 @@
 import type { ToolCall } from '../core/types.js';
 import { createId } from '../utils/ids.js';
+import { partialSuffix } from '../utils/partialSuffix.js';
 
 /** How the chat template marks a tool call in generated text, e.g. `<tool_call>` … `</tool_call>`. */
 export interface ToolCallSyntax {
@@ -108,7 +109,3 @@ function safeParse(text: string): unknown {
   }
 }
 
-function partialSuffix(text: string, marker: string): number {
-  for (let k = Math.min(marker.length - 1, text.length); k > 0; k--) if (text.endsWith(marker.slice(0, k))) return k;
-  return 0;
-}
