@@ -148,9 +148,10 @@ export async function streamGeneration(events: Events, tracker: GenerationTracke
   let hasOutput = false;
   try {
     for (;;) {
-      const next = await events.next(progressEventMs);
+      // Keep-alive waits only until output flows: no timer on the per-token path.
+      const next = await events.next(hasOutput ? undefined : progressEventMs);
       if (next === timedOut) {
-        if (!hasOutput) await sse.write(sseData(render.progress(progress)));
+        await sse.write(sseData(render.progress(progress)));
         continue;
       }
       if (next.done) break;

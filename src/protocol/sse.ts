@@ -10,6 +10,3 @@ export function sseEvent(type: string, json: string): string {
 
 /** The Chat/Completions terminator. */
 export const sseDone = 'data: [DONE]\n\n';
-
-/** A comment line that keeps idle-timeout proxies and clients from dropping a quiet stream. */
-export const sseKeepAlive = ': ping\n\n';

@@ -39,40 +39,28 @@ export type SynthPreset = {
     readonly thinking?: boolean
 };
 
+const tiny: SynthPreset = {
+    modelName: "Flint Synthetic Tiny (random weights)",
+    trainedVocabSize: 3072,
+    contextLength: 4096,
+    embeddingLength: 64,
+    blockCount: 2,
+    feedForwardLength: 192,
+    headCount: 4,
+    headCountKv: 2,
+    ropeFreqBase: 1000000,
+    rmsEpsilon: 1e-6,
+    weightType: "f32",
+    tiedEmbeddings: true
+};
+
 /** The synthetic model presets, by name. */
 export const presets: Readonly<Record<PresetName, SynthPreset>> = {
     // for tests: loads in milliseconds and decodes thousands of tokens/s on one thread
-    tiny: {
-        modelName: "Flint Synthetic Tiny (random weights)",
-        trainedVocabSize: 3072,
-        contextLength: 4096,
-        embeddingLength: 64,
-        blockCount: 2,
-        feedForwardLength: 192,
-        headCount: 4,
-        headCountKv: 2,
-        ropeFreqBase: 1000000,
-        rmsEpsilon: 1e-6,
-        weightType: "f32",
-        tiedEmbeddings: true
-    },
+    tiny,
 
     // like tiny, but a thinking model (Qwen3-Thinking-2507 style): for tests of reasoning/thought segments
-    "tiny-think": {
-        modelName: "Flint Synthetic Tiny Think (random weights)",
-        trainedVocabSize: 3072,
-        contextLength: 4096,
-        embeddingLength: 64,
-        blockCount: 2,
-        feedForwardLength: 192,
-        headCount: 4,
-        headCountKv: 2,
-        ropeFreqBase: 1000000,
-        rmsEpsilon: 1e-6,
-        weightType: "f32",
-        tiedEmbeddings: true,
-        thinking: true
-    },
+    "tiny-think": {...tiny, modelName: "Flint Synthetic Tiny Think (random weights)", thinking: true},
 
     // for quick benches: still tiny next to a real model, but with non-trivial matmuls and an untied LM head
     small: {

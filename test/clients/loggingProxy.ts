@@ -116,19 +116,7 @@ export async function startLoggingProxy(target: string, { maxResponseChars = 200
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      const exchange: RecordedExchange = {
-        kind: 'http',
-        method: req.method ?? 'GET',
-        path: req.url ?? '/',
-        headers: req.headers,
-        body: parseBody(raw.toString('utf8')),
-        clientMessages: [],
-        serverEventTypes: [],
-        responses: [],
-        serverErrors: [],
-        firstDeltaMs: [],
-        startedAt: Date.now(),
-      };
+      const exchange = newExchange('http', req, parseBody(raw.toString('utf8')));
       exchanges.push(exchange);
       const headers = { ...req.headers, host: upstream.host };
       const forward = http.request(
@@ -201,19 +189,7 @@ export async function startLoggingProxy(target: string, { maxResponseChars = 200
   });
 
   server.on('upgrade', (req, socket, head) => {
-    const exchange: RecordedExchange = {
-      kind: 'websocket',
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-      headers: req.headers,
-      body: undefined,
-      clientMessages: [],
-      serverEventTypes: [],
-      responses: [],
-      serverErrors: [],
-      firstDeltaMs: [],
-      startedAt: Date.now(),
-    };
+    const exchange = newExchange('websocket', req, undefined);
     exchanges.push(exchange);
     const forwardHeaders: Record<string, string> = {};
     const skip = new Set(['host', 'connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length']);
@@ -350,4 +326,21 @@ export function summarizeExchanges(exchanges: readonly RecordedExchange[]): unkn
     closed: e.closed,
     errors: e.status !== undefined && e.status >= 400 ? e.responseText?.slice(0, 500) : e.serverErrors.length ? e.serverErrors : undefined,
   }));
+}
+
+/** A fresh record of one client exchange. */
+function newExchange(kind: RecordedExchange['kind'], req: http.IncomingMessage, body: RecordedExchange['body']): RecordedExchange {
+  return {
+    kind,
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    headers: req.headers,
+    body,
+    clientMessages: [],
+    serverEventTypes: [],
+    responses: [],
+    serverErrors: [],
+    firstDeltaMs: [],
+    startedAt: Date.now(),
+  };
 }

@@ -102,18 +102,9 @@ test('HTTP JSON: three turns chained with previous_response_id', { timeout: 180_
       ),
     )) as unknown as ResponseLike;
     figures.turnMs.push(Date.now() - started);
-    assertAnswered(response, `turn ${turn + 1}`);
-    if (turn > 0) {
-      const share = assertCached(response, responses.at(-1)!, `turn ${turn + 1}`);
-      if (turn === 1) figures.cachedShareOfSecondPrompt = share;
-    }
-    responses.push(response);
-    figures.turns++;
+    recordTurn(figures, responses, response, turn);
   }
-  figures.firstPromptTokens = responses[0].usage!.input_tokens;
-  const delta = requestDelta(before, await scrapeMetrics(flint.url));
-  t.diagnostic(`flint requests: ${JSON.stringify(delta)}`);
-  assert.equal(delta['responses/200/ok'], 3, JSON.stringify(delta));
+  await assertServed(t, figures, responses, before, 'responses');
 });
 
 test('HTTP SSE: three streamed turns chained with previous_response_id', { timeout: 180_000 }, async (t) => {
@@ -138,18 +129,9 @@ test('HTTP SSE: three streamed turns chained with previous_response_id', { timeo
     figures.turnMs.push(Date.now() - started);
     if (ttftMs !== undefined) figures.ttftMs.push(ttftMs);
     assert.equal(types[0], 'response.created', types.join(','));
-    assertAnswered(response, `turn ${turn + 1}`);
-    if (turn > 0) {
-      const share = assertCached(response, responses.at(-1)!, `turn ${turn + 1}`);
-      if (turn === 1) figures.cachedShareOfSecondPrompt = share;
-    }
-    responses.push(response);
-    figures.turns++;
+    recordTurn(figures, responses, response, turn);
   }
-  figures.firstPromptTokens = responses[0].usage!.input_tokens;
-  const delta = requestDelta(before, await scrapeMetrics(flint.url));
-  t.diagnostic(`flint requests: ${JSON.stringify(delta)}`);
-  assert.equal(delta['responses/200/ok'], 3, JSON.stringify(delta));
+  await assertServed(t, figures, responses, before, 'responses');
 });
 
 /** One SDK WebSocket with a queue of server events (error events included). */
@@ -228,19 +210,29 @@ test('WebSocket (ResponsesWS): three turns chained with previous_response_id, st
     figures.turnMs.push(Date.now() - started);
     if (ttftMs !== undefined) figures.ttftMs.push(ttftMs);
     assert.equal(events[0].type, 'response.created', events.map((e) => e.type).join(','));
-    assertAnswered(response, `turn ${turn + 1}`);
-    if (turn > 0) {
-      const share = assertCached(response, responses.at(-1)!, `turn ${turn + 1}`);
-      if (turn === 1) figures.cachedShareOfSecondPrompt = share;
-    }
-    responses.push(response);
-    figures.turns++;
+    recordTurn(figures, responses, response, turn);
   }
+  await assertServed(t, figures, responses, before, 'responses_ws');
+});
+
+/** Checks one answered turn of a chained session and keeps its figures (cached share of the second prompt). */
+function recordTurn(figures: ReturnType<typeof report.entry>, responses: ResponseLike[], response: ResponseLike, turn: number): void {
+  assertAnswered(response, `turn ${turn + 1}`);
+  if (turn > 0) {
+    const share = assertCached(response, responses.at(-1)!, `turn ${turn + 1}`);
+    if (turn === 1) figures.cachedShareOfSecondPrompt = share;
+  }
+  responses.push(response);
+  figures.turns++;
+}
+
+/** After a three-turn session: its first prompt size, and that Flint served exactly three requests of `api`. */
+async function assertServed(t: { diagnostic(message: string): void }, figures: ReturnType<typeof report.entry>, responses: ResponseLike[], before: Awaited<ReturnType<typeof scrapeMetrics>>, api: string): Promise<void> {
   figures.firstPromptTokens = responses[0].usage!.input_tokens;
   const delta = requestDelta(before, await scrapeMetrics(flint.url));
   t.diagnostic(`flint requests: ${JSON.stringify(delta)}`);
-  assert.equal(delta['responses_ws/200/ok'], 3, JSON.stringify(delta));
-});
+  assert.equal(delta[`${api}/200/ok`], 3, JSON.stringify(delta));
+}
 
 /** The forced-call assertions shared by both transports. */
 function assertForcedCall(response: ResponseLike, label: string): { call_id: string; name: string; arguments: string } {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { APIError } from 'openai';
 import type { RequestId } from '../../src/core/types.js';
 import { startServer, type TestServer } from '../helpers/startServer.js';
 

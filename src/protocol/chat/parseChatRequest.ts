@@ -1,5 +1,5 @@
 import { FlintError } from '../../errors/FlintError.js';
-import type { ChatMessage, GenerateRequest, RequestId, ResponseFormat, ToolChoice, ToolSpec } from '../../core/types.js';
+import type { ChatMessage, GenerateRequest, RequestId, ResponseFormat, ToolChoice } from '../../core/types.js';
 import { createValidator } from '../validate.js';
 import { ChatCompletionRequestSchema, type ChatCompletionRequest, type ChatMessageWire } from './schema.js';
 import { parseChatTools, toCustomArguments, type HostedToolPolicy, type ToolTable } from '../tools.js';

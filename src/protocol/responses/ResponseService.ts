@@ -5,10 +5,9 @@ import type { ResponseStore, StoredResponse } from '../../core/ResponseStore.js'
 import type { ChatMessage, GenerationEvent, RequestId, SlotPlacement } from '../../core/types.js';
 import { TimedEvents, timedOut } from '../../core/TimedEvents.js';
 import type { Sealer } from '../../utils/Sealer.js';
-import { createId } from '../../utils/ids.js';
 import { resolveModelName } from '../models.js';
 import type { HostedToolPolicy } from '../tools.js';
-import { toChatMessages, type CompactionItem, type ConversationItem, type ItemOpener } from './items.js';
+import { toChatMessages, type ConversationItem, type ItemOpener } from './items.js';
 import { parseResponseRequest, type ParsedResponseRequest } from './parseResponseRequest.js';
 import { ResponseStream, type ResponseObject, type WireEvent } from './ResponseStream.js';
 import { toResponseObject } from './toResponseObject.js';
@@ -161,10 +160,11 @@ export class ResponseService {
       let hasOutput = false;
       try {
         for (;;) {
-          const next = pending ?? (await events.next(options.isStream ? this.#options.progressEventMs : undefined));
+          // Keep-alive waits only until output flows: no timer on the per-token path.
+          const next = pending ?? (await events.next(options.isStream && !hasOutput ? this.#options.progressEventMs : undefined));
           pending = undefined;
           if (next === timedOut) {
-            if (!hasOutput) yield stream.progress(progress.evaluated, progress.total, progress.position);
+            yield stream.progress(progress.evaluated, progress.total, progress.position);
             continue;
           }
           if (next.done) break;
@@ -193,7 +193,8 @@ export class ResponseService {
    * it: the user's messages, then one sealed `compaction` item. Failures are thrown (HTTP errors).
    */
   async compact(parsed: ParsedResponseRequest, signal: AbortSignal): Promise<{ id: string; object: 'response.compaction'; created_at: number; output: ConversationItem[]; usage: unknown }> {
-    const run = this.run({ ...parsed, isCompactionRequested: true, isStored: false, isStream: false }, { signal, isStream: false });
+    let items: readonly ConversationItem[] = [];
+    const run = this.run({ ...parsed, isCompactionRequested: true, isStored: false, isStream: false }, { signal, isStream: false, onFinished: (_, conversation) => (items = conversation.inputItems) });
     let next = await run.next();
     while (!next.done) next = await run.next();
     const response = next.value;
@@ -201,8 +202,6 @@ export class ResponseService {
     if (response.status === 'failed' || !compaction) {
       throw new FlintError('FLINT_ERR_INTERNAL', { details: { detail: response.error?.message ?? 'no summary was produced' } });
     }
-    const previous = parsed.previousResponseId ? this.#findPrevious(parsed.previousResponseId, undefined) : undefined;
-    const items = previous ? [...previous.inputItems, ...previous.outputItems, ...parsed.input] : parsed.input;
     const userMessages = items.filter((item) => item.type === 'message' && item.role === 'user');
     return { id: response.id, object: 'response.compaction', created_at: response.created_at, output: [...userMessages, compaction], usage: response.usage };
   }

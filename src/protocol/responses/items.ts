@@ -127,7 +127,7 @@ export function parseInputItems(input: unknown): ParsedInput {
         const namespace = typeof item.namespace === 'string' && item.namespace.length > 0 ? item.namespace : undefined;
         items.push({
           type: 'function_call',
-          id: typeof item.id === 'string' ? item.id : createId('fc_'),
+          id: itemId(item, 'fc_'),
           call_id: requireString(item.call_id, `${param}.call_id`),
           name: requireString(item.name, `${param}.name`),
           ...(namespace ? { namespace } : {}),
@@ -139,7 +139,7 @@ export function parseInputItems(input: unknown): ParsedInput {
       case 'custom_tool_call':
         items.push({
           type: 'custom_tool_call',
-          id: typeof item.id === 'string' ? item.id : createId('ctc_'),
+          id: itemId(item, 'ctc_'),
           call_id: requireString(item.call_id, `${param}.call_id`),
           name: requireString(item.name, `${param}.name`),
           input: requireString(item.input, `${param}.input`),
@@ -149,7 +149,7 @@ export function parseInputItems(input: unknown): ParsedInput {
       case 'custom_tool_call_output':
         items.push({
           type: 'custom_tool_call_output',
-          id: typeof item.id === 'string' ? item.id : createId('ctco_'),
+          id: itemId(item, 'ctco_'),
           call_id: requireString(item.call_id, `${param}.call_id`),
           output: outputText(item.output, `${param}.output`),
         });
@@ -157,13 +157,13 @@ export function parseInputItems(input: unknown): ParsedInput {
       case 'reasoning':
         // Only Flint's own sealed thoughts can be rendered back; anything else is dropped, never an error.
         if (typeof item.encrypted_content === 'string' && item.encrypted_content.length > 0) {
-          items.push({ type: 'reasoning', id: typeof item.id === 'string' ? item.id : createId('rs_'), summary: [], encrypted_content: item.encrypted_content });
+          items.push({ type: 'reasoning', id: itemId(item, 'rs_'), summary: [], encrypted_content: item.encrypted_content });
         }
         break;
       case 'compaction':
       case 'compaction_summary':
         if (typeof item.encrypted_content === 'string' && item.encrypted_content.length > 0) {
-          items.push({ type: 'compaction', id: typeof item.id === 'string' ? item.id : createId('cmp_'), encrypted_content: item.encrypted_content });
+          items.push({ type: 'compaction', id: itemId(item, 'cmp_'), encrypted_content: item.encrypted_content });
         }
         break;
       case 'compaction_trigger':
@@ -173,7 +173,7 @@ export function parseInputItems(input: unknown): ParsedInput {
       case 'function_call_output':
         items.push({
           type: 'function_call_output',
-          id: typeof item.id === 'string' ? item.id : createId('fco_'),
+          id: itemId(item, 'fco_'),
           call_id: requireString(item.call_id, `${param}.call_id`),
           output: outputText(item.output, `${param}.output`),
           status: 'completed',
@@ -205,7 +205,12 @@ function parseMessage(item: Record<string, unknown>, param: string): MessageItem
       else throw invalid(partParam, `Invalid value for '${partParam}': content parts of type '${String(p?.type)}' are not supported by this text-only model.`);
     });
   } else throw invalid(`${param}.content`, `Invalid value for '${param}.content': expected a string or an array of content parts.`);
-  return { type: 'message', id: typeof item.id === 'string' ? item.id : createId('msg_'), role, status: 'completed', content };
+  return { type: 'message', id: itemId(item, 'msg_'), role, status: 'completed', content };
+}
+
+/** The client's id for an item, or a fresh one. */
+function itemId(item: Record<string, unknown>, prefix: string): string {
+  return typeof item.id === 'string' ? item.id : createId(prefix);
 }
 
 function outputText(value: unknown, param: string): string {
