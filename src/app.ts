@@ -152,6 +152,7 @@ export async function createApp(config: Config): Promise<App> {
     progressEventMs: config.server.progressEventMs,
     compactionMaxTokens: config.responses.compactionMaxTokens,
     sealer: new Sealer(loadSealingKey(path.resolve(config.dataDir))),
+    onCompacted: () => metrics.compactions.inc(),
     onHostedToolIgnored: (type) => {
       metrics.hostedToolsIgnored.inc({ type });
       logger.debug({ type }, 'hosted tool left out of the prompt');

@@ -14,6 +14,8 @@ export interface StoredResponse {
 export interface ResponseStore {
   save(entry: StoredResponse): void;
   get(id: string): StoredResponse | undefined;
+  /** An output item of a stored response, by item id (for `item_reference` inputs). */
+  findItem(id: string): Record<string, unknown> | undefined;
   delete(id: string): boolean;
   /** Number of stored responses (for metrics). */
   count(): number;

@@ -41,6 +41,7 @@ export function createMetrics(sources: MetricSources = {}) {
     savedPrefixBytes: new Gauge({ name: 'flint_saved_prefix_bytes', help: 'Host memory held by saved prefix states, per worker.', labelNames: ['worker'] as const, registers: r }),
     savedPrefixLimit: new Gauge({ name: 'flint_saved_prefix_limit_bytes', help: 'Configured saved-prefix budget per worker.', registers: r }),
     predictedTokens: new Counter({ name: 'flint_predicted_tokens_total', help: 'Draft tokens from predicted outputs, by result (accepted, rejected).', labelNames: ['result'] as const, registers: r }),
+    compactions: new Counter({ name: 'flint_compactions_total', help: 'Conversations compacted into a summary (/v1/responses/compact or compaction_trigger).', registers: r }),
     hostedToolsIgnored: new Counter({ name: 'flint_hosted_tools_ignored_total', help: 'Hosted tools (web_search, ...) left out of prompts, by type.', labelNames: ['type'] as const, registers: r }),
     streamOverflows: new Counter({ name: 'flint_stream_overflows_total', help: 'Generations cancelled because their consumer stopped reading.', registers: r }),
     wsSessionsOpen: new Gauge({ name: 'flint_websocket_sessions_open', help: 'Open Responses WebSocket sessions.', registers: r }),

@@ -20,6 +20,11 @@ export class SqliteResponseStore implements ResponseStore {
   readonly #insert: Database.Statement;
   readonly #select: Database.Statement;
   readonly #remove: Database.Statement;
+  readonly #insertItem: Database.Statement;
+  readonly #selectItem: Database.Statement;
+  readonly #removeItems: Database.Statement;
+  readonly #pruneItems: Database.Statement;
+  readonly #saveAll: (entry: StoredResponse) => void;
   readonly #count: Database.Statement;
   readonly #pruneAge: Database.Statement;
   readonly #pruneCount: Database.Statement;
@@ -37,11 +42,25 @@ export class SqliteResponseStore implements ResponseStore {
       input_items TEXT NOT NULL,
       output_items TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS responses_created_at ON responses (created_at);`);
+    CREATE INDEX IF NOT EXISTS responses_created_at ON responses (created_at);
+    CREATE TABLE IF NOT EXISTS output_items (
+      id TEXT PRIMARY KEY,
+      response_id TEXT NOT NULL,
+      item TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS output_items_response ON output_items (response_id);`);
     this.#limits = limits;
     this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, created_at, response, input_items, output_items) VALUES (?, ?, ?, ?, ?)');
     this.#select = this.#db.prepare('SELECT id, created_at, response, input_items, output_items FROM responses WHERE id = ? AND created_at >= ?');
     this.#remove = this.#db.prepare('DELETE FROM responses WHERE id = ?');
+    this.#insertItem = this.#db.prepare('INSERT OR REPLACE INTO output_items (id, response_id, item) VALUES (?, ?, ?)');
+    this.#selectItem = this.#db.prepare('SELECT o.item FROM output_items o JOIN responses r ON r.id = o.response_id WHERE o.id = ? AND r.created_at >= ?');
+    this.#removeItems = this.#db.prepare('DELETE FROM output_items WHERE response_id = ?');
+    this.#pruneItems = this.#db.prepare('DELETE FROM output_items WHERE response_id NOT IN (SELECT id FROM responses)');
+    this.#saveAll = this.#db.transaction((entry: StoredResponse) => {
+      this.#insert.run(entry.id, entry.createdAtS, JSON.stringify(entry.response), JSON.stringify(entry.inputItems), JSON.stringify(entry.outputItems));
+      for (const item of entry.outputItems) if (typeof item.id === 'string') this.#insertItem.run(item.id, entry.id, JSON.stringify(item));
+    });
     this.#count = this.#db.prepare('SELECT COUNT(*) AS n FROM responses');
     this.#pruneAge = this.#db.prepare('DELETE FROM responses WHERE created_at < ?');
     this.#pruneCount = this.#db.prepare('DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)');
@@ -49,7 +68,7 @@ export class SqliteResponseStore implements ResponseStore {
   }
 
   save(entry: StoredResponse): void {
-    this.#insert.run(entry.id, entry.createdAtS, JSON.stringify(entry.response), JSON.stringify(entry.inputItems), JSON.stringify(entry.outputItems));
+    this.#saveAll(entry);
     // Pruning scans an index; doing it every 64 inserts keeps the store within limits + 64.
     if (++this.#inserts % 64 === 0) this.#prune();
   }
@@ -68,7 +87,13 @@ export class SqliteResponseStore implements ResponseStore {
     };
   }
 
+  findItem(id: string): Record<string, unknown> | undefined {
+    const row = this.#selectItem.get(id, this.#oldestAllowed()) as { item: string } | undefined;
+    return row ? (JSON.parse(row.item) as Record<string, unknown>) : undefined;
+  }
+
   delete(id: string): boolean {
+    this.#removeItems.run(id);
     return this.#remove.run(id).changes > 0;
   }
 
@@ -83,6 +108,7 @@ export class SqliteResponseStore implements ResponseStore {
   #prune(): void {
     this.#pruneAge.run(this.#oldestAllowed());
     this.#pruneCount.run(this.#limits.maxResponses);
+    this.#pruneItems.run();
   }
 
   #oldestAllowed(): number {

@@ -233,6 +233,7 @@ export class ResponsesConnection {
   #sendError(err: unknown, streamId: string | undefined): void {
     const wire = toWireError(err);
     if (!wire.isExpected) this.#log.error({ err }, 'websocket request failed');
+    else this.#log.debug({ code: wire.body.error.code, param: wire.body.error.param, status: wire.status }, 'websocket request refused');
     const event: Record<string, unknown> = { type: 'error', status: wire.status, error: wire.body.error };
     if (streamId) event.stream_id = streamId;
     if (!this.#isClosed) this.#socket.send(JSON.stringify(event));

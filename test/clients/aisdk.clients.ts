@@ -98,12 +98,10 @@ for (const kind of ['chat', 'responses'] as const) {
     assertGenerated(first, 'turn 1');
     figures.turns++;
     figures.firstPromptTokens = first.usage.inputTokens;
-    // With store (its default) @ai-sdk/openai sends the earlier assistant message back as an
-    // `item_reference`, which Flint does not resolve yet: this turn sends whole items (store: false).
+    // @ai-sdk/openai (store defaults to true) sends the earlier assistant message back as an `item_reference`.
     messages.push(...first.response.messages, { role: 'user', content: 'Say hi again.' });
     started = Date.now();
-    const providerOptions = kind === 'responses' ? { openai: { store: false } } : undefined;
-    const second = await withDeadline('turn 2', turnTimeoutMs, (abortSignal) => ai.generateText({ model: model(), instructions: longInstructions, messages, maxOutputTokens: 16, abortSignal, maxRetries: 0, providerOptions }));
+    const second = await withDeadline('turn 2', turnTimeoutMs, (abortSignal) => ai.generateText({ model: model(), instructions: longInstructions, messages, maxOutputTokens: 16, abortSignal, maxRetries: 0 }));
     figures.turnMs.push(Date.now() - started);
     assertGenerated(second, 'turn 2');
     figures.turns++;

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { CodexSession, describeRun, type CodexRun } from './codexRunner.js';
 import { startLoggingProxy, summarizeExchanges, type LoggingProxy, type RecordedExchange } from './loggingProxy.js';
 import { sanitizeExchange } from './sanitize.js';
+import { valueOf } from '../helpers/promText.js';
 import { clientVersion, fixturesDir, Report, requestDelta, scrapeMetrics, startFlint, type Flint } from './support.js';
 
 const report = new Report('codex');
@@ -137,3 +138,34 @@ for (const transport of ['http', 'websocket'] as const) {
     figures.notes.push(`${creates.length} requests (${creates.length - generating.length} generate:false prewarm)`);
   });
 }
+
+test('codex exec with Flint as its OpenAI provider: auto-compaction runs on the server and the session goes on', { timeout: 300_000 }, async (t) => {
+  const big = await startFlint({ contextSize: 32768, defaultMaxTokens: 128 });
+  t.after(() => big.stop());
+  const figures = report.entry(`@openai/codex ${clientVersion('@openai/codex')}`, 'openai provider, server compaction');
+  const proxy = await startLoggingProxy(big.url);
+  // Codex's first prompt is ~14.4k tokens: past this limit the next turn compacts first.
+  const codex = new CodexSession(`${proxy.url}/v1`, big.modelId, true, 14_420);
+  t.after(async () => {
+    codex.cleanup();
+    await proxy.close();
+  });
+  const before = await scrapeMetrics(big.url);
+  for (const [i, prompt] of ['say hi', 'say hi again', 'and once more'].entries()) {
+    const run = await codex.run(prompt, { resume: i > 0 });
+    figures.turnMs.push(run.ms);
+    assertTurnCompleted(run, `turn ${i + 1}`, big, proxy);
+    figures.turns++;
+  }
+  const after = await scrapeMetrics(big.url);
+  const compactions = valueOf(after, 'flint_compactions_total') - valueOf(before, 'flint_compactions_total');
+  const creates = responseCreates(proxy.exchanges);
+  const triggers = creates.filter((c) => Array.isArray(c.body.input) && (c.body.input as Array<{ type?: string }>).some((item) => item.type === 'compaction_trigger')).length;
+  const compactCalls = proxy.exchanges.filter((e) => e.kind === 'http' && e.path.startsWith('/v1/responses/compact')).length;
+  t.diagnostic(`compactions on the server: ${compactions}; compaction_trigger requests: ${triggers}; /v1/responses/compact calls: ${compactCalls}; requests: ${JSON.stringify(requestDelta(before, after))}`);
+  figures.notes.push(`${compactions} server compactions (${triggers} compaction_trigger, ${compactCalls} /responses/compact)`);
+  assert.ok(compactions >= 1, 'Codex never had Flint compact the conversation');
+  assert.equal(compactions, triggers + compactCalls);
+  // After compaction Codex sends the sealed compaction item back; Flint renders it (a request that could not open it would still pass, so check the item travelled).
+  assert.ok(creates.some((c) => Array.isArray(c.body.input) && (c.body.input as Array<{ type?: string }>).some((item) => item.type === 'compaction')), 'no later request carried the compaction item');
+});

@@ -36,20 +36,38 @@ export class CodexSession {
   readonly work = tempDir('codex-work-');
   readonly schemaFile: string;
 
+  /** Set when Codex talks to Flint as its built-in OpenAI provider (server compaction). */
+  readonly #isOpenAiProvider: boolean;
+
   /**
    * `baseUrl` is the provider's `base_url` (ending in /v1). `websockets` sets
-   * `supports_websockets`, so Codex uses the Responses WebSocket mode.
+   * `supports_websockets`, so Codex uses the Responses WebSocket mode. `compactAfterTokens`
+   * configures Codex as for OpenAI itself (`openai_base_url` pointed at Flint), which is when it
+   * uses server compaction, with auto-compaction once a conversation passes that many tokens.
    */
-  constructor(baseUrl: string, model: string, websockets: boolean) {
+  constructor(baseUrl: string, model: string, websockets: boolean, compactAfterTokens?: number) {
+    this.#isOpenAiProvider = compactAfterTokens !== undefined;
     // Flint's tiny model has random weights: left free it never emits EOS, and a response cut
     // by a token cap is `incomplete`, which Codex reports as a failed turn. `--output-schema`
     // (json_schema, which Flint enforces with a grammar) makes every answer end by itself.
     this.schemaFile = path.join(this.home, 'answer.schema.json');
     writeFileSync(this.schemaFile, JSON.stringify({ type: 'object', properties: { answer: { type: 'string', enum: ['hi'] } }, required: ['answer'], additionalProperties: false }));
     mkdirSync(this.work, { recursive: true });
+    const openAiProvider = [
+      `model = ${JSON.stringify(model)}`,
+      `openai_base_url = ${JSON.stringify(baseUrl)}`,
+      'check_for_update_on_startup = false',
+      `model_auto_compact_token_limit = ${compactAfterTokens}`,
+      // Codex knows no context window for Flint's model names; without one it counts every turn as out of room.
+      'model_context_window = 32768',
+      '',
+      '[features]',
+      'plugins = false',
+      '',
+    ];
     writeFileSync(
       path.join(this.home, 'config.toml'),
-      [
+      this.#isOpenAiProvider ? openAiProvider.join('\n') : [
         `model = ${JSON.stringify(model)}`,
         'model_provider = "flint"',
         'check_for_update_on_startup = false',
@@ -89,6 +107,8 @@ export class CodexSession {
       HTTP_PROXY: 'http://127.0.0.1:9',
       ALL_PROXY: 'http://127.0.0.1:9',
       NO_PROXY: '127.0.0.1,localhost',
+      // The built-in OpenAI provider wants a key; Flint without FLINT_API_KEYS accepts any.
+      ...(this.#isOpenAiProvider ? { CODEX_API_KEY: 'unused' } : {}),
     });
     const started = Date.now();
     return new Promise((resolve, reject) => {

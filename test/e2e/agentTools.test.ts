@@ -190,3 +190,14 @@ async function readSome(reader: ReadableStreamDefaultReader<Uint8Array>): Promis
   if (done) throw new Error('the stream ended early');
   return new TextDecoder().decode(value);
 }
+
+test('item_reference inputs resolve to stored output items; unknown ids are a 400 naming the item', async () => {
+  const first = await create({ input: 'remember me', max_output_tokens: 3 });
+  const message = first.body.output.find((o) => o.type === 'message') as Output & { id: string };
+  const next = await create({ input: [{ role: 'user', content: 'remember me' }, { type: 'item_reference', id: message.id }, { role: 'user', content: 'and?' }], max_output_tokens: 2 });
+  assert.equal(next.res.status, 200);
+  assert.ok(next.body.usage.input_tokens_details.cached_tokens >= first.body.usage.input_tokens, 'the referenced item renders as the answer it was');
+  const unknown = await create({ input: [{ type: 'item_reference', id: 'msg_nope' }] });
+  assert.equal(unknown.res.status, 400);
+  assert.equal(unknown.body.error?.param, 'input[0].id');
+});

@@ -38,3 +38,13 @@ test('bounded by count (oldest pruned first) and by age', () => {
   assert.equal(store.get('resp_old'), undefined, 'older than maxAgeS is gone');
   store.close();
 });
+
+test('output items are found by id while their response is stored, and go with it', () => {
+  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 100, maxAgeS: 3600 });
+  store.save({ ...entry('resp_items'), outputItems: [{ id: 'msg_out', type: 'message', role: 'assistant' }] });
+  assert.deepEqual(store.findItem('msg_out'), { id: 'msg_out', type: 'message', role: 'assistant' });
+  assert.equal(store.findItem('msg_resp_items'), undefined, 'input items are not indexed');
+  store.delete('resp_items');
+  assert.equal(store.findItem('msg_out'), undefined);
+  store.close();
+});

@@ -7,7 +7,7 @@ import { TimedEvents, timedOut } from '../../core/TimedEvents.js';
 import type { Sealer } from '../../utils/Sealer.js';
 import { resolveModelName } from '../models.js';
 import type { HostedToolPolicy } from '../tools.js';
-import { toChatMessages, type ConversationItem, type ItemOpener } from './items.js';
+import { toChatMessages, type ConversationItem, type InputItem, type ItemOpener } from './items.js';
 import { parseResponseRequest, type ParsedResponseRequest } from './parseResponseRequest.js';
 import { ResponseStream, type ResponseObject, type WireEvent } from './ResponseStream.js';
 import { toResponseObject } from './toResponseObject.js';
@@ -47,6 +47,8 @@ export interface ResponseServiceOptions {
   readonly compactionMaxTokens: number;
   /** Seals reasoning and compaction contents handed to clients. */
   readonly sealer: Sealer;
+  /** Called when a conversation was compacted into a summary. */
+  readonly onCompacted?: () => void;
   /** Called for each hosted tool left out of a prompt. */
   readonly onHostedToolIgnored?: (type: string) => void;
 }
@@ -103,7 +105,8 @@ export class ResponseService {
    */
   async *run(parsed: ParsedResponseRequest, options: RunOptions): AsyncGenerator<WireEvent, ResponseObject> {
     const previous = parsed.previousResponseId ? this.#findPrevious(parsed.previousResponseId, options.findLocal) : undefined;
-    const inputItems = previous ? [...previous.inputItems, ...previous.outputItems, ...parsed.input] : parsed.input;
+    const input = this.#resolveReferences(parsed.input, previous);
+    const inputItems = previous ? [...previous.inputItems, ...previous.outputItems, ...input] : input;
     const isCompaction = parsed.isCompactionRequested;
     const messages = this.#render(parsed, inputItems);
     const response = toResponseObject(parsed);
@@ -178,6 +181,7 @@ export class ResponseService {
         const wire = toWireError(err);
         yield* stream.fail(wire.body.error.code ?? 'server_error', wire.body.error.message);
       }
+      if (isCompaction && response.output.some((item) => item.type === 'compaction')) this.#options.onCompacted?.();
       const conversation: Conversation = { inputItems, outputItems: stream.outputItems() };
       if (parsed.isStored) this.#save(response, conversation);
       options.onFinished?.(response, conversation);
@@ -204,6 +208,20 @@ export class ResponseService {
     }
     const userMessages = items.filter((item) => item.type === 'message' && item.role === 'user');
     return { id: response.id, object: 'response.compaction', created_at: response.created_at, output: [...userMessages, compaction], usage: response.usage };
+  }
+
+  /**
+   * Replaces `item_reference`s with the items they name: from the conversation being continued,
+   * else from stored responses. An unknown id is a 400 naming the item.
+   */
+  #resolveReferences(input: readonly InputItem[], previous: Conversation | undefined): ConversationItem[] {
+    return input.map((item, i) => {
+      if (item.type !== 'item_reference') return item;
+      const known = previous && [...previous.inputItems, ...previous.outputItems].find((candidate) => candidate.id === item.id);
+      const found = known ?? (this.#store.findItem(item.id) as unknown as ConversationItem | undefined);
+      if (!found) throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: `input[${i}].id`, details: { detail: `No stored item with id '${item.id}' was found for the item_reference at input[${i}].` } });
+      return found;
+    });
   }
 
   /** The conversation as chat messages; a compaction request adds the summary instruction last. */

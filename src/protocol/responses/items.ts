@@ -97,9 +97,18 @@ const hostedCallItems = new Set([
   'tool_search_output',
 ]);
 
+/** A reference to an item of a stored response (`{"type": "item_reference", "id"}`), resolved before rendering. */
+export interface ItemReference {
+  type: 'item_reference';
+  id: string;
+}
+
+/** What an input item can be before references are resolved. */
+export type InputItem = ConversationItem | ItemReference;
+
 /** Input items, and whether the last one asked for compaction (`{"type": "compaction_trigger"}`). */
 export interface ParsedInput {
-  readonly items: ConversationItem[];
+  readonly items: InputItem[];
   readonly isCompactionRequested: boolean;
 }
 
@@ -112,7 +121,7 @@ export function parseInputItems(input: unknown): ParsedInput {
   if (input === undefined || input === null) return { items: [], isCompactionRequested: false };
   if (typeof input === 'string') return { items: [{ type: 'message', id: createId('msg_'), role: 'user', content: [{ type: 'input_text', text: input }] }], isCompactionRequested: false };
   if (!Array.isArray(input)) throw invalid('input', "Invalid value for 'input': expected a string or an array of items.");
-  const items: ConversationItem[] = [];
+  const items: InputItem[] = [];
   let isCompactionRequested = false;
   input.forEach((raw: unknown, i) => {
     const param = `input[${i}]`;
@@ -165,6 +174,9 @@ export function parseInputItems(input: unknown): ParsedInput {
         if (typeof item.encrypted_content === 'string' && item.encrypted_content.length > 0) {
           items.push({ type: 'compaction', id: itemId(item, 'cmp_'), encrypted_content: item.encrypted_content });
         }
+        break;
+      case 'item_reference':
+        items.push({ type: 'item_reference', id: requireString(item.id, `${param}.id`) });
         break;
       case 'compaction_trigger':
         if (i !== input.length - 1) throw invalid(param, `Invalid value for '${param}': a compaction_trigger must be the last input item.`);

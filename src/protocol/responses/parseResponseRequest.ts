@@ -1,7 +1,7 @@
 import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseFormat, ToolChoice, ToolSpec } from '../../core/types.js';
 import { createValidator } from '../validate.js';
-import { parseInputItems, type ConversationItem } from './items.js';
+import { parseInputItems, type InputItem } from './items.js';
 import { parseResponsesTools, type HostedToolPolicy, type ToolTable } from '../tools.js';
 import { ResponseCreateSchema, type ResponseCreateBody } from './schema.js';
 
@@ -11,7 +11,8 @@ const validator = createValidator(ResponseCreateSchema);
 export interface ParsedResponseRequest {
   readonly body: ResponseCreateBody;
   readonly model: string;
-  readonly input: ConversationItem[];
+  /** Input items; `item_reference`s are resolved against stored responses when the request runs. */
+  readonly input: InputItem[];
   readonly instructions: string | undefined;
   readonly previousResponseId: string | undefined;
   readonly isStored: boolean;
