@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { redactConfig } from './config/loadConfig.js';
 import type { Logger } from './core/Logger.js';
+import type { ResponseStore } from './core/ResponseStore.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandlers } from './http/errorHandler.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
@@ -36,6 +37,8 @@ export interface App extends AsyncDisposable {
   readonly metrics: Metrics;
   readonly model: ResolvedModel;
   readonly responses: ResponseService;
+  /** The stored-response database (closed with the app). */
+  readonly store: ResponseStore;
   /** Listens on the configured host and port; returns the URL (port 0 resolves to the real port). */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -222,6 +225,7 @@ export async function createApp(config: Config): Promise<App> {
     metrics,
     model,
     responses,
+    store,
     async listen() {
       const address = await fastify.listen({ host: config.server.host, port: config.server.port });
       if (metricsServer) {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Gateway } from '../core/Gateway.js';
+import type { Gateway, Generation } from '../core/Gateway.js';
 import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, RequestId, ToolCall } from '../core/types.js';
 import { resolveModelName } from '../protocol/models.js';
@@ -60,7 +60,7 @@ export async function beginGeneration<P extends ParsedGeneration>(
   api: RequestSummary['api'],
   idPrefix: string,
   parse: (body: unknown, id: RequestId, resolveModel: (requested: unknown) => string, hostedTools: HostedToolPolicy) => P,
-): Promise<{ id: string; createdS: number; parsed: P; tracker: GenerationTracker; events: Events; progress: Progress }> {
+): Promise<{ id: string; createdS: number; parsed: P; tracker: GenerationTracker; generation: Generation; events: Events; progress: Progress }> {
   const tracker = new GenerationTracker(api, options.observer, request);
   const id = createId(idPrefix);
   let parsed: P;
@@ -71,9 +71,15 @@ export async function beginGeneration<P extends ParsedGeneration>(
     throw tracker.fail(err);
   }
   tracker.setModel(parsed.model);
-  const events = new TimedEvents(options.gateway.generate(parsed.request, { signal: createRequestSignal(reply, options.requestTimeoutMs) }));
-  const progress = await awaitStart(events, tracker, parsed.isStream ? options.progressEventMs : undefined);
-  return { id, createdS: Math.floor(Date.now() / 1000), parsed, tracker, events, progress };
+  const generation = options.gateway.start(parsed.request, { signal: createRequestSignal(reply, options.requestTimeoutMs) });
+  const events = new TimedEvents(generation.events);
+  try {
+    const progress = await awaitStart(events, tracker, parsed.isStream ? options.progressEventMs : undefined);
+    return { id, createdS: Math.floor(Date.now() / 1000), parsed, tracker, generation, events, progress };
+  } catch (err) {
+    await generation.dispose();
+    throw err;
+  }
 }
 type Done = Extract<GenerationEvent, { type: 'done' }>;
 

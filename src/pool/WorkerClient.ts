@@ -19,9 +19,17 @@ export interface RunOptions {
   readonly onOverflow: () => void;
 }
 
+/** A generation on a worker: its events (read once), and when the worker has stopped it. */
+export interface WorkerRun {
+  readonly events: AsyncIterable<WorkerEvent>;
+  /** Settles once the worker reported `done` or a failure, or died: the slot is then free. Never rejects. */
+  readonly finished: Promise<void>;
+}
+
 /** One request's events on their way from the worker to the consumer. */
 interface Stream {
   readonly queue: AsyncQueue<WorkerEvent>;
+  readonly settle: () => void;
   /** UTF-16 code units of delta text received but not yet taken by the consumer (≈ bytes for code). */
   buffered: number;
   readonly limit: number;
@@ -106,28 +114,29 @@ export class WorkerClient {
    * Runs one generation on `slot`. Aborting `signal` sends a cancel; the stream still ends
    * with the worker's own `done` (finish reason `cancelled`), so the caller knows the slot is free.
    */
-  run(id: string, slot: number, request: GenerateRequest, signal: AbortSignal, options: RunOptions): AsyncIterable<WorkerEvent> {
+  run(id: string, slot: number, request: GenerateRequest, signal: AbortSignal, options: RunOptions): WorkerRun {
     if (this.#exitReason !== undefined) {
       throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: this.#exitReason } });
     }
-    const stream: Stream = { queue: new AsyncQueue<WorkerEvent>(), buffered: 0, limit: options.maxBufferedBytes, isOverflowed: false, onOverflow: options.onOverflow };
-    this.#inFlight.set(id, stream);
     const onAbort = () => this.#send({ type: 'cancel', id });
+    let settle!: () => void;
+    // The run is over when the worker says so, whether or not anybody reads its events.
+    const finished = new Promise<void>((resolve) => (settle = resolve)).finally(() => {
+      signal.removeEventListener('abort', onAbort);
+      this.#inFlight.delete(id);
+    });
+    const stream: Stream = { queue: new AsyncQueue<WorkerEvent>(), settle, buffered: 0, limit: options.maxBufferedBytes, isOverflowed: false, onOverflow: options.onOverflow };
+    this.#inFlight.set(id, stream);
     signal.addEventListener('abort', onAbort, { once: true });
     this.#send({ type: 'generate', id, slot, request });
-    const inFlight = this.#inFlight;
-    return (async function* () {
-      try {
-        if (signal.aborted) onAbort();
-        for await (const event of stream.queue) {
-          if (event.type === 'delta' || event.type === 'reasoning') stream.buffered -= event.text.length;
-          yield event;
-        }
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-        inFlight.delete(id);
+    if (signal.aborted) onAbort();
+    const events = (async function* () {
+      for await (const event of stream.queue) {
+        if (event.type === 'delta' || event.type === 'reasoning') stream.buffered -= event.text.length;
+        yield event;
       }
     })();
+    return { events, finished };
   }
 
   /** Asks the worker to exit; kills it if it has not after `timeoutMs`. Idempotent. */
@@ -178,13 +187,16 @@ export class WorkerClient {
         const stream = this.#inFlight.get(message.id);
         stream?.queue.push(message);
         stream?.queue.close();
+        stream?.settle();
         break;
       }
       case 'failed': {
         const { failure } = message;
         const code = isErrorCode(failure.code) ? failure.code : 'FLINT_ERR_INTERNAL';
         if (code === 'FLINT_ERR_INTERNAL') this.#logger.error({ reqId: message.id, detail: failure.message }, 'generation failed in worker');
-        this.#inFlight.get(message.id)?.queue.fail(new FlintError(code, { param: failure.param, details: failure.details }));
+        const stream = this.#inFlight.get(message.id);
+        stream?.queue.fail(new FlintError(code, { param: failure.param, details: failure.details }));
+        stream?.settle();
         break;
       }
       case 'fatal':
@@ -198,8 +210,9 @@ export class WorkerClient {
   #onExit(reason: string): void {
     this.#exitReason = reason;
     removeScratch(this.#child.pid);
-    for (const { queue } of this.#inFlight.values()) {
+    for (const { queue, settle } of this.#inFlight.values()) {
       queue.fail(new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: reason } }));
+      settle();
     }
     this.#inFlight.clear();
     for (const handler of this.#exitHandlers) handler(reason);

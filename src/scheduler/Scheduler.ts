@@ -1,8 +1,8 @@
 import { FlintError } from '../errors/FlintError.js';
-import type { Gateway, GenerateOptions, Readiness } from '../core/Gateway.js';
+import type { Gateway, GenerateOptions, Generation, Readiness } from '../core/Gateway.js';
 import type { Logger } from '../core/Logger.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo } from '../core/types.js';
-import type { WorkerClient, WorkerEvent } from '../pool/WorkerClient.js';
+import type { WorkerClient, WorkerRun } from '../pool/WorkerClient.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
 import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
 
@@ -90,65 +90,19 @@ export class Scheduler implements Gateway {
     this.#reportSlots();
   }
 
-  async *generate(request: GenerateRequest, options: GenerateOptions): AsyncGenerator<GenerationEvent> {
-    const { signal } = options;
-    const queuedAt = performance.now();
-    const fingerprint = toFingerprint(request.input);
-    let lease = this.#leaseNow(request, fingerprint, signal);
-    if (!lease) {
-      // Queued: report the position now and whenever it changes, so transports can keep clients informed.
-      const waiting = this.#enqueue(request, fingerprint, signal);
-      for (;;) {
-        yield { type: 'progress', evaluatedTokens: 0, totalTokens: 0, queuePosition: waiting.position() };
-        const next = await waiting.next();
-        if (next) {
-          lease = next;
-          break;
-        }
-      }
-    }
-    this.#observer.onRoute?.(lease.route);
-    const queueMs = performance.now() - queuedAt;
-    this.#observer.onQueueWait?.(queueMs / 1000);
-    const cancel = new AbortController();
-    const onAbort = () => cancel.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    if (signal.aborted) onAbort();
-    let events: AsyncIterator<WorkerEvent> | undefined;
-    let isFinished = false;
-    try {
-      const onOverflow = () => {
-        this.#logger.warn({ reqId: request.id, limitBytes: this.#limits.maxStreamBufferBytes }, 'consumer stopped reading; generation cancelled');
-        this.#observer.onStreamOverflow?.();
-      };
-      events = lease.worker.run(request.id, lease.slot, request, cancel.signal, { maxBufferedBytes: this.#limits.maxStreamBufferBytes, onOverflow })[Symbol.asyncIterator]();
-      for (;;) {
-        const next = await events.next();
-        if (next.done) throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
-        const event = next.value;
-        if (event.type === 'started') {
-          this.#observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
-          yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
-        }
-        else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
-        else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
-        else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
-        else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
-        else {
-          isFinished = true;
-          this.#observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
-          yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning };
-          return;
-        }
-      }
-    } catch (err) {
-      isFinished = true; // a failed run has already stopped in the worker (or the worker is gone)
-      throw err;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      if (isFinished || !events) this.#release(lease);
-      else this.#drainThenRelease(lease, events, cancel);
-    }
+  start(request: GenerateRequest, options: GenerateOptions): Generation {
+    return new ScheduledGeneration(request, options.signal, {
+      leaseNow: (fingerprint, signal) => this.#leaseNow(request, fingerprint, signal),
+      enqueue: (fingerprint, signal) => this.#enqueue(request, fingerprint, signal),
+      release: (lease) => this.#release(lease),
+      track: (disposal) => {
+        this.#drains.add(disposal);
+        void disposal.finally(() => this.#drains.delete(disposal));
+      },
+      limits: this.#limits,
+      logger: this.#logger,
+      observer: this.#observer,
+    });
   }
 
   /** Drops the slot pin of a session that ended (a closed WebSocket). */
@@ -187,8 +141,9 @@ export class Scheduler implements Gateway {
    * undefined when the request's position changed; it rejects on abort, timeout or shutdown. A lease
    * assigned after its request was aborted is released at once, never lost.
    */
-  #enqueue(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): { position(): number; next(): Promise<SlotLease | undefined> } {
+  #enqueue(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): QueuedRequest {
     let settled: { lease: SlotLease } | { error: unknown } | undefined;
+    let isTaken = false;
     let wake: (() => void) | undefined;
     let isMoved = false;
     const cleanup = () => {
@@ -236,7 +191,15 @@ export class Scheduler implements Gateway {
         isMoved = false;
         if (!settled) return undefined;
         if ('error' in settled) throw settled.error;
+        isTaken = true;
         return settled.lease;
+      },
+      abandon: () => {
+        // A lease assigned but never taken goes straight back.
+        if (settled && 'lease' in settled && !isTaken) {
+          isTaken = true;
+          this.#release(settled.lease);
+        }
       },
     };
   }
@@ -252,24 +215,6 @@ export class Scheduler implements Gateway {
     this.#dispatch();
   }
 
-  /** The consumer left early: cancel, wait for the worker to confirm, then free the slot. */
-  #drainThenRelease(lease: SlotLease, events: AsyncIterator<WorkerEvent>, cancel: AbortController): void {
-    cancel.abort();
-    const drain = (async () => {
-      try {
-        for (let next = await events.next(); !next.done; next = await events.next()) {
-          if (next.value.type === 'done') break;
-        }
-      } catch {
-        // The worker failed or died while stopping; either way the slot is no longer running.
-      } finally {
-        this.#release(lease);
-      }
-    })();
-    this.#drains.add(drain);
-    void drain.finally(() => this.#drains.delete(drain));
-  }
-
   /** Hands free slots to waiting requests, oldest first. */
   #dispatch(): void {
     while (this.#queue.length > 0) {
@@ -282,5 +227,147 @@ export class Scheduler implements Gateway {
 
   #reportSlots(): void {
     this.#observer.onSlotsChange?.(this.#slots.byWorker());
+  }
+}
+
+/** A request waiting in the queue. */
+interface QueuedRequest {
+  /** 1-based place in the queue (0 once it left). */
+  position(): number;
+  /** The lease once assigned, undefined when the position changed; rejects on abort, timeout or shutdown. */
+  next(): Promise<SlotLease | undefined>;
+  /** The request gave up: a lease assigned meanwhile is released. */
+  abandon(): void;
+}
+
+/** What a generation needs from its scheduler. */
+interface SchedulerAccess {
+  leaseNow(fingerprint: PromptFingerprint, signal: AbortSignal): SlotLease | undefined;
+  enqueue(fingerprint: PromptFingerprint, signal: AbortSignal): QueuedRequest;
+  release(lease: SlotLease): void;
+  /** Registers a disposal in progress, so shutdown can wait for it. */
+  track(disposal: Promise<void>): void;
+  readonly limits: SchedulerLimits;
+  readonly logger: Logger;
+  readonly observer: SchedulerObserver;
+}
+
+/**
+ * One generation's hold on a slot. The slot is released exactly once: as soon as the worker has
+ * stopped (done, failed or died) and the generation is over, or by `dispose`, which first
+ * cancels and waits for the worker's confirmation. Nothing depends on the consumer iterating.
+ */
+class ScheduledGeneration implements Generation {
+  readonly events: AsyncIterable<GenerationEvent>;
+  readonly #request: GenerateRequest;
+  readonly #access: SchedulerAccess;
+  /** Aborted by dispose: stops queueing or the worker. */
+  readonly #stop = new AbortController();
+  readonly #signal: AbortSignal;
+  #queued: QueuedRequest | undefined;
+  #lease: SlotLease | undefined;
+  #run: WorkerRun | undefined;
+  #isReleased = false;
+  #disposal: Promise<void> | undefined;
+
+  constructor(request: GenerateRequest, signal: AbortSignal, access: SchedulerAccess) {
+    this.#request = request;
+    this.#access = access;
+    this.#signal = AbortSignal.any([signal, this.#stop.signal]);
+    this.events = { [Symbol.asyncIterator]: () => this.#events() };
+  }
+
+  dispose(): Promise<void> {
+    return (this.#disposal ??= this.#dispose());
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  async #dispose(): Promise<void> {
+    this.#stop.abort(new DOMException('generation disposed', 'AbortError'));
+    this.#queued?.abandon();
+    const run = this.#run;
+    if (run) {
+      const finished = run.finished.then(() => this.#release());
+      this.#access.track(finished);
+      await finished;
+    } else this.#release();
+  }
+
+  #release(): void {
+    if (this.#isReleased || !this.#lease) return;
+    this.#isReleased = true;
+    this.#access.release(this.#lease);
+  }
+
+  async *#events(): AsyncGenerator<GenerationEvent> {
+    let isDone = false;
+    try {
+      yield* this.#generate();
+      isDone = true;
+    } finally {
+      // A consumer that stops reading early without disposing still stops the worker.
+      if (!isDone) void this.dispose();
+    }
+  }
+
+  async *#generate(): AsyncGenerator<GenerationEvent> {
+    const { observer, limits, logger } = this.#access;
+    const request = this.#request;
+    const signal = this.#signal;
+    const queuedAt = performance.now();
+    const fingerprint = toFingerprint(request.input);
+    let lease = this.#access.leaseNow(fingerprint, signal);
+    if (!lease) {
+      // Queued: report the position now and whenever it changes, so transports can keep clients informed.
+      const queued = (this.#queued = this.#access.enqueue(fingerprint, signal));
+      for (;;) {
+        yield { type: 'progress', evaluatedTokens: 0, totalTokens: 0, queuePosition: queued.position() };
+        const next = await queued.next();
+        if (next) {
+          lease = next;
+          break;
+        }
+      }
+    }
+    this.#lease = lease;
+    if (this.#disposal) {
+      // Disposed while the lease was on its way: nothing will run on it.
+      this.#release();
+      return;
+    }
+    observer.onRoute?.(lease.route);
+    const queueMs = performance.now() - queuedAt;
+    observer.onQueueWait?.(queueMs / 1000);
+    const onOverflow = () => {
+      logger.warn({ reqId: request.id, limitBytes: limits.maxStreamBufferBytes }, 'consumer stopped reading; generation cancelled');
+      observer.onStreamOverflow?.();
+    };
+    let run: WorkerRun;
+    try {
+      run = this.#run = lease.worker.run(request.id, lease.slot, request, signal, { maxBufferedBytes: limits.maxStreamBufferBytes, onOverflow });
+    } catch (err) {
+      this.#release(); // the worker was already gone: nothing runs
+      throw err;
+    }
+    // The worker's last word frees the slot, read or not.
+    void run.finished.then(() => this.#release());
+    for await (const event of run.events) {
+      if (event.type === 'started') {
+        observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
+        yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
+      } else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
+      else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
+      else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
+      else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
+      else {
+        observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
+        yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning };
+        return;
+      }
+    }
+    throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
   }
 }

@@ -95,11 +95,11 @@ test('200 streams aborted at random points leave 0 busy slots and a server that 
 
 test('a consumer that stops reading is cancelled at the buffer limit instead of growing memory', async () => {
   const controller = new AbortController();
-  const events = server.app.scheduler.generate(
+  await using generation = server.app.scheduler.start(
     { id: 'req_backpressure' as RequestId, model: 'x', input: { type: 'chat', messages: [{ role: 'user', content: 'go' }] }, sampling: { temperature: 1, seed: 7 }, maxTokens: 3000, stop: [] },
     { signal: controller.signal },
   );
-  const iterator = events[Symbol.asyncIterator]();
+  const iterator = generation.events[Symbol.asyncIterator]();
   assert.equal((await iterator.next()).value?.type, 'start');
   // Stop reading until the worker has been told to stop; the gateway buffers at most ~1 KiB meanwhile.
   await until(async () => ((await server.app.metrics.streamOverflows.get()).values[0]?.value ?? 0) >= 1, 'the overflow to trigger');

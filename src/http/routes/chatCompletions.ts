@@ -8,7 +8,9 @@ import { SseWriter } from '../sendStream.js';
 /** `POST /v1/chat/completions`, JSON or SSE. */
 export async function chatCompletionRoutes(app: FastifyInstance, options: GenerationRouteOptions): Promise<void> {
   app.post('/v1/chat/completions', async (request, reply) => {
-    const { id, createdS, parsed, tracker, events, progress } = await beginGeneration(request, reply, options, 'chat', 'chatcmpl-', parseChatRequest);
+    const { id, createdS, parsed, tracker, generation, events, progress } = await beginGeneration(request, reply, options, 'chat', 'chatcmpl-', parseChatRequest);
+    // Freed on every way out, a throw while rendering or writing included.
+    await using _held = generation;
     if (!parsed.isStream) {
       const { text, toolCalls, done } = await collectGeneration(events, tracker);
       return toChatCompletion(id, parsed.model, createdS, text, done.finishReason, done.usage, toolCalls, parsed.toolTable);

@@ -8,7 +8,9 @@ import { SseWriter } from '../sendStream.js';
 /** `POST /v1/completions`: raw prompts, and fill-in-the-middle with `suffix` (the editor path). */
 export async function completionRoutes(app: FastifyInstance, options: GenerationRouteOptions): Promise<void> {
   app.post('/v1/completions', async (request, reply) => {
-    const { id, createdS, parsed, tracker, events, progress } = await beginGeneration(request, reply, options, 'completions', 'cmpl-', parseCompletionRequest);
+    const { id, createdS, parsed, tracker, generation, events, progress } = await beginGeneration(request, reply, options, 'completions', 'cmpl-', parseCompletionRequest);
+    // Freed on every way out, a throw while rendering or writing included.
+    await using _held = generation;
     if (!parsed.isStream) {
       const { text, done } = await collectGeneration(events, tracker);
       return toCompletion(id, parsed.model, createdS, parsed.echo + text, done.finishReason, done.usage);

@@ -56,6 +56,8 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
         while (!result.done) result = await run.next();
       } catch (err) {
         throw tracker.fail(err);
+      } finally {
+        await run.return(undefined as never);
       }
       tracker.finish(200, result.value.status === 'failed' ? 'error' : undefined);
       if (turnState) void reply.header(turnStateHeader, turnState);
@@ -77,6 +79,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
       request.log.error({ err }, 'responses stream failed');
     } finally {
       sse.end();
+      await run.return(undefined as never); // runs run()'s own cleanup (slot, in-flight entry) if it stopped early
     }
   });
 

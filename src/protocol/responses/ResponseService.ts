@@ -124,8 +124,8 @@ export class ResponseService {
     try {
       const b = parsed.body;
       const maxTokens = b.max_output_tokens ?? undefined;
-      const events = new TimedEvents(
-        this.#gateway.generate(
+      // Disposed on every way out of this generator (a throw while rendering or storing included): the slot is freed.
+      await using generation = this.#gateway.start(
           {
             id: response.id as RequestId,
             model: parsed.model,
@@ -144,8 +144,8 @@ export class ResponseService {
             isWarmupOnly: !parsed.isGenerating,
           },
           { signal },
-        ),
       );
+      const events = new TimedEvents(generation.events);
       // Admission: what fails before the generation starts is thrown (an HTTP status, a WebSocket
       // error event). A stream still waiting after progressEventMs is created anyway, and then
       // kept alive with progress events; a non-streaming request waits as long as it takes.
