@@ -18,7 +18,7 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createRequestObserver, createSchedulerObserver, createSessionObserver } from './metrics/observers.js';
 import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import { WorkerPool } from './pool/WorkerPool.js';
-import { ResponseService } from './protocol/responses/ResponseService.js';
+import { ResponseService } from './responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
 import { SqliteResponseStore } from './store/SqliteResponseStore.js';
@@ -152,7 +152,6 @@ export async function createApp(config: Config): Promise<App> {
   const responses = new ResponseService(scheduler, store, {
     acceptAnyModelName: config.model.acceptAnyModelName,
     hostedTools: config.responses.hostedTools,
-    progressEventMs: config.server.progressEventMs,
     compactionMaxTokens: config.responses.compactionMaxTokens,
     sealer: new Sealer(loadSealingKey(path.resolve(config.dataDir))),
     onCompacted: () => metrics.compactions.inc(),
@@ -188,7 +187,7 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(responsesSocketRoutes, {
     service: responses,
     requests: observer,
-    limits: config.websocket,
+    limits: { ...config.websocket, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs },
     sessions: createSessionObserver(metrics),
     onSessionEnd: (key) => scheduler.releaseAffinity(key),
   });
@@ -196,6 +195,7 @@ export async function createApp(config: Config): Promise<App> {
     service: responses,
     observer,
     requestTimeoutMs: config.server.requestTimeoutMs,
+    progressEventMs: config.server.progressEventMs,
   });
 
   try {

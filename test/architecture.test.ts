@@ -13,8 +13,9 @@ const allowedInternal: Record<string, readonly string[]> = {
   core: ['errors', 'utils'],
   ipc: ['core', 'errors', 'utils'],
   protocol: ['core', 'errors', 'utils'],
-  http: ['core', 'errors', 'utils', 'protocol'],
-  ws: ['core', 'errors', 'utils', 'protocol'],
+  http: ['core', 'errors', 'utils', 'protocol', 'responses'],
+  ws: ['core', 'errors', 'utils', 'protocol', 'responses'],
+  responses: ['core', 'errors', 'utils', 'protocol'],
   scheduler: ['core', 'errors', 'utils', 'ipc', 'pool'],
   pool: ['core', 'errors', 'utils', 'ipc'],
   worker: ['core', 'errors', 'utils', 'ipc'],
@@ -26,6 +27,14 @@ const allowedInternal: Record<string, readonly string[]> = {
   modelfiles: ['core', 'errors', 'utils', 'synth'],
 };
 const compositionRoot = new Set(['app.ts', 'main.ts', 'cli.ts']);
+
+/**
+ * Modules a folder may not import although it may import their folder: protocol/ is pure data
+ * mapping, so it never runs generations, waits on events or maps errors to the wire itself.
+ */
+const forbiddenModules: Record<string, readonly string[]> = {
+  protocol: ['core/Gateway.ts', 'core/GenerationRun.ts', 'core/TimedEvents.ts', 'errors/toWireError.ts'],
+};
 
 /** Packages only certain folders may import. */
 const restrictedPackages: Array<{ pattern: RegExp; onlyIn: readonly string[] }> = [
@@ -66,6 +75,7 @@ test('imports respect the layering of STYLE.md', () => {
         } else if (!isRoot && targetFolder !== folder && !allowedInternal[folder]?.includes(targetFolder)) {
           violations.push(`${rel}: ${folder}/ may not import ${targetFolder}/ (${spec})`);
         }
+        if (!isRoot && forbiddenModules[folder]?.includes(target.replace(/\.js$/, '.ts'))) violations.push(`${rel}: ${folder}/ may not import ${target} (${spec})`);
         if (!spec.endsWith('.js')) violations.push(`${rel}: relative import without .js suffix (${spec})`);
       } else if (!isRoot) {
         for (const rule of restrictedPackages) {
@@ -83,4 +93,13 @@ test('the layering check catches a bad import', () => {
     'side-effect',
     'node-llama-cpp',
   ]);
+});
+
+test('toWireError, the one mapping to the wire shape, has at most three callers', () => {
+  const callers = walk(srcDir)
+    .filter((file) => !file.endsWith(path.join('errors', 'toWireError.ts')))
+    .filter((file) => /\btoWireError\(/.test(readFileSync(file, 'utf8')))
+    .map((file) => path.relative(srcDir, file))
+    .sort();
+  assert.deepEqual(callers, ['core/GenerationRun.ts', 'http/errorHandler.ts', 'ws/ResponsesConnection.ts']);
 });

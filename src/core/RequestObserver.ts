@@ -4,8 +4,8 @@ import type { FinishReason, GenerationTimings, Usage } from './types.js';
 export interface RequestSummary {
   readonly api: 'chat' | 'completions' | 'responses' | 'responses_ws';
   readonly status: number;
-  /** `ok`, `cancelled` (client gone or cancelled), or `error`. */
-  readonly outcome: 'ok' | 'cancelled' | 'error';
+  /** `ok`, `cancelled` (client gone or cancelled), `timeout` (server deadline), or `error`. */
+  readonly outcome: 'ok' | 'cancelled' | 'timeout' | 'error';
   readonly finishReason?: FinishReason;
   readonly usage?: Usage;
   readonly timings?: GenerationTimings;

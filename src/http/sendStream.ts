@@ -45,15 +45,3 @@ export class SseWriter {
     if (this.isOpen) this.#reply.raw.end();
   }
 }
-
-/**
- * One signal for one HTTP request: aborted when the client goes away before the response has
- * finished, or when the deadline passes.
- */
-export function createRequestSignal(reply: FastifyReply, timeoutMs: number): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new DOMException('client went away', 'AbortError'));
-  });
-  return AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
-}

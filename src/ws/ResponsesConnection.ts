@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { RequestObserver } from '../core/RequestObserver.js';
-import type { GenerationEvent } from '../core/types.js';
+import { GenerationRun, RunAborted } from '../core/GenerationRun.js';
+import type { Logger } from '../core/Logger.js';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
 import type { ParsedResponseRequest } from '../protocol/responses/parseResponseRequest.js';
-import type { Conversation, ResponseService } from '../protocol/responses/ResponseService.js';
+import type { Conversation, ResponseService } from '../responses/ResponseService.js';
 import { LruMap } from '../utils/LruMap.js';
 
 /** Limits of one socket (config `websocket`). */
@@ -16,6 +17,10 @@ export interface ConnectionLimits {
   readonly maxSendBufferBytes: number;
   readonly maxQueuedResponses: number;
   readonly connectionCacheSize: number;
+  /** Deadline of one response, from the frame's arrival (config `server.requestTimeoutMs`). */
+  readonly requestTimeoutMs: number;
+  /** Keep-alive interval while a response is queued or in prefill (config `server.progressEventMs`). */
+  readonly progressEventMs: number;
 }
 
 /** Session-level observations (metrics/). */
@@ -27,9 +32,9 @@ export interface SessionObserver {
 
 interface Pending {
   readonly parsed: ParsedResponseRequest;
-  readonly controller: AbortController;
+  /** Started when the frame arrived: deadline and summary count the wait behind earlier responses. */
+  readonly run: GenerationRun;
   readonly streamId: string | undefined;
-  readonly receivedAt: number;
   responseId?: string;
 }
 
@@ -59,6 +64,8 @@ export class ResponsesConnection {
   #isExpired = false;
   #isAlive = true;
   readonly #timers: NodeJS.Timeout[] = [];
+  /** Aborted when the socket closes: every run of the connection stops. */
+  readonly #closed = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string }) {
@@ -124,25 +131,37 @@ export class ResponsesConnection {
     const nested = event.response;
     const body = event.model === undefined && event.input === undefined && typeof nested === 'object' && nested !== null ? nested : event;
     const { type: _type, stream_id: _streamId, stream: _stream, stream_options: _options, ...fields } = body as Record<string, unknown>;
+    const run = GenerationRun.begin({
+      api: 'responses_ws',
+      route: '/v1/responses (websocket)',
+      observer: this.#requests,
+      log: this.#log as unknown as Logger,
+      signal: this.#closed.signal,
+      deadlineMs: this.#limits.requestTimeoutMs,
+      patienceMs: this.#limits.progressEventMs,
+    });
     let parsed: ParsedResponseRequest;
     try {
       parsed = this.#service.parse(fields);
+      run.setModel(parsed.model);
     } catch (err) {
-      return this.#sendError(err, streamId);
+      void run.dispose();
+      return this.#sendError(run.fail(err), streamId);
     }
-    this.#queue.push({ parsed, controller: new AbortController(), streamId, receivedAt: performance.now() });
+    this.#queue.push({ parsed, run, streamId });
     this.#pump();
   }
 
   #cancel(responseId: string | undefined): void {
     const running = this.#running;
     if (running && (responseId === undefined || running.responseId === responseId)) {
-      running.controller.abort(new DOMException('cancelled by the client', 'AbortError'));
+      running.run.stop('cancelled');
       return;
     }
     const at = this.#queue.findIndex((p) => responseId === undefined || p.responseId === responseId);
     if (at !== -1) {
       const [pending] = this.#queue.splice(at, 1);
+      void pending.run.dispose();
       this.#sendError(new FlintError('FLINT_ERR_WS_RESPONSE_CANCELLED'), pending.streamId);
     }
   }
@@ -171,54 +190,32 @@ export class ResponsesConnection {
   }
 
   async #runOne(pending: Pending): Promise<void> {
-    const { parsed, streamId } = pending;
-    let firstTokenAt: number | undefined;
-    let doneEvent: Extract<GenerationEvent, { type: 'done' }> | undefined;
-    const run = this.#service.run(parsed, {
-      signal: pending.controller.signal,
-      isStream: true,
-      cacheKey: parsed.body.prompt_cache_key ?? this.#sessionKey,
-      findLocal: (id) => this.#cache.get(id),
-      onCreated: (response) => (pending.responseId = response.id),
-      onGenerationEvent: (event) => {
-        if ((event.type === 'delta' || event.type === 'tool_call' || event.type === 'reasoning') && firstTokenAt === undefined) {
-          firstTokenAt = performance.now();
-          this.#sessions.onTurnFirstToken((firstTokenAt - pending.receivedAt) / 1000);
-        }
-        if (event.type === 'done') doneEvent = event;
-      },
-      onFinished: (response, conversation) => {
-        if (response.status === 'failed') {
-          if (parsed.previousResponseId) this.#cache.delete(parsed.previousResponseId);
-        } else this.#cache.set(response.id, conversation);
-      },
-    });
-    let status = 200;
-    let outcome: 'ok' | 'cancelled' | 'error' = 'ok';
+    const { parsed, streamId, run } = pending;
     try {
-      for await (const event of run) {
-        await this.#send(streamId ? withStreamId(event.json, streamId) : event.json);
+      const events = this.#service.run(parsed, run, {
+        isStream: true,
+        cacheKey: parsed.body.prompt_cache_key ?? this.#sessionKey,
+        findLocal: (id) => this.#cache.get(id),
+        onCreated: (response) => (pending.responseId = response.id),
+        onFinished: (response, conversation) => {
+          if (response.status === 'failed') {
+            if (parsed.previousResponseId) this.#cache.delete(parsed.previousResponseId);
+          } else this.#cache.set(response.id, conversation);
+        },
+      });
+      try {
+        for await (const event of events) await this.#send(streamId ? withStreamId(event.json, streamId) : event.json);
+      } catch (err) {
+        // Failed before response.created: an error event; a continuation that fails forgets its parent.
+        if (parsed.previousResponseId) this.#cache.delete(parsed.previousResponseId);
+        this.#sendError(run.fail(err), streamId);
+        return;
       }
       this.#turns++;
-      if (doneEvent?.finishReason === 'cancelled') outcome = 'cancelled';
-    } catch (err) {
-      // Failed before response.created: an error event; a continuation that fails forgets its parent.
-      if (parsed.previousResponseId) this.#cache.delete(parsed.previousResponseId);
-      status = toWireError(err).status;
-      outcome = 'error';
-      this.#sendError(err, streamId);
+      if (run.timeToFirstOutputS !== undefined) this.#sessions.onTurnFirstToken(run.timeToFirstOutputS);
+    } finally {
+      await run.dispose();
     }
-    const durationS = (performance.now() - pending.receivedAt) / 1000;
-    this.#requests.onRequestFinished({
-      api: 'responses_ws',
-      status,
-      outcome,
-      finishReason: doneEvent?.finishReason,
-      usage: doneEvent?.usage,
-      timings: doneEvent?.timings,
-      timeToFirstTokenS: firstTokenAt === undefined ? undefined : (firstTokenAt - pending.receivedAt) / 1000,
-      durationS,
-    });
   }
 
   /** Sends one event; while the client reads slower than we write, waits (the scheduler's buffer limit bounds the rest). */
@@ -270,8 +267,8 @@ export class ResponsesConnection {
   }
 
   #abortAll(): void {
-    for (const pending of this.#queue.splice(0)) pending.controller.abort();
-    this.#running?.controller.abort(new DOMException('socket closed', 'AbortError'));
+    this.#closed.abort(new RunAborted('client_gone'));
+    for (const pending of this.#queue.splice(0)) void pending.run.dispose();
   }
 
   #onClose(): void {

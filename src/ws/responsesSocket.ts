@@ -2,7 +2,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestObserver } from '../core/RequestObserver.js';
 import { FlintError } from '../errors/FlintError.js';
-import type { ResponseService } from '../protocol/responses/ResponseService.js';
+import type { ResponseService } from '../responses/ResponseService.js';
 import { createId } from '../utils/ids.js';
 import { ResponsesConnection, type ConnectionLimits, type SessionObserver } from './ResponsesConnection.js';
 

@@ -68,3 +68,13 @@ test('the client vanishes mid-write (socket destroyed) on SSE and WebSocket: the
   ws.terminate();
   await slotsBackToIdle();
 });
+
+test('a server deadline is counted as a timeout, not as a client cancel', async () => {
+  await using slow = await startServer({ FLINT_SLOTS: '1', FLINT_CONTEXT_SIZE: '32768' }, 'server:\n  requestTimeoutMs: 1000\n');
+  const res = await fetch(`${slow.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'long' }], max_tokens: 30000, stream: true }) });
+  const text = await res.text();
+  assert.match(text, /"finish_reason":null/, 'the stream ended with its deadline, not a natural stop');
+  const metrics = await (await fetch(`${slow.url}/metrics`)).text();
+  assert.match(metrics, /flint_requests_total\{api="chat",status="200",outcome="timeout"\} 1/);
+  assert.doesNotMatch(metrics, /outcome="cancelled"/);
+});

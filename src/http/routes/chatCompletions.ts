@@ -8,21 +8,21 @@ import { SseWriter } from '../sendStream.js';
 /** `POST /v1/chat/completions`, JSON or SSE. */
 export async function chatCompletionRoutes(app: FastifyInstance, options: GenerationRouteOptions): Promise<void> {
   app.post('/v1/chat/completions', async (request, reply) => {
-    const { id, createdS, parsed, tracker, generation, events, progress } = await beginGeneration(request, reply, options, 'chat', 'chatcmpl-', parseChatRequest);
+    const { id, createdS, parsed, run } = await beginGeneration(request, reply, options, 'chat', 'chatcmpl-', parseChatRequest);
     // Freed on every way out, a throw while rendering or writing included.
-    await using _held = generation;
+    await using _run = run;
     if (!parsed.isStream) {
-      const { text, toolCalls, done } = await collectGeneration(events, tracker);
+      const { text, toolCalls, done } = await collectGeneration(run);
       return toChatCompletion(id, parsed.model, createdS, text, done.finishReason, done.usage, toolCalls, parsed.toolTable);
     }
     const encoder = new ChatStreamEncoder(id, parsed.model, createdS, parsed.includeUsage);
     const sse = new SseWriter(reply, { 'x-request-id': String(request.id) });
     await sse.write(sseData(encoder.role()));
-    await streamGeneration(events, tracker, sse, {
+    await streamGeneration(run, sse, {
       delta: (text) => encoder.content(text),
       progress: (p) => encoder.progress(p),
       toolCall: (index, call) => encoder.toolCall(index, call, parsed.toolTable),
       done: (event) => [encoder.finish(toChatFinishReason(event.finishReason)), ...(parsed.includeUsage ? [encoder.usage(event.usage)] : [])],
-    }, progress, options.progressEventMs);
+    });
   });
 }

@@ -1,18 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { SlotPlacement } from '../../core/types.js';
 import type { RequestObserver } from '../../core/RequestObserver.js';
+import type { SlotPlacement } from '../../core/types.js';
 import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseObject, WireEvent } from '../../protocol/responses/ResponseStream.js';
-import type { ResponseService } from '../../protocol/responses/ResponseService.js';
 import { sseEvent } from '../../protocol/sse.js';
-import { GenerationTracker } from '../GenerationTracker.js';
-import { createRequestSignal, SseWriter } from '../sendStream.js';
+import type { ResponseService } from '../../responses/ResponseService.js';
+import { beginHttpRun } from '../runGeneration.js';
+import { SseWriter } from '../sendStream.js';
 
 /** Options of the Responses routes. */
 export interface ResponsesRouteOptions {
   readonly service: ResponseService;
   readonly observer: RequestObserver;
   readonly requestTimeoutMs: number;
+  /** How long a stream waits for admission before its status goes out; then its progress-event interval. */
+  readonly progressEventMs: number;
 }
 
 /** Codex's sticky-routing header: set on every response, replayed by the client within a turn. */
@@ -23,81 +25,50 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
   const { service } = options;
 
   app.post('/v1/responses', async (request, reply) => {
-    const tracker = new GenerationTracker('responses', options.observer, request);
-    let parsed;
-    try {
-      parsed = service.parse(request.body);
-    } catch (err) {
-      throw tracker.fail(err);
-    }
-    tracker.setModel(parsed.model);
-    const signal = createRequestSignal(reply, options.requestTimeoutMs);
-    let turnState: string | undefined;
-    const run = service.run(parsed, {
-      signal,
-      isStream: parsed.isStream,
-      ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service),
-      onGenerationEvent: (event) => {
-        if (event.type === 'delta' || event.type === 'tool_call' || event.type === 'reasoning') tracker.onText();
-        else if (event.type === 'start') turnState = service.toTurnState(event.placement);
-        else if (event.type === 'done') tracker.onDone(event);
-      },
-    });
+    const isStream = (request.body as { stream?: unknown } | null)?.stream === true;
+    await using run = beginHttpRun(request, reply, 'responses', options, isStream ? options.progressEventMs : undefined);
+    let events: AsyncGenerator<WireEvent, ResponseObject>;
     let first: IteratorResult<WireEvent, ResponseObject>;
     try {
-      first = await run.next();
+      const parsed = service.parse(request.body);
+      run.setModel(parsed.model);
+      events = service.run(parsed, run, { isStream: parsed.isStream, ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service) });
+      first = await events.next();
     } catch (err) {
-      throw tracker.fail(err);
+      throw run.fail(err);
     }
-
-    if (!parsed.isStream) {
-      let result = first;
-      try {
-        while (!result.done) result = await run.next();
-      } catch (err) {
-        throw tracker.fail(err);
-      } finally {
-        await run.return(undefined as never);
-      }
-      tracker.finish(200, result.value.status === 'failed' ? 'error' : undefined);
-      if (turnState) void reply.header(turnStateHeader, turnState);
-      return result.value;
-    }
-
-    const sse = new SseWriter(reply, { 'x-request-id': String(request.id), ...(turnState ? { [turnStateHeader]: turnState } : {}) });
+    const turnState: Record<string, string> = run.placement ? { [turnStateHeader]: service.toTurnState(run.placement) } : {};
     try {
-      for (let next = first; ; next = await run.next()) {
-        if (next.done) {
-          tracker.finish(200, next.value.status === 'failed' ? 'error' : undefined);
-          break;
-        }
-        await sse.write(sseEvent(next.value.type, next.value.json));
+      if (!isStream) {
+        let result = first;
+        while (!result.done) result = await events.next();
+        void reply.headers(turnState);
+        return result.value;
       }
-    } catch (err) {
-      // run() turns failures into response.failed; anything reaching here is a bug.
-      tracker.fail(err);
-      request.log.error({ err }, 'responses stream failed');
+      const sse = new SseWriter(reply, { 'x-request-id': String(request.id), ...turnState });
+      try {
+        for (let next = first; !next.done; next = await events.next()) await sse.write(sseEvent(next.value.type, next.value.json));
+      } finally {
+        sse.end();
+      }
     } finally {
-      sse.end();
-      await run.return(undefined as never); // runs run()'s own cleanup (slot, in-flight entry) if it stopped early
+      await events.return(undefined as never); // runs run()'s own cleanup if it stopped early
     }
   });
 
   app.post('/v1/responses/compact', async (request, reply) => {
-    const tracker = new GenerationTracker('responses', options.observer, request);
+    await using run = beginHttpRun(request, reply, 'responses', options);
     try {
       const parsed = service.parse(request.body);
-      tracker.setModel(parsed.model);
-      const result = await service.compact(parsed, createRequestSignal(reply, options.requestTimeoutMs));
-      tracker.finish(200);
-      return result;
+      run.setModel(parsed.model);
+      return await service.compact(parsed, run);
     } catch (err) {
-      throw tracker.fail(err);
+      throw run.fail(err);
     }
   });
 
-  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.retrieve(request.params.id));
-  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.delete(request.params.id));
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.stored.retrieve(request.params.id));
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.stored.delete(request.params.id));
   app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', async (request) => service.cancel(request.params.id));
   app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/v1/responses/:id/input_items', async (request) => {
     const q = request.query;
@@ -108,7 +79,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') {
       throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'order', details: { detail: "Invalid value for 'order': expected asc or desc." } });
     }
-    return service.inputItems(request.params.id, { limit, order: q.order, after: q.after, before: q.before });
+    return service.stored.inputItems(request.params.id, { limit, order: q.order, after: q.after, before: q.before });
   });
 }
 
