@@ -180,6 +180,7 @@ export async function createApp(config: Config): Promise<App> {
     requestTimeoutMs: config.server.requestTimeoutMs,
     hostedTools: config.responses.hostedTools,
     progressEventMs: config.server.progressEventMs,
+    cacheScope: config.cache.scope,
   };
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
@@ -187,7 +188,7 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(responsesSocketRoutes, {
     service: responses,
     requests: observer,
-    limits: { ...config.websocket, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs },
+    limits: { ...config.websocket, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
     sessions: createSessionObserver(metrics),
     onSessionEnd: (key) => scheduler.releaseAffinity(key),
   });
@@ -196,6 +197,7 @@ export async function createApp(config: Config): Promise<App> {
     observer,
     requestTimeoutMs: config.server.requestTimeoutMs,
     progressEventMs: config.server.progressEventMs,
+    cacheScope: config.cache.scope,
   });
 
   try {

@@ -117,6 +117,17 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    cache: Type.Object(
+      {
+        /**
+         * Who shares prompt-cache entries: `key` (each API key its own; requests without keys share one),
+         * or `shared` (everyone: faster for one team, but cached-token counts and timing then tell one
+         * tenant which prefixes another sent, a cross-tenant side channel).
+         */
+        scope: Type.Union([Type.Literal('key'), Type.Literal('shared')], { default: 'key' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     metrics: Type.Object(
       {
         /** When set, `/metrics` needs `Authorization: Bearer <token>` (and not an API key). */

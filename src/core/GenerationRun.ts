@@ -29,6 +29,11 @@ export interface Progress {
 /** What a run yields: the generation's events, and `tick`s while a stream waits without output. */
 export type RunEvent = GenerationEvent | { readonly type: 'tick'; readonly progress: Progress };
 
+/** The prompt-cache scope of a tenant under config `cache.scope`. */
+export function toCacheScope(policy: 'key' | 'shared', tenant: string): string {
+  return policy === 'shared' ? 'shared' : `t:${tenant}`;
+}
+
 /** Where a run comes from and where it reports; the transport fills it in. */
 export interface RunContext {
   readonly api: RequestSummary['api'];
@@ -46,6 +51,8 @@ export interface RunContext {
    * failures stay protocol errors before any byte), then the keep-alive `tick` interval.
    */
   readonly patienceMs?: number;
+  /** Whose prompt cache the request may use (the tenant, or a shared scope); affinity keys are scoped by it too. */
+  readonly cacheScope?: string;
 }
 
 /**
@@ -98,7 +105,9 @@ export class GenerationRun implements AsyncDisposable {
    * `patienceMs` on a stream. A failure up to here is reported and thrown: no byte is out yet.
    */
   async start(gateway: Gateway, request: GenerateRequest): Promise<void> {
-    const generation = (this.#generation = gateway.start(request, { signal: this.signal }));
+    const scope = this.#context.cacheScope;
+    const scoped = scope === undefined ? request : { ...request, cacheScope: scope, cacheKey: request.cacheKey === undefined ? undefined : `${scope}:${request.cacheKey}` };
+    const generation = (this.#generation = gateway.start(scoped, { signal: this.signal }));
     const events = (this.#events = new TimedEvents(generation.events));
     const patienceMs = this.#context.patienceMs;
     const startBy = performance.now() + (patienceMs ?? 0);

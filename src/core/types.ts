@@ -1,3 +1,6 @@
+/** The tenant of requests without a key (a server with no keys): one shared scope. */
+export const anonymousTenant = 'anonymous';
+
 /** Branded id of one generation request, unique per gateway process. */
 export type RequestId = string & { readonly __brand: 'RequestId' };
 /** Branded id of a warm session (a WebSocket connection or a cache key). */
@@ -78,6 +81,11 @@ export interface GenerateRequest {
   readonly stop: readonly string[];
   /** Affinity hint (`prompt_cache_key`, session id). */
   readonly cacheKey?: string;
+  /**
+   * Whose prompt cache this request may use (config `cache.scope`): the tenant, or one shared
+   * scope. A request never reuses, restores or is routed by tokens another scope left behind.
+   */
+  readonly cacheScope?: string;
   /** The slot that served the previous request of this turn (a verified `x-codex-turn-state`); preferred while it holds the prefix. */
   readonly slotHint?: SlotPlacement;
   /** Functions offered to the model (rendered through its chat template). */

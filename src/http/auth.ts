@@ -1,31 +1,69 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { anonymousTenant } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
 
 const openRoutes = new Set(['/health', '/v1/health', '/ready']);
 
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Who sent the request: a hash of its API key (never the key), or `anonymous` when the
+     * server has no keys. Stored responses and the prompt cache are scoped by it.
+     */
+    tenant: string;
+  }
+}
+
+/** The tenant id of a key: a prefix of its SHA-256, so logs and the store never hold a key. */
+export function toTenant(keyDigest: Buffer): string {
+  return `k_${keyDigest.subarray(0, 12).toString('hex')}`;
+}
+
 /**
  * When keys are configured, every API route (and the WebSocket handshake, which is a GET)
- * needs `Authorization: Bearer <key>` or `api-key: <key>`. Liveness and readiness stay open.
+ * needs `Authorization: Bearer <key>` (scheme in any case) or `api-key: <key>`. Liveness and
+ * readiness stay open. Keys may be configured as `sha256:<hex>`; every comparison is between
+ * SHA-256 digests, in constant time. Each request gets its `tenant`.
  */
 export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], options: { hasMetricsToken: boolean }): void {
+  app.decorateRequest('tenant', anonymousTenant);
   if (apiKeys.length === 0) return;
-  const keys = apiKeys.map((k) => Buffer.from(k));
+  const digests = apiKeys.map(toDigest);
   app.addHook('onRequest', async (request) => {
     const route = request.url.split('?')[0];
     if (openRoutes.has(route) || (options.hasMetricsToken && route === '/metrics')) return;
-    const header = request.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : firstHeader(request.headers['api-key']);
-    if (!presented || !isKnownKey(keys, Buffer.from(presented))) throw new FlintError('FLINT_ERR_UNAUTHORIZED');
+    const presented = presentedKey(request);
+    const digest = presented === undefined ? undefined : sha256(presented);
+    if (!digest || !isKnown(digests, digest)) throw new FlintError('FLINT_ERR_UNAUTHORIZED');
+    request.tenant = toTenant(digest);
   });
 }
 
-function isKnownKey(keys: readonly Buffer[], presented: Buffer): boolean {
-  let found = false;
-  for (const key of keys) if (key.length === presented.length && timingSafeEqual(key, presented)) found = true;
-  return found;
+/** The key a request presents, from `Authorization: Bearer` (any case, any spacing) or `api-key`. */
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string') {
+    const match = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1];
+  }
+  const apiKey = request.headers['api-key'];
+  const value = (Array.isArray(apiKey) ? apiKey[0] : apiKey)?.trim();
+  return value ? value : undefined;
 }
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+function toDigest(configured: string): Buffer {
+  const hashed = /^sha256:([0-9a-f]{64})$/i.exec(configured);
+  return hashed ? Buffer.from(hashed[1], 'hex') : sha256(configured);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function isKnown(digests: readonly Buffer[], digest: Buffer): boolean {
+  let found = false;
+  for (const known of digests) if (timingSafeEqual(known, digest)) found = true;
+  return found;
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../core/Gateway.js';
-import { GenerationRun, RunAborted, type Progress } from '../core/GenerationRun.js';
+import { GenerationRun, RunAborted, toCacheScope, type Progress } from '../core/GenerationRun.js';
 import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, RequestId, ToolCall } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
@@ -20,6 +20,8 @@ export interface GenerationRouteOptions {
   readonly hostedTools: HostedToolPolicy;
   /** How long a stream waits for admission before its status goes out; then its progress-event interval. */
   readonly progressEventMs: number;
+  /** Config `cache.scope`. */
+  readonly cacheScope: 'key' | 'shared';
 }
 
 /** A parsed request of an API with one internal request and one echoed model name. */
@@ -49,7 +51,7 @@ export function createRequestSignal(reply: FastifyReply): AbortSignal {
 }
 
 /** A run for one HTTP request: its signal, deadline and summary line. `patienceMs` only for streams. */
-export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: RequestSummary['api'], options: { observer: RequestObserver; requestTimeoutMs: number }, patienceMs?: number): GenerationRun {
+export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: RequestSummary['api'], options: { observer: RequestObserver; requestTimeoutMs: number; cacheScope: 'key' | 'shared' }, patienceMs?: number): GenerationRun {
   return GenerationRun.begin({
     api,
     route: request.routeOptions.url ?? request.url,
@@ -58,6 +60,7 @@ export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: 
     signal: createRequestSignal(reply),
     deadlineMs: options.requestTimeoutMs,
     patienceMs,
+    cacheScope: toCacheScope(options.cacheScope, request.tenant),
   });
 }
 

@@ -17,6 +17,8 @@ export type { Conversation } from './StoredResponses.js';
 
 /** Per-call options of `run`. */
 export interface RunOptions extends ResponsesRouting {
+  /** Who asks (a hash of the API key): stored responses and `previous_response_id` are theirs only. */
+  readonly tenant: string;
   /** Non-streaming callers get failures before generation as thrown errors (HTTP 4xx), not `response.failed`. */
   readonly isStream: boolean;
   /** Where `previous_response_id` is looked up first (a WebSocket's connection-local cache). */
@@ -51,6 +53,7 @@ const compactionInstruction =
 
 interface InFlight {
   readonly run: GenerationRun;
+  readonly tenant: string;
   readonly done: Promise<ResponseObject | undefined>;
 }
 
@@ -93,8 +96,8 @@ export class ResponseService {
    * by the run); later ones become `response.failed`. The return value is the final response object.
    */
   async *run(parsed: ParsedResponseRequest, run: GenerationRun, options: RunOptions): AsyncGenerator<WireEvent, ResponseObject> {
-    const previous = parsed.previousResponseId ? this.stored.previous(parsed.previousResponseId, options.findLocal) : undefined;
-    const input = this.stored.resolveReferences(parsed.input, previous);
+    const previous = parsed.previousResponseId ? this.stored.previous(parsed.previousResponseId, options.tenant, options.findLocal) : undefined;
+    const input = this.stored.resolveReferences(parsed.input, previous, options.tenant);
     const inputItems = previous ? [...previous.inputItems, ...previous.outputItems, ...input] : input;
     const isCompaction = parsed.isCompactionRequested;
     const messages = this.#render(parsed, inputItems);
@@ -106,7 +109,7 @@ export class ResponseService {
       sealCompaction: isCompaction ? (summary) => this.#options.sealer.seal(sealPurpose.compaction, summary) : undefined,
     });
     let finish: (r: ResponseObject | undefined) => void = () => undefined;
-    this.#inFlight.set(response.id, { run, done: new Promise((resolve) => (finish = resolve)) });
+    this.#inFlight.set(response.id, { run, tenant: options.tenant, done: new Promise((resolve) => (finish = resolve)) });
     options.onCreated?.(response);
     try {
       await run.start(this.#gateway, toGenerateRequest(parsed, response.id, messages, options, this.#options.compactionMaxTokens));
@@ -124,7 +127,7 @@ export class ResponseService {
       }
       if (isCompaction && response.output.some((item) => item.type === 'compaction')) this.#options.onCompacted?.();
       const conversation: Conversation = { inputItems, outputItems: stream.outputItems() };
-      if (parsed.isStored) this.stored.save(response, conversation);
+      if (parsed.isStored) this.stored.save(response, conversation, options.tenant);
       options.onFinished?.(response, conversation);
       return response;
     } finally {
@@ -137,9 +140,9 @@ export class ResponseService {
    * `POST /v1/responses/compact`: summarizes the conversation and returns the window that replaces
    * it: the user's messages, then one sealed `compaction` item. Failures are thrown (HTTP errors).
    */
-  async compact(parsed: ParsedResponseRequest, run: GenerationRun): Promise<{ id: string; object: 'response.compaction'; created_at: number; output: ConversationItem[]; usage: unknown }> {
+  async compact(parsed: ParsedResponseRequest, run: GenerationRun, tenant: string): Promise<{ id: string; object: 'response.compaction'; created_at: number; output: ConversationItem[]; usage: unknown }> {
     let items: readonly ConversationItem[] = [];
-    const events = this.run({ ...parsed, isCompactionRequested: true, isStored: false, isStream: false }, run, { isStream: false, onFinished: (_, conversation) => (items = conversation.inputItems) });
+    const events = this.run({ ...parsed, isCompactionRequested: true, isStored: false, isStream: false }, run, { tenant, isStream: false, onFinished: (_, conversation) => (items = conversation.inputItems) });
     let next = await events.next();
     while (!next.done) next = await events.next();
     const response = next.value;
@@ -152,14 +155,14 @@ export class ResponseService {
   }
 
   /** `POST /v1/responses/{id}/cancel`: stops an in-flight response and returns it as cancelled. */
-  async cancel(id: string): Promise<Record<string, unknown>> {
+  async cancel(id: string, tenant: string): Promise<Record<string, unknown>> {
     const running = this.#inFlight.get(id);
-    if (running) {
+    if (running?.tenant === tenant) {
       running.run.stop('cancelled');
       const response = await running.done;
       if (response) return response;
     }
-    const stored = this.stored.retrieve(id);
+    const stored = this.stored.retrieve(id, tenant);
     if (stored.status !== 'cancelled' && stored.status !== 'in_progress' && stored.status !== 'queued') {
       throw new FlintError('FLINT_ERR_RESPONSE_NOT_CANCELLABLE', { details: { id, status: String(stored.status) } });
     }

@@ -21,9 +21,10 @@ export class StoredResponses {
     this.#store = store;
   }
 
-  save(response: ResponseObject, conversation: Conversation): void {
+  save(response: ResponseObject, conversation: Conversation, owner: string): void {
     this.#store.save({
       id: response.id,
+      owner,
       createdAtS: response.created_at,
       response: response as unknown as Record<string, unknown>,
       inputItems: conversation.inputItems as unknown as Array<Record<string, unknown>>,
@@ -31,11 +32,11 @@ export class StoredResponses {
     });
   }
 
-  /** The conversation `previous_response_id` names: the connection's own first, then the store. */
-  previous(id: string, findLocal?: (id: string) => Conversation | undefined): Conversation {
+  /** The conversation `previous_response_id` names: the connection's own first, then `owner`'s stored ones. */
+  previous(id: string, owner: string, findLocal?: (id: string) => Conversation | undefined): Conversation {
     const local = findLocal?.(id);
     if (local) return local;
-    const stored = this.#store.get(id);
+    const stored = this.#store.get(id, owner);
     if (!stored) throw new FlintError('FLINT_ERR_PREVIOUS_RESPONSE_NOT_FOUND', { param: 'previous_response_id', details: { id } });
     return { inputItems: stored.inputItems as unknown as ConversationItem[], outputItems: stored.outputItems as unknown as ConversationItem[] };
   }
@@ -44,30 +45,30 @@ export class StoredResponses {
    * Replaces `item_reference`s with the items they name: from the conversation being continued,
    * else from stored responses. An unknown id is a 400 naming the item.
    */
-  resolveReferences(input: readonly InputItem[], previous: Conversation | undefined): ConversationItem[] {
+  resolveReferences(input: readonly InputItem[], previous: Conversation | undefined, owner: string): ConversationItem[] {
     return input.map((item, i) => {
       if (item.type !== 'item_reference') return item;
       const known = previous && [...previous.inputItems, ...previous.outputItems].find((candidate) => candidate.id === item.id);
-      const found = known ?? (this.#store.findItem(item.id) as unknown as ConversationItem | undefined);
+      const found = known ?? (this.#store.findItem(item.id, owner) as unknown as ConversationItem | undefined);
       if (!found) throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: `input[${i}].id`, details: { detail: `No stored item with id '${item.id}' was found for the item_reference at input[${i}].` } });
       return found;
     });
   }
 
-  /** `GET /v1/responses/{id}`. */
-  retrieve(id: string): Record<string, unknown> {
-    return this.#stored(id).response;
+  /** `GET /v1/responses/{id}`: `owner`'s responses only; anyone else gets 404. */
+  retrieve(id: string, owner: string): Record<string, unknown> {
+    return this.#stored(id, owner).response;
   }
 
   /** `DELETE /v1/responses/{id}`. */
-  delete(id: string): { id: string; object: 'response.deleted'; deleted: true } {
-    if (!this.#store.delete(id)) throw new FlintError('FLINT_ERR_RESPONSE_NOT_FOUND', { details: { id } });
+  delete(id: string, owner: string): { id: string; object: 'response.deleted'; deleted: true } {
+    if (!this.#store.delete(id, owner)) throw new FlintError('FLINT_ERR_RESPONSE_NOT_FOUND', { details: { id } });
     return { id, object: 'response.deleted', deleted: true };
   }
 
   /** `GET /v1/responses/{id}/input_items`, paginated like every OpenAI list. */
-  inputItems(id: string, query: { limit?: number; order?: 'asc' | 'desc'; after?: string; before?: string }) {
-    const items = [...this.#stored(id).inputItems] as Array<Record<string, unknown> & { id: string }>;
+  inputItems(id: string, owner: string, query: { limit?: number; order?: 'asc' | 'desc'; after?: string; before?: string }) {
+    const items = [...this.#stored(id, owner).inputItems] as Array<Record<string, unknown> & { id: string }>;
     if (query.order !== 'asc') items.reverse();
     let start = 0;
     let end = items.length;
@@ -78,8 +79,8 @@ export class StoredResponses {
     return { object: 'list' as const, data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: start + page.length < end };
   }
 
-  #stored(id: string): StoredResponse {
-    const stored = this.#store.get(id);
+  #stored(id: string, owner: string): StoredResponse {
+    const stored = this.#store.get(id, owner);
     if (!stored) throw new FlintError('FLINT_ERR_RESPONSE_NOT_FOUND', { details: { id } });
     return stored;
   }

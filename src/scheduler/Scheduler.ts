@@ -125,7 +125,7 @@ export class Scheduler implements Gateway {
     if (this.#slots.total === 0) {
       throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: this.readiness().reason ?? 'no worker is up', retryAfterS: 2 } });
     }
-    const lease = this.#queue.length === 0 ? this.#slots.lease(fingerprint, request.cacheKey, request.slotHint) : undefined;
+    const lease = this.#queue.length === 0 ? this.#slots.lease(fingerprint, request.cacheKey, request.slotHint, request.cacheScope) : undefined;
     if (lease) {
       this.#reportSlots();
       return lease;
@@ -218,7 +218,7 @@ export class Scheduler implements Gateway {
   /** Hands free slots to waiting requests, oldest first. */
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      const lease = this.#slots.lease(this.#queue[0].fingerprint, this.#queue[0].request.cacheKey, this.#queue[0].request.slotHint);
+      const lease = this.#slots.lease(this.#queue[0].fingerprint, this.#queue[0].request.cacheKey, this.#queue[0].request.slotHint, this.#queue[0].request.cacheScope);
       if (!lease) return;
       this.#queue[0].resolve(lease);
       this.#reportSlots();

@@ -20,6 +20,8 @@ interface SlotState {
   lastUsed: number;
   cacheKey: string | undefined;
   fingerprint: PromptFingerprint | undefined;
+  /** Cache scope of the prefix the slot holds: other scopes never count it as shared. */
+  scope: string | undefined;
 }
 
 /** Remembered hints of prefixes a worker saved to host memory when their slot was taken over. */
@@ -38,7 +40,7 @@ const maxSavedHints = 1024;
 export class SlotTable {
   #slots: SlotState[] = [];
   #clock = 0;
-  readonly #savedHints = new LruMap<PromptFingerprint, number>(maxSavedHints);
+  readonly #savedHints = new LruMap<PromptFingerprint, { worker: number; scope: string | undefined }>(maxSavedHints);
 
   get total(): number {
     return this.#slots.length;
@@ -64,7 +66,7 @@ export class SlotTable {
 
   addWorker(worker: WorkerClient, slots: number): void {
     for (let slot = 0; slot < slots; slot++) {
-      this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined });
+      this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined, scope: undefined });
     }
   }
 
@@ -72,28 +74,30 @@ export class SlotTable {
   removeWorker(index: number): boolean {
     const before = this.#slots.length;
     this.#slots = this.#slots.filter((s) => s.worker.index !== index);
-    for (const [fingerprint, worker] of [...this.#savedHints.entries()]) if (worker === index) this.#savedHints.delete(fingerprint);
+    for (const [fingerprint, hint] of [...this.#savedHints.entries()]) if (hint.worker === index) this.#savedHints.delete(fingerprint);
     return this.#slots.length !== before;
   }
 
-  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined, hint?: SlotPlacement): SlotLease | undefined {
+  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined, hint?: SlotPlacement, scope?: string): SlotLease | undefined {
     const idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive);
     if (idle.length === 0) return undefined;
+    /** What a slot's prefix shares with this prompt; nothing when another scope left it. */
+    const sharedWith = (s: SlotState) => (s.scope === scope ? sharedChars(s.fingerprint, fingerprint) : 0);
     let chosen: SlotState | undefined;
     let route: RouteKind = 'cold';
     if (hint) {
       // The client carried the slot of its last request (x-codex-turn-state): honour it while that slot holds the prefix.
-      chosen = idle.find((s) => s.worker.index === hint.worker && s.slot === hint.slot && sharedChars(s.fingerprint, fingerprint) > 0);
+      chosen = idle.find((s) => s.worker.index === hint.worker && s.slot === hint.slot && sharedWith(s) > 0);
       if (chosen) route = 'affinity';
     }
     if (!chosen && cacheKey !== undefined) {
-      chosen = idle.find((s) => s.cacheKey === cacheKey && sharedChars(s.fingerprint, fingerprint) > 0);
+      chosen = idle.find((s) => s.cacheKey === cacheKey && sharedWith(s) > 0);
       if (chosen) route = 'affinity';
     }
     if (!chosen) {
       let best = 0;
       for (const s of idle) {
-        const shared = sharedChars(s.fingerprint, fingerprint);
+        const shared = sharedWith(s);
         if (shared > best || (shared === best && shared > 0 && chosen && s.lastUsed > chosen.lastUsed)) {
           best = shared;
           chosen = s;
@@ -102,7 +106,7 @@ export class SlotTable {
       if (chosen) route = 'prefix';
     }
     if (!chosen) {
-      const worker = this.#savedWorkerFor(fingerprint);
+      const worker = this.#savedWorkerFor(fingerprint, scope);
       if (worker !== undefined) {
         chosen = leastRecentlyUsed(idle.filter((s) => s.worker.index === worker));
         if (chosen) route = 'saved';
@@ -110,11 +114,12 @@ export class SlotTable {
     }
     chosen ??= leastRecentlyUsed(idle)!;
     // The slot's previous prefix is being replaced: its worker keeps it in saved prefixes.
-    if (chosen.fingerprint && sharedChars(chosen.fingerprint, fingerprint) === 0) this.#savedHints.set(chosen.fingerprint, chosen.worker.index);
+    if (chosen.fingerprint && sharedWith(chosen) === 0) this.#savedHints.set(chosen.fingerprint, { worker: chosen.worker.index, scope: chosen.scope });
     chosen.isBusy = true;
     chosen.lastUsed = ++this.#clock;
     chosen.cacheKey = cacheKey;
     chosen.fingerprint = fingerprint;
+    chosen.scope = scope;
     return { worker: chosen.worker, slot: chosen.slot, route };
   }
 
@@ -128,14 +133,14 @@ export class SlotTable {
     if (state) state.isBusy = false;
   }
 
-  #savedWorkerFor(fingerprint: PromptFingerprint): number | undefined {
+  #savedWorkerFor(fingerprint: PromptFingerprint, scope: string | undefined): number | undefined {
     let best = 0;
     let worker: number | undefined;
-    for (const [saved, index] of this.#savedHints.entries()) {
-      const shared = sharedChars(saved, fingerprint);
+    for (const [saved, hint] of this.#savedHints.entries()) {
+      const shared = hint.scope === scope ? sharedChars(saved, fingerprint) : 0;
       if (shared > best) {
         best = shared;
-        worker = index;
+        worker = hint.worker;
       }
     }
     return worker;

@@ -49,16 +49,19 @@ export class SqliteResponseStore implements ResponseStore {
       item TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS output_items_response ON output_items (response_id);`);
+    // Stores written before responses had owners: their rows belong to the no-key tenant.
+    const columns = this.#db.prepare('PRAGMA table_info(responses)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'owner')) this.#db.exec(`ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'`);
     this.#limits = limits;
-    this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, created_at, response, input_items, output_items) VALUES (?, ?, ?, ?, ?)');
-    this.#select = this.#db.prepare('SELECT id, created_at, response, input_items, output_items FROM responses WHERE id = ? AND created_at >= ?');
-    this.#remove = this.#db.prepare('DELETE FROM responses WHERE id = ?');
+    this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, owner, created_at, response, input_items, output_items) VALUES (?, ?, ?, ?, ?, ?)');
+    this.#select = this.#db.prepare('SELECT id, owner, created_at, response, input_items, output_items FROM responses WHERE id = ? AND owner = ? AND created_at >= ?');
+    this.#remove = this.#db.prepare('DELETE FROM responses WHERE id = ? AND owner = ?');
     this.#insertItem = this.#db.prepare('INSERT OR REPLACE INTO output_items (id, response_id, item) VALUES (?, ?, ?)');
-    this.#selectItem = this.#db.prepare('SELECT o.item FROM output_items o JOIN responses r ON r.id = o.response_id WHERE o.id = ? AND r.created_at >= ?');
+    this.#selectItem = this.#db.prepare('SELECT o.item FROM output_items o JOIN responses r ON r.id = o.response_id WHERE o.id = ? AND r.owner = ? AND r.created_at >= ?');
     this.#removeItems = this.#db.prepare('DELETE FROM output_items WHERE response_id = ?');
     this.#pruneItems = this.#db.prepare('DELETE FROM output_items WHERE response_id NOT IN (SELECT id FROM responses)');
     this.#saveAll = this.#db.transaction((entry: StoredResponse) => {
-      this.#insert.run(entry.id, entry.createdAtS, JSON.stringify(entry.response), JSON.stringify(entry.inputItems), JSON.stringify(entry.outputItems));
+      this.#insert.run(entry.id, entry.owner, entry.createdAtS, JSON.stringify(entry.response), JSON.stringify(entry.inputItems), JSON.stringify(entry.outputItems));
       for (const item of entry.outputItems) if (typeof item.id === 'string') this.#insertItem.run(item.id, entry.id, JSON.stringify(item));
     });
     this.#count = this.#db.prepare('SELECT COUNT(*) AS n FROM responses');
@@ -73,13 +76,14 @@ export class SqliteResponseStore implements ResponseStore {
     if (++this.#inserts % 64 === 0) this.#prune();
   }
 
-  get(id: string): StoredResponse | undefined {
-    const row = this.#select.get(id, this.#oldestAllowed()) as
-      | { id: string; created_at: number; response: string; input_items: string; output_items: string }
+  get(id: string, owner: string): StoredResponse | undefined {
+    const row = this.#select.get(id, owner, this.#oldestAllowed()) as
+      | { id: string; owner: string; created_at: number; response: string; input_items: string; output_items: string }
       | undefined;
     if (!row) return undefined;
     return {
       id: row.id,
+      owner: row.owner,
       createdAtS: row.created_at,
       response: JSON.parse(row.response) as Record<string, unknown>,
       inputItems: JSON.parse(row.input_items) as Array<Record<string, unknown>>,
@@ -87,14 +91,15 @@ export class SqliteResponseStore implements ResponseStore {
     };
   }
 
-  findItem(id: string): Record<string, unknown> | undefined {
-    const row = this.#selectItem.get(id, this.#oldestAllowed()) as { item: string } | undefined;
+  findItem(id: string, owner: string): Record<string, unknown> | undefined {
+    const row = this.#selectItem.get(id, owner, this.#oldestAllowed()) as { item: string } | undefined;
     return row ? (JSON.parse(row.item) as Record<string, unknown>) : undefined;
   }
 
-  delete(id: string): boolean {
-    this.#removeItems.run(id);
-    return this.#remove.run(id).changes > 0;
+  delete(id: string, owner: string): boolean {
+    const isDeleted = this.#remove.run(id, owner).changes > 0;
+    if (isDeleted) this.#removeItems.run(id);
+    return isDeleted;
   }
 
   count(): number {

@@ -6,6 +6,8 @@ import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 
 /** A sequence's KV state kept in a state file, keyed by the exact tokens it holds. */
 interface SavedPrefix {
+  /** The cache scope (tenant) whose request left these tokens. */
+  readonly scope: string;
   readonly tokens: readonly Token[];
   readonly file: string;
   readonly bytes: number;
@@ -41,7 +43,7 @@ export class SavedPrefixes {
   }
 
   /** Saves what `sequence` holds. Entries it extends are replaced; states over the budget are dropped. */
-  async save(sequence: LlamaContextSequence): Promise<void> {
+  async save(sequence: LlamaContextSequence, scope: string): Promise<void> {
     if (this.#maxBytes === 0) return;
     const tokens = sequence.contextTokens.slice();
     const file = path.join(this.#dir, `state-${++this.#files}.bin`);
@@ -52,18 +54,19 @@ export class SavedPrefixes {
       return;
     }
     for (let i = this.#entries.length - 1; i >= 0; i--) {
-      if (isPrefixOf(this.#entries[i].tokens, tokens)) this.#remove(i);
+      if (this.#entries[i].scope === scope && isPrefixOf(this.#entries[i].tokens, tokens)) this.#remove(i);
     }
-    this.#entries.push({ tokens, file, bytes: size, lastUsed: ++this.#clock });
+    this.#entries.push({ scope, tokens, file, bytes: size, lastUsed: ++this.#clock });
     this.#bytes += size;
     while (this.#bytes > this.#maxBytes) this.#remove(this.#leastRecentlyUsed());
   }
 
   /** The saved prefix sharing the most leading tokens with `prompt`, if it shares more than `atLeast`. */
-  find(prompt: readonly Token[], atLeast: number): { tokens: readonly Token[]; shared: number } | undefined {
+  find(prompt: readonly Token[], atLeast: number, scope: string): { tokens: readonly Token[]; shared: number } | undefined {
     let best: SavedPrefix | undefined;
     let bestShared = atLeast;
     for (const entry of this.#entries) {
+      if (entry.scope !== scope) continue;
       const shared = commonPrefix(entry.tokens, prompt);
       if (shared > bestShared) {
         best = entry;

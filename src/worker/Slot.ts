@@ -64,6 +64,8 @@ export class Slot {
   readonly #batchSize: number;
   readonly #saved: SavedPrefixes;
   readonly #minSavedTokens: number;
+  /** The cache scope of the request that left the held tokens. */
+  #scope = sharedScope;
 
   constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number }) {
     this.index = index;
@@ -89,8 +91,10 @@ export class Slot {
         details: { contextSize, promptTokens: tokens.length, detail: ' (no room left for output)' },
       });
     }
-    const restored = await this.#swapPrefix(tokens);
-    const reused = await this.#reusePrefix(tokens);
+    const scope = request.cacheScope ?? sharedScope;
+    const restored = await this.#swapPrefix(tokens, scope);
+    const reused = await this.#reusePrefix(tokens, scope);
+    this.#scope = scope;
     sink.onStarted(tokens.length, reused, Math.min(restored, reused));
     const room = contextSize - tokens.length;
     const cap = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : room);
@@ -238,21 +242,24 @@ export class Slot {
    * Before most of what the slot holds is overwritten, saves it; if a saved prefix matches this
    * prompt clearly better than what the slot holds, restores it. Returns the tokens restored.
    */
-  async #swapPrefix(tokens: Token[]): Promise<number> {
+  async #swapPrefix(tokens: Token[], scope: string): Promise<number> {
     const held = this.#sequence.contextTokens;
-    const shared = commonPrefix(held, tokens);
-    const candidate = this.#saved.find(tokens, shared + this.#minSavedTokens);
+    const shared = scope === this.#scope ? commonPrefix(held, tokens) : 0;
+    const candidate = this.#saved.find(tokens, shared + this.#minSavedTokens, scope);
     const isMostlyLost = held.length >= this.#minSavedTokens && shared < held.length / 2;
-    if (isMostlyLost || candidate) await this.#saved.save(this.#sequence);
-    if (candidate && (await this.#saved.restore(this.#sequence, candidate.tokens))) return candidate.shared;
+    if (isMostlyLost || candidate) await this.#saved.save(this.#sequence, this.#scope);
+    if (candidate && (await this.#saved.restore(this.#sequence, candidate.tokens))) {
+      this.#scope = scope;
+      return candidate.shared;
+    }
     return 0;
   }
 
   /** Erases the divergent tail and returns how many prompt tokens are already held. */
-  async #reusePrefix(tokens: Token[]): Promise<number> {
+  async #reusePrefix(tokens: Token[], scope: string): Promise<number> {
     const held = this.#sequence.contextTokens;
-    // The last prompt token is always evaluated again, for its logits.
-    const common = Math.min(commonPrefix(held, tokens), tokens.length - 1);
+    // The last prompt token is always evaluated again, for its logits. Another scope's tokens are never reused.
+    const common = scope === this.#scope ? Math.min(commonPrefix(held, tokens), tokens.length - 1) : 0;
     if (common < this.#sequence.nextTokenIndex) {
       await this.#sequence.eraseContextTokenRanges([{ start: common, end: this.#sequence.nextTokenIndex }]);
     }
@@ -274,6 +281,9 @@ export class Slot {
     return signal.aborted ? undefined : tokens.slice(at);
   }
 }
+
+/** The scope of requests that carry none (and of a slot that held nothing yet). */
+const sharedScope = 'shared';
 
 /** Grammar-constrained steps end only at end-of-generation (handled by node-llama-cpp). */
 const noStopTokens: ReadonlySet<Token> = new Set();

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { RequestObserver } from '../core/RequestObserver.js';
-import { GenerationRun, RunAborted } from '../core/GenerationRun.js';
+import { GenerationRun, RunAborted, toCacheScope } from '../core/GenerationRun.js';
 import type { Logger } from '../core/Logger.js';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
@@ -21,6 +21,8 @@ export interface ConnectionLimits {
   readonly requestTimeoutMs: number;
   /** Keep-alive interval while a response is queued or in prefill (config `server.progressEventMs`). */
   readonly progressEventMs: number;
+  /** Config `cache.scope`. */
+  readonly cacheScope: 'key' | 'shared';
 }
 
 /** Session-level observations (metrics/). */
@@ -56,6 +58,8 @@ export class ResponsesConnection {
   readonly #requests: RequestObserver;
   readonly #sessions: SessionObserver;
   readonly #sessionKey: string;
+  /** The tenant of the handshake: what this socket may read and continue. */
+  readonly #tenant: string;
   readonly #cache: LruMap<string, Conversation>;
   readonly #queue: Pending[] = [];
   #running: Pending | undefined;
@@ -68,7 +72,7 @@ export class ResponsesConnection {
   readonly #closed = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string }) {
+  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string }) {
     this.#socket = socket;
     this.#service = deps.service;
     this.#limits = deps.limits;
@@ -76,6 +80,7 @@ export class ResponsesConnection {
     this.#requests = deps.requests;
     this.#sessions = deps.sessions;
     this.#sessionKey = deps.sessionKey;
+    this.#tenant = deps.tenant;
     this.#cache = new LruMap(deps.limits.connectionCacheSize);
     this.#sessions.onSessionOpen();
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
@@ -139,6 +144,7 @@ export class ResponsesConnection {
       signal: this.#closed.signal,
       deadlineMs: this.#limits.requestTimeoutMs,
       patienceMs: this.#limits.progressEventMs,
+      cacheScope: toCacheScope(this.#limits.cacheScope, this.#tenant),
     });
     let parsed: ParsedResponseRequest;
     try {
@@ -193,6 +199,7 @@ export class ResponsesConnection {
     const { parsed, streamId, run } = pending;
     try {
       const events = this.#service.run(parsed, run, {
+        tenant: this.#tenant,
         isStream: true,
         cacheKey: parsed.body.prompt_cache_key ?? this.#sessionKey,
         findLocal: (id) => this.#cache.get(id),

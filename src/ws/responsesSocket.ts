@@ -2,6 +2,8 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestObserver } from '../core/RequestObserver.js';
 import { FlintError } from '../errors/FlintError.js';
+import { anonymousTenant } from '../core/types.js';
+import { toCacheScope } from '../core/GenerationRun.js';
 import type { ResponseService } from '../responses/ResponseService.js';
 import { createId } from '../utils/ids.js';
 import { ResponsesConnection, type ConnectionLimits, type SessionObserver } from './ResponsesConnection.js';
@@ -57,6 +59,7 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
         requests: options.requests,
         sessions: options.sessions,
         sessionKey,
+        tenant: request.tenant,
       });
       connections.add(connection);
       socket.once('close', () => {
@@ -64,16 +67,16 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
         const left = (perKey.get(key) ?? 1) - 1;
         if (left > 0) perKey.set(key, left);
         else perKey.delete(key);
-        options.onSessionEnd?.(sessionKey);
+        // Affinity keys are scoped like the cache (GenerationRun).
+        options.onSessionEnd?.(`${toCacheScope(limits.cacheScope, request.tenant)}:${sessionKey}`);
       });
     },
   });
 }
 
-/** Sockets are counted per API key, or per client address when the server has no keys. */
+/** Sockets are counted per resolved API key (its tenant), or per client address when the server has no keys. */
 function clientKey(request: FastifyRequest): string {
-  const auth = request.headers.authorization ?? request.headers['api-key'];
-  return typeof auth === 'string' ? `key:${auth}` : `ip:${request.ip}`;
+  return request.tenant !== anonymousTenant ? `key:${request.tenant}` : `ip:${request.ip}`;
 }
 
 /**

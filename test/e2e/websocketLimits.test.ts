@@ -39,8 +39,11 @@ test('sockets per client are limited at the handshake with a 429 and Retry-After
   let d = await open();
   for (let i = 0; i < 50 && !d.socket; i++) d = await open();
   assert.ok(d.socket, 'a closed socket frees its place');
-  b.socket!.close();
-  d.socket!.close();
+  // Wait for both closes: the next test's socket must not race them for the per-client budget.
+  await Promise.all([b.socket!, d.socket!].map((socket) => (socket.readyState === WebSocket.CLOSED ? undefined : new Promise((resolve) => {
+    socket.once('close', resolve);
+    socket.close();
+  }))));
 });
 
 test('at the lifetime limit the socket gets websocket_connection_limit_reached and closes with 1001', async () => {

@@ -7,6 +7,7 @@ import { SqliteResponseStore } from '../../src/store/SqliteResponseStore.js';
 
 const entry = (id: string, createdAtS = Math.floor(Date.now() / 1000)) => ({
   id,
+  owner: 'anonymous',
   createdAtS,
   response: { id, status: 'completed' },
   inputItems: [{ id: `msg_${id}`, type: 'message' }],
@@ -17,13 +18,13 @@ test('round trip, delete, and data that outlives the store object', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'flint-store-'));
   const store = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600 });
   store.save(entry('resp_a'));
-  assert.deepEqual(store.get('resp_a')?.inputItems, [{ id: 'msg_resp_a', type: 'message' }]);
+  assert.deepEqual(store.get('resp_a', 'anonymous')?.inputItems, [{ id: 'msg_resp_a', type: 'message' }]);
   store.close();
   const reopened = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600 });
-  assert.equal(reopened.get('resp_a')?.response.status, 'completed');
-  assert.equal(reopened.delete('resp_a'), true);
-  assert.equal(reopened.delete('resp_a'), false);
-  assert.equal(reopened.get('resp_a'), undefined);
+  assert.equal(reopened.get('resp_a', 'anonymous')?.response.status, 'completed');
+  assert.equal(reopened.delete('resp_a', 'anonymous'), true);
+  assert.equal(reopened.delete('resp_a', 'anonymous'), false);
+  assert.equal(reopened.get('resp_a', 'anonymous'), undefined);
   reopened.close();
 });
 
@@ -32,19 +33,19 @@ test('bounded by count (oldest pruned first) and by age', () => {
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 64; i++) store.save(entry(`resp_${i}`, now - 64 + i));
   assert.equal(store.count(), 3);
-  assert.ok(store.get('resp_63'));
-  assert.equal(store.get('resp_0'), undefined);
+  assert.ok(store.get('resp_63', 'anonymous'));
+  assert.equal(store.get('resp_0', 'anonymous'), undefined);
   store.save(entry('resp_old', now - 120));
-  assert.equal(store.get('resp_old'), undefined, 'older than maxAgeS is gone');
+  assert.equal(store.get('resp_old', 'anonymous'), undefined, 'older than maxAgeS is gone');
   store.close();
 });
 
 test('output items are found by id while their response is stored, and go with it', () => {
   const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 100, maxAgeS: 3600 });
   store.save({ ...entry('resp_items'), outputItems: [{ id: 'msg_out', type: 'message', role: 'assistant' }] });
-  assert.deepEqual(store.findItem('msg_out'), { id: 'msg_out', type: 'message', role: 'assistant' });
-  assert.equal(store.findItem('msg_resp_items'), undefined, 'input items are not indexed');
-  store.delete('resp_items');
-  assert.equal(store.findItem('msg_out'), undefined);
+  assert.deepEqual(store.findItem('msg_out', 'anonymous'), { id: 'msg_out', type: 'message', role: 'assistant' });
+  assert.equal(store.findItem('msg_resp_items', 'anonymous'), undefined, 'input items are not indexed');
+  store.delete('resp_items', 'anonymous');
+  assert.equal(store.findItem('msg_out', 'anonymous'), undefined);
   store.close();
 });

@@ -15,6 +15,8 @@ export interface ResponsesRouteOptions {
   readonly requestTimeoutMs: number;
   /** How long a stream waits for admission before its status goes out; then its progress-event interval. */
   readonly progressEventMs: number;
+  /** Config `cache.scope`. */
+  readonly cacheScope: 'key' | 'shared';
 }
 
 /** Codex's sticky-routing header: set on every response, replayed by the client within a turn. */
@@ -32,7 +34,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     try {
       const parsed = service.parse(request.body);
       run.setModel(parsed.model);
-      events = service.run(parsed, run, { isStream: parsed.isStream, ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service) });
+      events = service.run(parsed, run, { tenant: request.tenant, isStream: parsed.isStream, ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service) });
       first = await events.next();
     } catch (err) {
       throw run.fail(err);
@@ -61,15 +63,15 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     try {
       const parsed = service.parse(request.body);
       run.setModel(parsed.model);
-      return await service.compact(parsed, run);
+      return await service.compact(parsed, run, request.tenant);
     } catch (err) {
       throw run.fail(err);
     }
   });
 
-  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.stored.retrieve(request.params.id));
-  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.stored.delete(request.params.id));
-  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', async (request) => service.cancel(request.params.id));
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.stored.retrieve(request.params.id, request.tenant));
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => service.stored.delete(request.params.id, request.tenant));
+  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', async (request) => service.cancel(request.params.id, request.tenant));
   app.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/v1/responses/:id/input_items', async (request) => {
     const q = request.query;
     const limit = q.limit === undefined ? undefined : Number(q.limit);
@@ -79,7 +81,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') {
       throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'order', details: { detail: "Invalid value for 'order': expected asc or desc." } });
     }
-    return service.stored.inputItems(request.params.id, { limit, order: q.order, after: q.after, before: q.before });
+    return service.stored.inputItems(request.params.id, request.tenant, { limit, order: q.order, after: q.after, before: q.before });
   });
 }
 
