@@ -8,6 +8,7 @@ import type { Logger } from './core/Logger.js';
 import type { ResponseStore } from './core/ResponseStore.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandlers } from './http/errorHandler.js';
+import { registerJsonBodyParser } from './http/jsonBodyParser.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
 import { completionRoutes } from './http/routes/completions.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -162,6 +163,7 @@ export async function createApp(config: Config): Promise<App> {
   });
 
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
+  registerJsonBodyParser(fastify, { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems });
   registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '' });
   registerUpgradeCleanup(fastify);
   await fastify.register(healthRoutes, { gateway: scheduler });
@@ -188,7 +190,7 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(responsesSocketRoutes, {
     service: responses,
     requests: observer,
-    limits: { ...config.websocket, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
+    limits: { ...config.websocket, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems }, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
     sessions: createSessionObserver(metrics),
     onSessionEnd: (key) => scheduler.releaseAffinity(key),
   });

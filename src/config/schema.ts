@@ -11,8 +11,12 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ default: '127.0.0.1', minLength: 1 }),
         /** TCP port; 0 picks a free one and prints it. */
         port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
-        /** Largest accepted request body. */
-        bodyLimitBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
+        /** Largest accepted request body (a 128k-token conversation is well under 1 MiB of JSON). */
+        bodyLimitBytes: Type.Integer({ default: 8 * 1024 * 1024, minimum: 1024 }),
+        /** Deepest JSON nesting accepted in a body or WebSocket frame (tool schemas nest a dozen levels). */
+        maxJsonDepth: Type.Integer({ default: 64, minimum: 4, maximum: 1000 }),
+        /** Most items in one JSON array of a body or frame (conversation items, tools, ...). */
+        maxJsonArrayItems: Type.Integer({ default: 50_000, minimum: 16 }),
         /** Bearer keys; empty means no authentication. */
         apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         /** Whole-request deadline, queueing included. */
@@ -89,7 +93,7 @@ export const ConfigSchema = Type.Object(
     websocket: Type.Object(
       {
         /** Largest accepted client frame; bigger frames close the socket with 1009. */
-        maxFrameBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
+        maxFrameBytes: Type.Integer({ default: 8 * 1024 * 1024, minimum: 1024 }),
         /** Open sockets, in all and per API key (or per client address without keys). */
         maxSockets: Type.Integer({ default: 1024, minimum: 1 }),
         maxSocketsPerKey: Type.Integer({ default: 64, minimum: 1 }),

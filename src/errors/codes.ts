@@ -20,6 +20,7 @@ export const errorCodes = {
   FLINT_ERR_WS_RESPONSE_CANCELLED: { status: 400, type: 'invalid_request_error', code: 'response_cancelled', message: 'The response was cancelled before it started.' },
   FLINT_ERR_WS_REQUIRED: { status: 426, type: 'invalid_request_error', code: 'websocket_required', message: 'GET /v1/responses is the WebSocket mode of the Responses API: send an Upgrade: websocket request, or POST /v1/responses.' },
   FLINT_ERR_WS_TOO_MANY_SOCKETS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'Too many open WebSocket connections ({open}). Please try again in {retryAfterS}s.' },
+  FLINT_ERR_JSON_TOO_COMPLEX: { status: 400, type: 'invalid_request_error', code: 'invalid_value', message: "Invalid value for '{param}': the request has {detail}." },
   FLINT_ERR_UNKNOWN_PARAM: { status: 400, type: 'invalid_request_error', code: 'unknown_parameter', message: "Unrecognized request argument supplied: '{param}'." },
   FLINT_ERR_CONTEXT_OVERFLOW: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded', message: "This model's maximum context length is {contextSize} tokens. However, your request has {promptTokens} tokens{detail}. Please reduce the length of the input." },
   FLINT_ERR_UNAUTHORIZED: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect or missing API key. Send it as "Authorization: Bearer <key>".' },

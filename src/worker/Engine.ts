@@ -25,6 +25,10 @@ import type { ToolCallSyntax } from './ToolCallDetector.js';
 import { splitThreads } from './splitThreads.js';
 import type { ThoughtSyntax } from './ThoughtSplitter.js';
 import { larkToGbnf, regexToGbnf } from './grammar/toGbnf.js';
+import { checkJsonShape } from '../utils/checkJsonShape.js';
+
+/** Tool-call arguments deeper than this are rendered as their text (the chat template walks them recursively). */
+const argumentShapeLimits = { maxDepth: 64, maxArrayItems: 50_000 };
 import { createCachingTokenizer } from './CachingTokenizer.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
 
@@ -374,7 +378,9 @@ function lastMarker(text: LlamaText): string | undefined {
   return undefined;
 }
 
+/** Tool-call arguments as an object for the template; text that nests too deep to render safely stays text. */
 function parseJsonOr(text: string): unknown {
+  if (checkJsonShape(text, argumentShapeLimits)) return text;
   try {
     return JSON.parse(text);
   } catch {

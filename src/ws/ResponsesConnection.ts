@@ -8,6 +8,7 @@ import { toWireError } from '../errors/toWireError.js';
 import type { ParsedResponseRequest } from '../protocol/responses/parseResponseRequest.js';
 import type { Conversation, ResponseService } from '../responses/ResponseService.js';
 import { LruMap } from '../utils/LruMap.js';
+import { checkJsonShape, type JsonShapeLimits } from '../utils/checkJsonShape.js';
 
 /** Limits of one socket (config `websocket`). */
 export interface ConnectionLimits {
@@ -23,6 +24,8 @@ export interface ConnectionLimits {
   readonly progressEventMs: number;
   /** Config `cache.scope`. */
   readonly cacheScope: 'key' | 'shared';
+  /** Shape limits of a frame's JSON (config `server.maxJsonDepth`, `maxJsonArrayItems`). */
+  readonly json: JsonShapeLimits;
 }
 
 /** Session-level observations (metrics/). */
@@ -105,7 +108,10 @@ export class ResponsesConnection {
     if (isBinary) return this.#sendError(new FlintError('FLINT_ERR_WS_INVALID_FRAME'), undefined);
     let event: Record<string, unknown>;
     try {
-      const parsed: unknown = JSON.parse(data.toString('utf8'));
+      const text = data.toString('utf8');
+      const violation = checkJsonShape(text, this.#limits.json);
+      if (violation) return this.#sendError(new FlintError('FLINT_ERR_JSON_TOO_COMPLEX', { param: violation.param, details: { detail: violation.detail } }), undefined);
+      const parsed: unknown = JSON.parse(text);
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected an object');
       event = parsed as Record<string, unknown>;
     } catch (err) {

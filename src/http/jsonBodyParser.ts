@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import { FlintError } from '../errors/FlintError.js';
+import { checkJsonShape, type JsonShapeLimits } from '../utils/checkJsonShape.js';
+
+/**
+ * `application/json` bodies: the shape is checked (nesting depth, array lengths) before
+ * `JSON.parse`, so a hostile body is a 400 naming the param instead of a stack overflow somewhere
+ * downstream. Size is bounded by Fastify's `bodyLimit` before this runs.
+ */
+export function registerJsonBodyParser(app: FastifyInstance, limits: JsonShapeLimits): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(new FlintError('FLINT_ERR_BAD_JSON', { details: { detail: 'The body is empty.' } }), undefined);
+    const violation = checkJsonShape(text, limits);
+    if (violation) return done(new FlintError('FLINT_ERR_JSON_TOO_COMPLEX', { param: violation.param, details: { detail: violation.detail } }), undefined);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch (err) {
+      done(new FlintError('FLINT_ERR_BAD_JSON', { details: { detail: (err as Error).message }, cause: err }), undefined);
+    }
+  });
+}
