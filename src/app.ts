@@ -22,6 +22,7 @@ import { WorkerPool } from './pool/WorkerPool.js';
 import { ResponseService } from './responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
+import { RunRegistry } from './core/RunRegistry.js';
 import { SqliteResponseStore } from './store/SqliteResponseStore.js';
 import { loadSealingKey } from './store/loadSealingKey.js';
 import { Sealer } from './utils/Sealer.js';
@@ -70,7 +71,10 @@ export async function createApp(config: Config): Promise<App> {
     bodyLimit: config.server.bodyLimitBytes,
     // Each generation route writes its own summary line; Fastify's per-request lines would double them.
     logController: new LogController({ disableRequestLogging: true }),
-    forceCloseConnections: true,
+    // Shutdown drains: idle keep-alive connections close at once, streams may finish (see close()).
+    forceCloseConnections: 'idle',
+    // Generation routes refuse with their own 503 while the scheduler drains; Fastify's would lack the OpenAI envelope.
+    return503OnClosing: false,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
   });
@@ -149,6 +153,7 @@ export async function createApp(config: Config): Promise<App> {
   );
 
   const observer = createRequestObserver(metrics);
+  const runs = new RunRegistry();
 
   const responses = new ResponseService(scheduler, store, {
     acceptAnyModelName: config.model.acceptAnyModelName,
@@ -183,6 +188,7 @@ export async function createApp(config: Config): Promise<App> {
     hostedTools: config.responses.hostedTools,
     progressEventMs: config.server.progressEventMs,
     cacheScope: config.cache.scope,
+    runs,
   };
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
@@ -192,6 +198,7 @@ export async function createApp(config: Config): Promise<App> {
     requests: observer,
     limits: { ...config.websocket, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems }, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
     sessions: createSessionObserver(metrics),
+    runs,
     onSessionEnd: (key) => scheduler.releaseAffinity(key),
   });
   await fastify.register(responsesRoutes, {
@@ -200,6 +207,7 @@ export async function createApp(config: Config): Promise<App> {
     requestTimeoutMs: config.server.requestTimeoutMs,
     progressEventMs: config.server.progressEventMs,
     cacheScope: config.cache.scope,
+    runs,
   });
 
   try {
@@ -212,12 +220,27 @@ export async function createApp(config: Config): Promise<App> {
   }
 
   let closing: Promise<void> | undefined;
+  /**
+   * Graceful shutdown: readiness turns 503 and queued requests get 503 at once; no new listener
+   * connections; in-flight streams may finish within `server.shutdownGraceMs`, then each is stopped
+   * with its protocol's terminal event; WebSockets close 1001 after theirs; workers stop once
+   * their generations have; the store is closed last, so no accepted write is lost.
+   */
   const close = () =>
     (closing ??= (async () => {
-      const closed = scheduler.close();
+      const drained = scheduler.close();
+      const grace = setTimeout(() => {
+        logger.warn({ inFlight: runs.size }, 'shutdown grace period over: stopping what still runs');
+        runs.stopAll('shutdown');
+        // Clients that do not read their terminal event are cut off shortly after.
+        setTimeout(() => fastify.server.closeAllConnections(), 2_000).unref();
+      }, config.server.shutdownGraceMs);
+      grace.unref();
       await fastify.close();
+      await runs.idle();
+      clearTimeout(grace);
       await metricsServer?.close();
-      await closed;
+      await drained;
       await pool.dispose();
       store.close();
     })());

@@ -45,6 +45,7 @@ export async function serve(flags: ConfigFlags): Promise<void> {
   let isStopping = false;
   const stop = (signal: string) => {
     if (isStopping) {
+      app.fastify.log.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }
     isStopping = true;
@@ -59,6 +60,7 @@ export async function serve(flags: ConfigFlags): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  // `on`, not `once`: a second signal must reach stop(), which then exits at once.
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }

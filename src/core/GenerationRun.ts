@@ -2,6 +2,7 @@ import { FlintError } from '../errors/FlintError.js';
 import { toWireError, type WireError } from '../errors/toWireError.js';
 import type { Gateway, Generation } from './Gateway.js';
 import type { Logger } from './Logger.js';
+import type { RunRegistry } from './RunRegistry.js';
 import type { RequestObserver, RequestSummary } from './RequestObserver.js';
 import { TimedEvents, timedOut } from './TimedEvents.js';
 import type { FinishReason, GenerateRequest, GenerationEvent, GenerationTimings, SlotPlacement, Usage } from './types.js';
@@ -51,6 +52,8 @@ export interface RunContext {
    * failures stay protocol errors before any byte), then the keep-alive `tick` interval.
    */
   readonly patienceMs?: number;
+  /** Runs in flight, for graceful shutdown. */
+  readonly registry?: RunRegistry;
   /** Whose prompt cache the request may use (the tenant, or a shared scope); affinity keys are scoped by it too. */
   readonly cacheScope?: string;
 }
@@ -88,6 +91,7 @@ export class GenerationRun implements AsyncDisposable {
     this.#timer = setTimeout(() => this.#deadline.abort(new RunAborted('deadline')), context.deadlineMs);
     this.#timer.unref();
     this.signal = AbortSignal.any([context.signal, this.#deadline.signal, this.#stop.signal]);
+    context.registry?.add(this);
   }
 
   /** A run for one arriving request (its clock starts now). */
@@ -195,6 +199,7 @@ export class GenerationRun implements AsyncDisposable {
   async dispose(): Promise<void> {
     clearTimeout(this.#timer);
     await this.#generation?.dispose();
+    this.#context.registry?.delete(this);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../core/Gateway.js';
 import { GenerationRun, RunAborted, toCacheScope, type Progress } from '../core/GenerationRun.js';
 import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
+import type { RunRegistry } from '../core/RunRegistry.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, RequestId, ToolCall } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
 import { resolveModelName } from '../protocol/models.js';
@@ -22,6 +23,8 @@ export interface GenerationRouteOptions {
   readonly progressEventMs: number;
   /** Config `cache.scope`. */
   readonly cacheScope: 'key' | 'shared';
+  /** Runs in flight, for graceful shutdown. */
+  readonly runs: RunRegistry;
 }
 
 /** A parsed request of an API with one internal request and one echoed model name. */
@@ -51,7 +54,7 @@ export function createRequestSignal(reply: FastifyReply): AbortSignal {
 }
 
 /** A run for one HTTP request: its signal, deadline and summary line. `patienceMs` only for streams. */
-export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: RequestSummary['api'], options: { observer: RequestObserver; requestTimeoutMs: number; cacheScope: 'key' | 'shared' }, patienceMs?: number): GenerationRun {
+export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: RequestSummary['api'], options: { observer: RequestObserver; requestTimeoutMs: number; cacheScope: 'key' | 'shared'; runs: RunRegistry }, patienceMs?: number): GenerationRun {
   return GenerationRun.begin({
     api,
     route: request.routeOptions.url ?? request.url,
@@ -61,6 +64,7 @@ export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: 
     deadlineMs: options.requestTimeoutMs,
     patienceMs,
     cacheScope: toCacheScope(options.cacheScope, request.tenant),
+    registry: options.runs,
   });
 }
 

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { RequestObserver } from '../core/RequestObserver.js';
 import { GenerationRun, RunAborted, toCacheScope } from '../core/GenerationRun.js';
 import type { Logger } from '../core/Logger.js';
+import type { RunRegistry } from '../core/RunRegistry.js';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
 import type { ParsedResponseRequest } from '../protocol/responses/parseResponseRequest.js';
@@ -63,19 +64,22 @@ export class ResponsesConnection {
   readonly #sessionKey: string;
   /** The tenant of the handshake: what this socket may read and continue. */
   readonly #tenant: string;
+  readonly #runs: RunRegistry;
   readonly #cache: LruMap<string, Conversation>;
   readonly #queue: Pending[] = [];
   #running: Pending | undefined;
   #turns = 0;
   #isClosed = false;
   #isExpired = false;
+  #isDraining = false;
+  readonly #socketClosed: Promise<void>;
   #isAlive = true;
   readonly #timers: NodeJS.Timeout[] = [];
   /** Aborted when the socket closes: every run of the connection stops. */
   readonly #closed = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string }) {
+  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string; runs: RunRegistry }) {
     this.#socket = socket;
     this.#service = deps.service;
     this.#limits = deps.limits;
@@ -84,10 +88,12 @@ export class ResponsesConnection {
     this.#sessions = deps.sessions;
     this.#sessionKey = deps.sessionKey;
     this.#tenant = deps.tenant;
+    this.#runs = deps.runs;
     this.#cache = new LruMap(deps.limits.connectionCacheSize);
     this.#sessions.onSessionOpen();
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('pong', () => (this.#isAlive = true));
+    this.#socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.on('close', () => this.#onClose());
     socket.on('error', (err) => this.#log.debug({ err }, 'websocket error'));
     const ping = setInterval(() => this.#ping(), deps.limits.pingIntervalMs);
@@ -98,9 +104,27 @@ export class ResponsesConnection {
   }
 
   /** Server shutdown: abort what runs and say goodbye with 1001. */
-  shutdown(): void {
-    this.#abortAll();
+  /**
+   * Server shutdown: new and queued responses are refused (`error`, 503 with Retry-After), the
+   * running one may finish (shutdown stops it with its terminal event once the grace period is
+   * over), then the socket closes with 1001. Resolves once it is closed.
+   */
+  drain(): Promise<void> {
+    if (!this.#isDraining) {
+      this.#isDraining = true;
+      for (const pending of this.#queue.splice(0)) {
+        void pending.run.dispose();
+        this.#sendError(shuttingDown(), pending.streamId);
+      }
+      if (!this.#running) this.#goAway();
+    }
+    return this.#socketClosed;
+  }
+
+  #goAway(): void {
     this.#socket.close(closeCodes.goingAway, 'server shutting down');
+    // A client that never answers the close handshake is cut off.
+    setTimeout(() => this.#socket.terminate(), 2_000).unref();
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -135,6 +159,7 @@ export class ResponsesConnection {
 
   #create(event: Record<string, unknown>, streamId: string | undefined): void {
     if (this.#isExpired) return this.#limitReached();
+    if (this.#isDraining) return this.#sendError(shuttingDown(), streamId);
     if (this.#queue.length + (this.#running ? 1 : 0) >= this.#limits.maxQueuedResponses) {
       return this.#sendError(new FlintError('FLINT_ERR_WS_TOO_MANY_INFLIGHT', { details: { limit: this.#limits.maxQueuedResponses, retryAfterS: 1 } }), streamId);
     }
@@ -151,6 +176,7 @@ export class ResponsesConnection {
       deadlineMs: this.#limits.requestTimeoutMs,
       patienceMs: this.#limits.progressEventMs,
       cacheScope: toCacheScope(this.#limits.cacheScope, this.#tenant),
+      registry: this.#runs,
     });
     let parsed: ParsedResponseRequest;
     try {
@@ -198,7 +224,8 @@ export class ResponsesConnection {
 
   #afterRun(): void {
     this.#running = undefined;
-    this.#pump();
+    if (this.#isDraining) this.#goAway();
+    else this.#pump();
   }
 
   async #runOne(pending: Pending): Promise<void> {
@@ -292,6 +319,10 @@ export class ResponsesConnection {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#sessions.onSessionClose(this.#turns);
   }
+}
+
+function shuttingDown(): FlintError {
+  return new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
 }
 
 /** Adds `stream_id` to an already serialized event object. */

@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestObserver } from '../core/RequestObserver.js';
+import type { RunRegistry } from '../core/RunRegistry.js';
 import { FlintError } from '../errors/FlintError.js';
 import { anonymousTenant } from '../core/types.js';
 import { toCacheScope } from '../core/GenerationRun.js';
@@ -14,6 +15,8 @@ export interface ResponsesSocketOptions {
   readonly requests: RequestObserver;
   readonly sessions: SessionObserver;
   readonly limits: ConnectionLimits & { readonly maxFrameBytes: number; readonly maxSockets: number; readonly maxSocketsPerKey: number };
+  /** Runs in flight, for graceful shutdown. */
+  readonly runs: RunRegistry;
   /** Called when a socket closes, to drop its slot affinity. */
   readonly onSessionEnd?: (sessionKey: string) => void;
 }
@@ -30,7 +33,7 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
   await app.register(websocket, {
     options: { maxPayload: limits.maxFrameBytes },
     preClose: async () => {
-      for (const connection of connections) connection.shutdown();
+      await Promise.all([...connections].map((connection) => connection.drain()));
       await new Promise<void>((resolve) => app.websocketServer.close(() => resolve()));
     },
   });
@@ -60,6 +63,7 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
         sessions: options.sessions,
         sessionKey,
         tenant: request.tenant,
+        runs: options.runs,
       });
       connections.add(connection);
       socket.once('close', () => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestObserver } from '../../core/RequestObserver.js';
+import type { RunRegistry } from '../../core/RunRegistry.js';
 import type { SlotPlacement } from '../../core/types.js';
 import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseObject, WireEvent } from '../../protocol/responses/ResponseStream.js';
@@ -17,6 +18,8 @@ export interface ResponsesRouteOptions {
   readonly progressEventMs: number;
   /** Config `cache.scope`. */
   readonly cacheScope: 'key' | 'shared';
+  /** Runs in flight, for graceful shutdown. */
+  readonly runs: RunRegistry;
 }
 
 /** Codex's sticky-routing header: set on every response, replayed by the client within a turn. */
