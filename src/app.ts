@@ -123,6 +123,8 @@ export async function createApp(config: Config): Promise<App> {
         streamCoalesceMs: config.engine.streamCoalesceMs,
       },
       startTimeoutMs: config.engine.workerStartTimeoutMs,
+      heartbeatIntervalMs: config.engine.heartbeatIntervalMs,
+      heartbeatTimeoutMs: config.engine.heartbeatTimeoutMs,
       logger,
     },
     {

@@ -68,6 +68,10 @@ export const ConfigSchema = Type.Object(
         gpu: Type.Union([Type.Literal('auto'), Type.Literal('off'), Type.Literal('cuda'), Type.Literal('vulkan'), Type.Literal('metal')], { default: 'off' }),
         /** How long a worker may take to load the model. */
         workerStartTimeoutMs: Type.Integer({ default: 120_000, minimum: 1_000 }),
+        /** Liveness ping interval to each worker. */
+        heartbeatIntervalMs: Type.Integer({ default: 2_000, minimum: 100 }),
+        /** A worker silent this long is killed and restarted like a crashed one. */
+        heartbeatTimeoutMs: Type.Integer({ default: 20_000, minimum: 500 }),
         /** Host memory per worker for KV states of evicted prefixes (0 disables saving). */
         savedPrefixBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 0 }),
         /** Prefixes shorter than this are recomputed rather than saved. */

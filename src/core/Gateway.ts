@@ -8,7 +8,9 @@ export interface GenerateOptions {
 
 /** Readiness as `/ready` reports it. */
 export interface Readiness {
+  /** Whether any slot can serve. */
   readonly isReady: boolean;
+  /** Why not, or (when ready) what degrades it, e.g. a worker restarting. */
   readonly reason?: string;
 }
 

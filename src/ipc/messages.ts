@@ -27,6 +27,8 @@ export type ParentMessage =
   | { readonly type: 'init'; readonly version: number; readonly settings: WorkerSettings }
   | { readonly type: 'generate'; readonly id: string; readonly slot: number; readonly request: GenerateRequest }
   | { readonly type: 'cancel'; readonly id: string }
+  /** Liveness probe; the worker answers `pong` from its event loop. */
+  | { readonly type: 'ping'; readonly seq: number }
   | { readonly type: 'shutdown' };
 
 /** Model facts the worker reports once loaded. */
@@ -79,4 +81,5 @@ export type WorkerMessage =
       readonly savedPrefixBytes: number;
     }
   | { readonly type: 'failed'; readonly id: string; readonly failure: WireFailure }
-  | { readonly type: 'fatal'; readonly message: string };
+  | { readonly type: 'fatal'; readonly message: string }
+  | { readonly type: 'pong'; readonly seq: number };

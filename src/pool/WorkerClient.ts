@@ -46,6 +46,9 @@ export interface WorkerClientOptions {
   readonly settings: WorkerSettings;
   readonly index: number;
   readonly startTimeoutMs: number;
+  /** Liveness: a ping this often; a worker that has not answered for `heartbeatTimeoutMs` is killed (and restarted). */
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
   readonly logger: Logger;
 }
 
@@ -63,13 +66,28 @@ export class WorkerClient {
   #exitReason: string | undefined;
   #isDisposed = false;
 
-  private constructor(child: ChildProcess, index: number, facts: WorkerModelFacts, logger: Logger) {
+  readonly #heartbeat: NodeJS.Timeout;
+  #lastPongAt = performance.now();
+  #pingSeq = 0;
+
+  private constructor(child: ChildProcess, index: number, facts: WorkerModelFacts, logger: Logger, heartbeat: { intervalMs: number; timeoutMs: number }) {
     this.#child = child;
     this.index = index;
     this.facts = facts;
     this.#logger = logger;
     child.on('message', (message: WorkerMessage) => this.#onMessage(message));
     child.once('exit', (code, signal) => this.#onExit(signal ? `killed by ${signal}` : `exited with code ${code}`));
+    // A worker that hangs without dying (stuck native code, a blocked event loop) is treated like a crashed one.
+    this.#heartbeat = setInterval(() => {
+      if (performance.now() - this.#lastPongAt > heartbeat.timeoutMs) {
+        this.#logger.warn({ silentMs: Math.round(performance.now() - this.#lastPongAt) }, 'worker stopped answering heartbeats; killing it');
+        clearInterval(this.#heartbeat);
+        this.#child.kill('SIGKILL');
+        return;
+      }
+      this.#send({ type: 'ping', seq: ++this.#pingSeq });
+    }, heartbeat.intervalMs);
+    this.#heartbeat.unref();
   }
 
   /** Forks the worker and resolves once its model is loaded; rejects on load failure or timeout. */
@@ -86,7 +104,7 @@ export class WorkerClient {
     try {
       child.send({ type: 'init', version: IPC_VERSION, settings: options.settings } satisfies ParentMessage);
       const ready = await waitForReady(child, controller.signal);
-      return new WorkerClient(child, options.index, ready.facts, logger);
+      return new WorkerClient(child, options.index, ready.facts, logger, { intervalMs: options.heartbeatIntervalMs, timeoutMs: options.heartbeatTimeoutMs });
     } catch (err) {
       child.kill('SIGKILL');
       const reason = controller.signal.aborted ? `did not load within ${options.startTimeoutMs} ms` : (err as Error).message;
@@ -202,12 +220,16 @@ export class WorkerClient {
       case 'fatal':
         this.#logger.error({ detail: message.message }, 'worker reported a fatal error');
         break;
+      case 'pong':
+        this.#lastPongAt = performance.now();
+        break;
       case 'ready':
         break;
     }
   }
 
   #onExit(reason: string): void {
+    clearInterval(this.#heartbeat);
     this.#exitReason = reason;
     removeScratch(this.#child.pid);
     for (const { queue, settle } of this.#inFlight.values()) {

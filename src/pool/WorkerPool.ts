@@ -10,6 +10,8 @@ export interface WorkerPoolOptions {
   readonly execArgv: readonly string[];
   readonly settings: WorkerSettings;
   readonly startTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
   readonly logger: Logger;
   /** Longest pause between restarts of a crashing worker. */
   readonly maxRestartDelayMs?: number;
@@ -65,6 +67,8 @@ export class WorkerPool {
       settings: this.#options.settings,
       index,
       startTimeoutMs: this.#options.startTimeoutMs,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs,
       logger: this.#options.logger,
     });
     if (this.#isDisposed) {

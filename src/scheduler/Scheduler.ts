@@ -72,8 +72,9 @@ export class Scheduler implements Gateway {
   readiness(): Readiness {
     if (this.#isClosing) return { isReady: false, reason: 'shutting down' };
     if (!this.#model) return { isReady: false, reason: 'model loading' };
-    if (this.#workersUp < this.#workersTotal) return { isReady: false, reason: `${this.#workersUp} of ${this.#workersTotal} workers up` };
-    return { isReady: true };
+    // Ready while any slot can serve; a worker that is restarting only degrades capacity.
+    if (this.#slots.total === 0) return { isReady: false, reason: `${this.#workersUp} of ${this.#workersTotal} workers up` };
+    return { isReady: true, reason: this.#workersUp < this.#workersTotal ? `${this.#workersUp} of ${this.#workersTotal} workers up` : undefined };
   }
 
   /** Adds a worker's slots (on start and after a restart) and serves waiting requests. */

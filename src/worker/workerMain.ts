@@ -153,6 +153,9 @@ process.on('message', (message: ParentMessage) => {
     case 'cancel':
       running.get(message.id)?.abort();
       break;
+    case 'ping':
+      send({ type: 'pong', seq: message.seq });
+      break;
     case 'shutdown':
       void shutdown();
       break;
