@@ -137,6 +137,7 @@ export async function createApp(config: Config): Promise<App> {
           architecture: worker.facts.architecture,
           chatWrapper: worker.facts.chatWrapper,
           hasInfill: worker.facts.hasInfill,
+          maxTokenChars: worker.facts.maxTokenChars,
           createdS: Math.floor(Date.now() / 1000),
         });
         scheduler.addWorker(worker, config.engine.slots);

@@ -162,5 +162,7 @@ export interface ModelInfo {
   readonly architecture: string;
   readonly chatWrapper: string;
   readonly hasInfill: boolean;
+  /** The longest text one token stands for: prompts longer than contextSize × this cannot fit, untokenized. */
+  readonly maxTokenChars: number;
   readonly createdS: number;
 }

@@ -41,6 +41,8 @@ export interface WorkerModelFacts {
   readonly hasInfill: boolean;
   readonly threads: number;
   readonly batchThreads: number;
+  /** The longest text one token stands for (a lower bound on a prompt's tokens is its length / this). */
+  readonly maxTokenChars: number;
 }
 
 /** Failure reported for one request; `code` is a FLINT_ERR_* code. */

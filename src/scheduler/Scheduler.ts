@@ -100,6 +100,7 @@ export class Scheduler implements Gateway {
         this.#drains.add(disposal);
         void disposal.finally(() => this.#drains.delete(disposal));
       },
+      model: () => this.#model,
       limits: this.#limits,
       logger: this.#logger,
       observer: this.#observer,
@@ -248,6 +249,7 @@ interface SchedulerAccess {
   release(lease: SlotLease): void;
   /** Registers a disposal in progress, so shutdown can wait for it. */
   track(disposal: Promise<void>): void;
+  model(): ModelInfo | undefined;
   readonly limits: SchedulerLimits;
   readonly logger: Logger;
   readonly observer: SchedulerObserver;
@@ -319,6 +321,7 @@ class ScheduledGeneration implements Generation {
     const request = this.#request;
     const signal = this.#signal;
     const queuedAt = performance.now();
+    rejectTooLong(request, this.#access.model());
     const fingerprint = toFingerprint(request.input);
     let lease = this.#access.leaseNow(fingerprint, signal);
     if (!lease) {
@@ -370,5 +373,26 @@ class ScheduledGeneration implements Generation {
       }
     }
     throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
+  }
+}
+
+/**
+ * A prompt whose text alone needs more tokens than the context holds (even if every token were
+ * the vocabulary's longest) is refused before it is queued, sent or tokenized: a 10 MB prompt
+ * costs a character count here, not seconds of a worker's tokenizer.
+ */
+function rejectTooLong(request: GenerateRequest, model: ModelInfo | undefined): void {
+  if (!model) return;
+  const input = request.input;
+  let chars = 0;
+  if (input.type === 'text') chars = input.prompt.length;
+  else if (input.type === 'infill') chars = input.prefix.length + input.suffix.length;
+  else for (const message of input.messages) chars += message.content.length + (message.reasoning?.length ?? 0);
+  const atLeast = Math.ceil(chars / Math.max(1, model.maxTokenChars));
+  if (atLeast >= model.contextSize) {
+    throw new FlintError('FLINT_ERR_CONTEXT_OVERFLOW', {
+      param: request.inputParam ?? (input.type === 'chat' ? 'messages' : 'prompt'),
+      details: { contextSize: model.contextSize, promptTokens: `at least ${atLeast}`, detail: '' },
+    });
   }
 }

@@ -114,7 +114,16 @@ export class Engine {
       hasInfill: this.hasInfill(),
       threads: this.settings.threads,
       batchThreads: this.settings.batchThreads,
+      maxTokenChars: this.#maxTokenChars(),
     };
+  }
+
+  /** The longest text any one token stands for: a prompt of n characters has at least n / this many tokens. */
+  #maxTokenChars(): number {
+    let longest = 1;
+    const size = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0;
+    for (let id = 0; id < size; id++) longest = Math.max(longest, this.model.detokenize([id as Token], false).length);
+    return longest;
   }
 
   /** Tokenizes the request input the way the model expects it. */

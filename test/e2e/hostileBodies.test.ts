@@ -70,3 +70,16 @@ test('a deep WebSocket frame gets an error event naming the param; the socket st
   assert.equal((await event).type, 'response.created');
   ws.close();
 });
+
+test('a prompt too long for the context is refused before it reaches a worker; the other slot is not held up', async () => {
+  // 7 MB of text cannot fit 16k tokens whatever the tokenizer does: counting characters decides it.
+  const routed = async () => (await server.app.metrics.routes.get()).values.reduce((n, v) => n + v.value, 0);
+  const before = await routed();
+  const res = await post('/v1/responses', JSON.stringify({ input: 'x'.repeat(7 * 1024 * 1024) }));
+  assert.equal(res.status, 400);
+  assert.equal(res.body.error?.code, 'context_length_exceeded');
+  assert.match((res.body.error as unknown as { message: string }).message, /at least \d+ tokens/);
+  assert.equal(await routed(), before, 'no slot was chosen for it');
+  const other = await server.client.chat.completions.create({ model: server.app.scheduler.model!.id, messages: [{ role: 'user', content: 'small' }], max_tokens: 4 });
+  assert.equal(other.object, 'chat.completion');
+});
