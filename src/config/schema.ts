@@ -149,6 +149,8 @@ export const ConfigSchema = Type.Object(
       {
         /** Stored responses kept (oldest pruned first). */
         maxResponses: Type.Integer({ default: 10_000, minimum: 1 }),
+        /** Total bytes of stored responses and their conversations (oldest pruned first). */
+        maxBytes: Type.Integer({ default: 512 * 1024 * 1024, minimum: 1024 }),
         /** Age after which a stored response is gone (OpenAI keeps 30 days). */
         maxAgeS: Type.Integer({ default: 30 * 24 * 3600, minimum: 1 }),
       },

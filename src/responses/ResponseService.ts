@@ -127,7 +127,8 @@ export class ResponseService {
       }
       if (isCompaction && response.output.some((item) => item.type === 'compaction')) this.#options.onCompacted?.();
       const conversation: Conversation = { inputItems, outputItems: stream.outputItems() };
-      if (parsed.isStored) this.stored.save(response, conversation, options.tenant);
+      // A failed response stays retrievable, but its conversation is not kept: it cannot be continued.
+      if (parsed.isStored) this.stored.save(response, response.status === 'failed' ? { inputItems: [], outputItems: [] } : conversation, options.tenant);
       options.onFinished?.(response, conversation);
       return response;
     } finally {

@@ -7,6 +7,8 @@ import type { ResponseStore, StoredResponse } from '../core/ResponseStore.js';
 export interface StoreLimits {
   readonly maxResponses: number;
   readonly maxAgeS: number;
+  /** Total bytes of stored JSON (responses and their conversations); oldest pruned first. */
+  readonly maxBytes: number;
 }
 
 /**
@@ -28,6 +30,11 @@ export class SqliteResponseStore implements ResponseStore {
   readonly #count: Database.Statement;
   readonly #pruneAge: Database.Statement;
   readonly #pruneCount: Database.Statement;
+  readonly #totalBytes: Database.Statement;
+  readonly #oldest: Database.Statement;
+  readonly #removeAny: Database.Statement;
+  /** Bytes of stored JSON: kept as a running total, recounted whenever rows are pruned. */
+  #bytes = 0;
   #inserts = 0;
 
   constructor(dataDir: string, limits: StoreLimits) {
@@ -52,26 +59,36 @@ export class SqliteResponseStore implements ResponseStore {
     // Stores written before responses had owners: their rows belong to the no-key tenant.
     const columns = this.#db.prepare('PRAGMA table_info(responses)').all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === 'owner')) this.#db.exec(`ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'`);
+    if (!columns.some((c) => c.name === 'bytes')) this.#db.exec(`ALTER TABLE responses ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0`);
     this.#limits = limits;
-    this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, owner, created_at, response, input_items, output_items) VALUES (?, ?, ?, ?, ?, ?)');
+    this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, owner, created_at, response, input_items, output_items, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.#select = this.#db.prepare('SELECT id, owner, created_at, response, input_items, output_items FROM responses WHERE id = ? AND owner = ? AND created_at >= ?');
-    this.#remove = this.#db.prepare('DELETE FROM responses WHERE id = ? AND owner = ?');
+    this.#remove = this.#db.prepare('DELETE FROM responses WHERE id = ? AND owner = ? RETURNING bytes');
     this.#insertItem = this.#db.prepare('INSERT OR REPLACE INTO output_items (id, response_id, item) VALUES (?, ?, ?)');
     this.#selectItem = this.#db.prepare('SELECT o.item FROM output_items o JOIN responses r ON r.id = o.response_id WHERE o.id = ? AND r.owner = ? AND r.created_at >= ?');
     this.#removeItems = this.#db.prepare('DELETE FROM output_items WHERE response_id = ?');
     this.#pruneItems = this.#db.prepare('DELETE FROM output_items WHERE response_id NOT IN (SELECT id FROM responses)');
     this.#saveAll = this.#db.transaction((entry: StoredResponse) => {
-      this.#insert.run(entry.id, entry.owner, entry.createdAtS, JSON.stringify(entry.response), JSON.stringify(entry.inputItems), JSON.stringify(entry.outputItems));
+      const response = JSON.stringify(entry.response);
+      const inputItems = JSON.stringify(entry.inputItems);
+      const outputItems = JSON.stringify(entry.outputItems);
+      const bytes = response.length + inputItems.length + outputItems.length;
+      this.#insert.run(entry.id, entry.owner, entry.createdAtS, response, inputItems, outputItems, bytes);
+      this.#bytes += bytes;
       for (const item of entry.outputItems) if (typeof item.id === 'string') this.#insertItem.run(item.id, entry.id, JSON.stringify(item));
     });
     this.#count = this.#db.prepare('SELECT COUNT(*) AS n FROM responses');
     this.#pruneAge = this.#db.prepare('DELETE FROM responses WHERE created_at < ?');
+    this.#totalBytes = this.#db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM responses');
+    this.#oldest = this.#db.prepare('SELECT id, bytes FROM responses ORDER BY created_at ASC, rowid ASC LIMIT 64');
+    this.#removeAny = this.#db.prepare('DELETE FROM responses WHERE id = ?');
     this.#pruneCount = this.#db.prepare('DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)');
     this.#prune();
   }
 
   save(entry: StoredResponse): void {
     this.#saveAll(entry);
+    if (this.#bytes > this.#limits.maxBytes) this.#pruneBytes();
     // Pruning scans an index; doing it every 64 inserts keeps the store within limits + 64.
     if (++this.#inserts % 64 === 0) this.#prune();
   }
@@ -97,9 +114,11 @@ export class SqliteResponseStore implements ResponseStore {
   }
 
   delete(id: string, owner: string): boolean {
-    const isDeleted = this.#remove.run(id, owner).changes > 0;
-    if (isDeleted) this.#removeItems.run(id);
-    return isDeleted;
+    const removed = this.#remove.get(id, owner) as { bytes: number } | undefined;
+    if (!removed) return false;
+    this.#bytes -= removed.bytes;
+    this.#removeItems.run(id);
+    return true;
   }
 
   count(): number {
@@ -113,7 +132,23 @@ export class SqliteResponseStore implements ResponseStore {
   #prune(): void {
     this.#pruneAge.run(this.#oldestAllowed());
     this.#pruneCount.run(this.#limits.maxResponses);
+    this.#bytes = (this.#totalBytes.get() as { n: number }).n;
+    this.#pruneBytes();
     this.#pruneItems.run();
+  }
+
+  /** Drops the oldest responses until the stored JSON fits `maxBytes`. */
+  #pruneBytes(): void {
+    while (this.#bytes > this.#limits.maxBytes) {
+      const oldest = this.#oldest.all() as Array<{ id: string; bytes: number }>;
+      if (oldest.length === 0) return;
+      for (const row of oldest) {
+        if (this.#bytes <= this.#limits.maxBytes) return;
+        this.#removeAny.run(row.id);
+        this.#removeItems.run(row.id);
+        this.#bytes -= row.bytes;
+      }
+    }
   }
 
   #oldestAllowed(): number {

@@ -32,6 +32,9 @@ const argumentShapeLimits = { maxDepth: 64, maxArrayItems: 50_000 };
 import { createCachingTokenizer } from './CachingTokenizer.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
 
+/** Schema text kept in the grammar cache, in all (UTF-16 code units). */
+const maxGrammarCacheChars = 4 * 1024 * 1024;
+
 /** What a grammar is compiled from. */
 type GrammarSource = ResponseFormat | { type: 'tool_arguments'; tool: ToolSpec } | { type: 'one_of'; values: readonly string[] } | { type: 'gbnf'; gbnf: string };
 
@@ -196,7 +199,15 @@ export class Engine {
     let grammar = this.#grammars.get(key);
     if (!grammar) {
       grammar = this.#createGrammar(format);
+      // Bounded in bytes too (a compiled grammar grows with its schema): the oldest go first.
       this.#grammars.set(key, grammar);
+      let bytes = 0;
+      for (const [cached] of this.#grammars.entries()) bytes += cached.length;
+      for (const [oldest] of this.#grammars.entries()) {
+        if (bytes <= maxGrammarCacheChars || this.#grammars.size <= 1) break;
+        bytes -= oldest.length;
+        this.#grammars.delete(oldest);
+      }
       grammar.catch(() => this.#grammars.delete(key));
     }
     return grammar;

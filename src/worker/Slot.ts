@@ -332,7 +332,8 @@ function toEvaluateOptions(sampling: SamplingOptions, punishTokens: () => Token[
     topP: sampling.topP,
     topK: sampling.topK,
     minP: sampling.minP,
-    seed: sampling.seed,
+    // Negative seeds map onto the same 32-bit space llama.cpp uses.
+    seed: sampling.seed === undefined ? undefined : sampling.seed >>> 0,
     grammarEvaluationState,
     repeatPenalty: hasPenalty
       ? {

@@ -45,7 +45,7 @@ interface Pending {
 }
 
 /** WebSocket close codes used here (RFC 6455). */
-const closeCodes = { normal: 1000, goingAway: 1001 } as const;
+const closeCodes = { normal: 1000, goingAway: 1001, policyViolation: 1008 } as const;
 
 /**
  * One Responses WebSocket: client events in, one JSON server event per message out. Responses
@@ -273,7 +273,14 @@ export class ResponsesConnection {
     else this.#log.debug({ code: wire.body.error.code, param: wire.body.error.param, status: wire.status }, 'websocket request refused');
     const event: Record<string, unknown> = { type: 'error', status: wire.status, error: wire.body.error };
     if (streamId) event.stream_id = streamId;
-    if (!this.#isClosed) this.#socket.send(JSON.stringify(event));
+    if (this.#isClosed) return;
+    // A client that floods bad frames without reading the errors would grow the send buffer: cut it off.
+    if (this.#socket.bufferedAmount > this.#limits.maxSendBufferBytes) {
+      this.#log.warn({ bufferedBytes: this.#socket.bufferedAmount }, 'websocket client does not read its error events; closing');
+      this.#socket.close(closeCodes.policyViolation, 'too many unread error events');
+      return;
+    }
+    this.#socket.send(JSON.stringify(event));
   }
 
   /** The age limit passed: never cut a running response; otherwise say so and close 1001. */

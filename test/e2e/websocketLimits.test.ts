@@ -55,3 +55,14 @@ test('at the lifetime limit the socket gets websocket_connection_limit_reached a
   while (!session.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(session.closed?.code, 1001);
 });
+
+test('a client that floods bad frames without reading the errors is cut off (1008), not buffered', { timeout: 60_000 }, async () => {
+  await using tight = await startServer({}, 'websocket:\n  maxSendBufferBytes: 65536\n');
+  const ws = new WebSocket(`${tight.url.replace('http', 'ws')}/v1/responses`);
+  await new Promise((resolve) => ws.once('open', resolve));
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  ws.pause(); // read nothing: the server's error events pile up on its side
+  for (let i = 0; i < 100_000 && ws.readyState === WebSocket.OPEN; i++) ws.send('x');
+  ws.resume();
+  assert.equal(await closed, 1008);
+});

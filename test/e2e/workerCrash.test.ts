@@ -65,3 +65,28 @@ test('SIGKILL of the worker mid-stream ends the stream with an error; the gatewa
   assert.match(metrics, /^flint_slots_busy\{worker="0"\} 0$/m);
   assert.match(metrics, /^flint_worker_up\{worker="0"\} 1$/m);
 });
+
+test('a response that failed (worker killed mid-stream) is stored without its conversation', async () => {
+  await workerReplaced(undefined);
+  const pid = server.app.pool.liveWorkers[0].pid!;
+  const res = await fetch(`${server.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'a private prompt', max_output_tokens: 900, store: true, stream: true }) });
+  const reader = res.body!.getReader();
+  let text = '';
+  let killed = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+    if (!killed && text.includes('response.output_text.delta')) {
+      killed = true;
+      process.kill(pid, 'SIGKILL');
+    }
+  }
+  assert.match(text, /event: response\.failed/);
+  const id = /"id":"(resp_[^"]+)"/.exec(text)![1];
+  const stored = (await (await fetch(`${server.url}/v1/responses/${id}`)).json()) as { status: string };
+  assert.equal(stored.status, 'failed');
+  const items = (await (await fetch(`${server.url}/v1/responses/${id}/input_items`)).json()) as { data: unknown[] };
+  assert.deepEqual(items.data, [], 'the input is not kept');
+  await workerReplaced(pid);
+});

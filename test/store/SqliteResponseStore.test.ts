@@ -16,11 +16,11 @@ const entry = (id: string, createdAtS = Math.floor(Date.now() / 1000)) => ({
 
 test('round trip, delete, and data that outlives the store object', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'flint-store-'));
-  const store = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600 });
+  const store = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600, maxBytes: 1 << 30 });
   store.save(entry('resp_a'));
   assert.deepEqual(store.get('resp_a', 'anonymous')?.inputItems, [{ id: 'msg_resp_a', type: 'message' }]);
   store.close();
-  const reopened = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600 });
+  const reopened = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600, maxBytes: 1 << 30 });
   assert.equal(reopened.get('resp_a', 'anonymous')?.response.status, 'completed');
   assert.equal(reopened.delete('resp_a', 'anonymous'), true);
   assert.equal(reopened.delete('resp_a', 'anonymous'), false);
@@ -29,7 +29,7 @@ test('round trip, delete, and data that outlives the store object', () => {
 });
 
 test('bounded by count (oldest pruned first) and by age', () => {
-  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 3, maxAgeS: 60 });
+  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 3, maxAgeS: 60, maxBytes: 1 << 30 });
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 64; i++) store.save(entry(`resp_${i}`, now - 64 + i));
   assert.equal(store.count(), 3);
@@ -41,11 +41,22 @@ test('bounded by count (oldest pruned first) and by age', () => {
 });
 
 test('output items are found by id while their response is stored, and go with it', () => {
-  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 100, maxAgeS: 3600 });
+  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 100, maxAgeS: 3600, maxBytes: 1 << 30 });
   store.save({ ...entry('resp_items'), outputItems: [{ id: 'msg_out', type: 'message', role: 'assistant' }] });
   assert.deepEqual(store.findItem('msg_out', 'anonymous'), { id: 'msg_out', type: 'message', role: 'assistant' });
   assert.equal(store.findItem('msg_resp_items', 'anonymous'), undefined, 'input items are not indexed');
   store.delete('resp_items', 'anonymous');
   assert.equal(store.findItem('msg_out', 'anonymous'), undefined);
+  store.close();
+});
+
+test('bounded by bytes: the oldest responses go until the stored JSON fits', () => {
+  const store = new SqliteResponseStore(mkdtempSync(path.join(tmpdir(), 'flint-store-')), { maxResponses: 1000, maxAgeS: 3600, maxBytes: 20_000 });
+  const now = Math.floor(Date.now() / 1000);
+  const big = (id: string, at: number) => ({ ...entry(id, at), inputItems: [{ id: `msg_${id}`, type: 'message', text: 'x'.repeat(4_000) }] });
+  for (let i = 0; i < 10; i++) store.save(big(`resp_${i}`, now - 10 + i));
+  assert.ok(store.count() <= 5 && store.count() >= 3, `kept ${store.count()}`);
+  assert.ok(store.get('resp_9', 'anonymous'), 'the newest stays');
+  assert.equal(store.get('resp_0', 'anonymous'), undefined, 'the oldest went first');
   store.close();
 });

@@ -32,7 +32,8 @@ export const ChatCompletionRequestSchema = Type.Object({
   top_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
   top_k: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
   min_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
-  seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** llama.cpp takes a 32-bit seed; negative values are accepted as OpenAI allows them. */
+  seed: Type.Optional(Type.Union([Type.Integer({ minimum: -2147483648, maximum: 4294967295 }), Type.Null()])),
   max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
   max_completion_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
   stop: Type.Optional(Stop),

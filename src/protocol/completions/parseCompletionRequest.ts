@@ -13,7 +13,8 @@ export const CompletionRequestSchema = Type.Object({
   max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
   temperature: NumberOrNull(0, 2),
   top_p: NumberOrNull(0, 1),
-  seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** llama.cpp takes a 32-bit seed; negative values are accepted as OpenAI allows them. */
+  seed: Type.Optional(Type.Union([Type.Integer({ minimum: -2147483648, maximum: 4294967295 }), Type.Null()])),
   stop: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 16 }), Type.Null()])),
   presence_penalty: NumberOrNull(-2, 2),
   frequency_penalty: NumberOrNull(-2, 2),

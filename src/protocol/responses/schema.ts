@@ -15,7 +15,8 @@ export const ResponseCreateSchema = Type.Object({
   max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
   temperature: NumberOrNull(0, 2),
   top_p: NumberOrNull(0, 1),
-  seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** llama.cpp takes a 32-bit seed; negative values are accepted as OpenAI allows them. */
+  seed: Type.Optional(Type.Union([Type.Integer({ minimum: -2147483648, maximum: 4294967295 }), Type.Null()])),
   /** Checked item by item in protocol/tools.ts (function, namespace, custom, hosted). */
   tools: Type.Optional(Type.Union([Type.Array(Type.Unknown(), { maxItems: 512 }), Type.Null()])),
   tool_choice: Type.Optional(Type.Unknown()),
