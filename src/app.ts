@@ -7,7 +7,7 @@ import { redactConfig } from './config/loadConfig.js';
 import type { Logger } from './core/Logger.js';
 import type { ResponseStore } from './core/ResponseStore.js';
 import { registerAuth } from './http/auth.js';
-import { registerErrorHandlers } from './http/errorHandler.js';
+import { handleClientError, registerErrorHandlers } from './http/errorHandler.js';
 import { registerJsonBodyParser } from './http/jsonBodyParser.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
 import { completionRoutes } from './http/routes/completions.js';
@@ -75,6 +75,7 @@ export async function createApp(config: Config): Promise<App> {
     forceCloseConnections: 'idle',
     // Generation routes refuse with their own 503 while the scheduler drains; Fastify's would lack the OpenAI envelope.
     return503OnClosing: false,
+    clientErrorHandler: handleClientError,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
   });

@@ -1,9 +1,16 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
 
 /** Routes every error and unknown route through toWireError, the one mapping to the OpenAI shape. */
 export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: number): void {
+  // Which methods each route pattern has, so a known path with the wrong method is a 405, not a 404.
+  const routes: Array<{ pattern: RegExp; method: string }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(`^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+')}/?$`);
+    for (const method of [route.method].flat()) routes.push({ pattern, method });
+  });
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = toWireError(err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new FlintError('FLINT_ERR_BODY_TOO_LARGE', { details: { limitBytes: bodyLimitBytes }, cause: err }) : err);
     if (!mapped.isExpected) request.log.error({ err }, 'unexpected error');
@@ -11,7 +18,29 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: numb
     return reply.code(mapped.status).headers(mapped.headers).send(mapped.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const mapped = toWireError(new FlintError('FLINT_ERR_ROUTE_NOT_FOUND', { details: { method: request.method, url: request.url.split('?')[0] } }));
+    const url = request.url.split('?')[0];
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(url)).map((r) => r.method))].filter((m) => m !== 'HEAD');
+    const mapped = toWireError(
+      allowed.length > 0
+        ? new FlintError('FLINT_ERR_METHOD_NOT_ALLOWED', { details: { method: request.method, url } })
+        : new FlintError('FLINT_ERR_ROUTE_NOT_FOUND', { details: { method: request.method, url } }),
+    );
+    if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
     return reply.code(mapped.status).send(mapped.body);
   });
+}
+
+/**
+ * Errors Node's HTTP parser raises before any route runs (URI or headers too long, malformed
+ * requests) get the OpenAI envelope too, then the connection closes.
+ */
+export function handleClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_URI_TOO_LONG' || err.code === 'ERR_HTTP_REQUEST_URI_TOO_LONG' ? 414 : 400;
+  const message = status === 431 ? 'The request headers are too large.' : status === 414 ? 'The request URI is too long.' : 'The request could not be parsed.';
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 400 ? 'bad_request' : 'request_too_large' } });
+  socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

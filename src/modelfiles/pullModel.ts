@@ -21,7 +21,7 @@ export function toModelSource(spec: string, catalog: readonly CatalogEntry[]): M
   const [, owner, repo, file, revision = 'main'] = match;
   // Every part stays inside its repository: no '..', '.', empty or encoded segments that a URL would resolve elsewhere.
   const isSafe = (part: string) => part.length > 0 && part !== '.' && part !== '..' && !/[%\\?#]/.test(part);
-  if (![owner, repo, revision, ...file.split('/')].every(isSafe)) throw new Error(`'${spec}': hf: URIs may not contain '.', '..', empty or escaped path segments`);
+  if (![owner, repo, ...revision.split('/'), ...file.split('/')].every(isSafe)) throw new Error(`'${spec}': hf: URIs may not contain '.', '..', empty or escaped path segments`);
   return {
     url: `https://huggingface.co/${owner}/${repo}/resolve/${revision}/${file}`,
     file: entry?.file ?? path.basename(file),

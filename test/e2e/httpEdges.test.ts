@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import { toModelSource } from '../../src/modelfiles/pullModel.js';
+import { startServer, type TestServer } from '../helpers/startServer.js';
+
+let server: TestServer;
+before(async () => {
+  server = await startServer();
+});
+after(() => server.close());
+
+test('a known path with the wrong method is a 405 with Allow, in the OpenAI envelope; unknown paths stay 404', async () => {
+  const wrong = await fetch(`${server.url}/v1/chat/completions`, { method: 'GET' });
+  assert.equal(wrong.status, 405);
+  assert.match(wrong.headers.get('allow') ?? '', /POST/);
+  assert.equal(((await wrong.json()) as { error: { type: string } }).error.type, 'invalid_request_error');
+  const parametric = await fetch(`${server.url}/v1/responses/resp_x`, { method: 'PUT' });
+  assert.equal(parametric.status, 405);
+  assert.equal((await fetch(`${server.url}/v1/nothing-here`)).status, 404);
+});
+
+test('an oversized URI or header block gets the OpenAI envelope before any route runs', async () => {
+  const url = new URL(server.url);
+  const raw = await new Promise<string>((resolve) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.end(`GET /v1/models?${'a'.repeat(100_000)} HTTP/1.1\r\nhost: x\r\n\r\n`));
+    let text = '';
+    socket.on('data', (d) => (text += d.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+  assert.match(raw, /^HTTP\/1\.1 4(14|31) /);
+  assert.match(raw, /"error":\{"message":"[^"]+","type":"invalid_request_error"/);
+});
+
+test("hf: URIs cannot reach outside their repository", () => {
+  assert.equal(toModelSource('hf:owner/repo/model.gguf', []).url, 'https://huggingface.co/owner/repo/resolve/main/model.gguf');
+  for (const bad of ['hf:owner/repo/../other/model.gguf', 'hf:owner/../x/model.gguf', 'hf:owner/repo/a/%2e%2e/model.gguf', 'hf:owner/repo/model.gguf#../main']) {
+    assert.throws(() => toModelSource(bad, []), /may not contain/, bad);
+  }
+});
