@@ -41,12 +41,18 @@ const envMap: ReadonlyArray<[string, string[], 'string' | 'int' | 'list']> = [
   ['FLINT_BATCH_THREADS', ['engine', 'batchThreads'], 'int'],
   ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
   ['FLINT_DATA_DIR', ['dataDir'], 'string'],
+  ['FLINT_METRICS_TOKEN', ['metrics', 'token'], 'string'],
 ];
 
 /**
  * Builds the one Config: schema defaults < config file < FLINT_* environment < CLI flags.
  * The only reader of process.env. Reports every problem at once and returns a deep-frozen object.
  */
+/** Whether `host` binds only the loopback interface. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const env = sources.env ?? process.env;
   const cwd = sources.cwd ?? process.cwd();
@@ -70,6 +76,12 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   const withDefaults = Value.Default(ConfigSchema, structuredClone(raw)) as Record<string, unknown>;
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     problems.push(describe(error.path, error.message, error.schema, error.value));
+  }
+  const server = withDefaults.server as Config['server'] | undefined;
+  if (server && problems.length === 0 && !server.allowUnauthenticatedRemote && server.apiKeys.length === 0 && !isLoopback(server.host)) {
+    problems.push(
+      `server.host: '${server.host}' is reachable from other machines but server.apiKeys is empty. Set FLINT_API_KEYS, bind 127.0.0.1, or set server.allowUnauthenticatedRemote: true if a proxy in front authenticates.`,
+    );
   }
   if (problems.length > 0) {
     throw new FlintError('FLINT_ERR_CONFIG', { details: { detail: '\n  - ' + [...new Set(problems)].join('\n  - ') } });

@@ -17,8 +17,10 @@ export const ConfigSchema = Type.Object(
         maxJsonDepth: Type.Integer({ default: 64, minimum: 4, maximum: 1000 }),
         /** Most items in one JSON array of a body or frame (conversation items, tools, ...). */
         maxJsonArrayItems: Type.Integer({ default: 50_000, minimum: 16 }),
-        /** Bearer keys; empty means no authentication. */
+        /** Bearer keys (or `sha256:<hex>` of a key); empty means no authentication. */
         apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** Allow a non-loopback `host` without keys (only behind a proxy that authenticates). */
+        allowUnauthenticatedRemote: Type.Boolean({ default: false }),
         /** Whole-request deadline, queueing included. */
         requestTimeoutMs: Type.Integer({ default: 600_000, minimum: 1_000 }),
         /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,7 +33,9 @@ export class SavedPrefixes {
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
-    const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    // Host memory when /dev/shm can hold the whole budget (Docker gives it 64 MiB unless shm_size says
+    // more); otherwise the temp folder on disk, slower but never a write that fails half-way.
+    const base = existsSync('/dev/shm') && freeBytes('/dev/shm') >= maxBytes ? '/dev/shm' : tmpdir();
     this.#dir = mkdtempSync(path.join(base, `flint-w${process.pid}-`));
   }
 
@@ -115,4 +117,13 @@ export function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
 
 function isPrefixOf(shorter: readonly Token[], longer: readonly Token[]): boolean {
   return shorter.length <= longer.length && commonPrefix(shorter, longer) === shorter.length;
+}
+
+function freeBytes(dir: string): number {
+  try {
+    const stats = statfsSync(dir);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return 0;
+  }
 }

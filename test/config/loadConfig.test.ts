@@ -56,3 +56,10 @@ test('API keys come from FLINT_API_KEYS and are redacted for logging', () => {
   assert.deepEqual(config.server.apiKeys, ['k1', 'k2']);
   assert.doesNotMatch(JSON.stringify(redactConfig(config)), /k1|k2/);
 });
+
+test('a host reachable from other machines without keys refuses to start, unless a proxy authenticates', () => {
+  assert.throws(() => loadConfig({ env: { FLINT_HOST: '0.0.0.0' } }), /server\.host: '0\.0\.0\.0' is reachable from other machines but server\.apiKeys is empty/);
+  assert.equal(loadConfig({ env: { FLINT_HOST: '0.0.0.0', FLINT_API_KEYS: 'k' } }).config.server.host, '0.0.0.0');
+  assert.equal(loadConfig({ env: { FLINT_HOST: '127.0.0.5' } }).config.server.host, '127.0.0.5');
+  assert.equal(loadConfig({ env: { FLINT_HOST: '0.0.0.0', FLINT_API_KEYS: 'k', FLINT_METRICS_TOKEN: 't' } }).config.metrics.token, 't');
+});
