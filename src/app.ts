@@ -6,7 +6,9 @@ import type { Config } from './config/schema.js';
 import { redactConfig } from './config/loadConfig.js';
 import type { Logger } from './core/Logger.js';
 import type { ResponseStore } from './core/ResponseStore.js';
-import { registerAuth } from './http/auth.js';
+import { registerAuth, registerRateLimit } from './http/auth.js';
+import { registerConnectionLimits, registerCors } from './http/connectionLimits.js';
+import { TenantLimits } from './core/TenantLimits.js';
 import { handleClientError, registerErrorHandlers } from './http/errorHandler.js';
 import { registerJsonBodyParser } from './http/jsonBodyParser.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
@@ -76,6 +78,8 @@ export async function createApp(config: Config): Promise<App> {
     // Generation routes refuse with their own 503 while the scheduler drains; Fastify's would lack the OpenAI envelope.
     return503OnClosing: false,
     clientErrorHandler: handleClientError,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    requestTimeout: config.server.requestReceiveTimeoutMs,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
   });
@@ -119,6 +123,7 @@ export async function createApp(config: Config): Promise<App> {
         batchSize: config.engine.batchSize,
         gpu: config.engine.gpu,
         defaultMaxTokens: config.engine.defaultMaxTokens,
+        maxOutputTokens: config.engine.maxOutputTokens,
         savedPrefixBytes: config.engine.savedPrefixBytes,
         minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
         streamCoalesceMs: config.engine.streamCoalesceMs,
@@ -158,6 +163,7 @@ export async function createApp(config: Config): Promise<App> {
 
   const observer = createRequestObserver(metrics);
   const runs = new RunRegistry();
+  const tenantLimits = new TenantLimits(config.limits);
 
   const responses = new ResponseService(scheduler, store, {
     acceptAnyModelName: config.model.acceptAnyModelName,
@@ -174,6 +180,9 @@ export async function createApp(config: Config): Promise<App> {
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
   registerJsonBodyParser(fastify, { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems });
   registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '' });
+  registerRateLimit(fastify, tenantLimits);
+  registerConnectionLimits(fastify, config.server);
+  registerCors(fastify, config.server.corsOrigins);
   registerUpgradeCleanup(fastify);
   await fastify.register(healthRoutes, { gateway: scheduler });
   // /metrics on the API port, or alone on its own port (e.g. reachable only from the monitoring network).
@@ -193,6 +202,7 @@ export async function createApp(config: Config): Promise<App> {
     progressEventMs: config.server.progressEventMs,
     cacheScope: config.cache.scope,
     runs,
+    tenantLimits,
   };
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
@@ -200,9 +210,11 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(responsesSocketRoutes, {
     service: responses,
     requests: observer,
+    allowedOrigins: config.server.corsOrigins,
     limits: { ...config.websocket, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems }, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
     sessions: createSessionObserver(metrics),
     runs,
+    tenantLimits,
     onSessionEnd: (key) => scheduler.releaseAffinity(key),
   });
   await fastify.register(responsesRoutes, {
@@ -212,6 +224,7 @@ export async function createApp(config: Config): Promise<App> {
     progressEventMs: config.server.progressEventMs,
     cacheScope: config.cache.scope,
     runs,
+    tenantLimits,
   });
 
   try {

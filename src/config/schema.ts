@@ -19,6 +19,16 @@ export const ConfigSchema = Type.Object(
         maxJsonArrayItems: Type.Integer({ default: 50_000, minimum: 16 }),
         /** Bearer keys (or `sha256:<hex>` of a key); empty means no authentication. */
         apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** Open TCP connections in all, and from one client address; more are refused at accept. */
+        maxConnections: Type.Integer({ default: 4096, minimum: 1 }),
+        maxConnectionsPerIp: Type.Integer({ default: 256, minimum: 1 }),
+        /** A client must send its request headers within this, and its whole request within `requestReceiveTimeoutMs`. */
+        headersTimeoutMs: Type.Integer({ default: 30_000, minimum: 1_000 }),
+        requestReceiveTimeoutMs: Type.Integer({ default: 120_000, minimum: 1_000 }),
+        /** An idle keep-alive connection is closed after this. */
+        keepAliveTimeoutMs: Type.Integer({ default: 65_000, minimum: 1_000 }),
+        /** Browser origins allowed to call the API (CORS) and open WebSockets; empty = none (non-browser clients send no Origin). */
+        corsOrigins: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         /** Allow a non-loopback `host` without keys (only behind a proxy that authenticates). */
         allowUnauthenticatedRemote: Type.Boolean({ default: false }),
         /** Whole-request deadline, queueing included. */
@@ -80,6 +90,8 @@ export const ConfigSchema = Type.Object(
         minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
         /** Text generated within this many ms of the last delta is streamed together (0 = one delta per token). */
         streamCoalesceMs: Type.Number({ default: 2, minimum: 0, maximum: 1000 }),
+        /** Ceiling on generated tokens of any request, whatever it asks (0 = up to the context end). */
+        maxOutputTokens: Type.Integer({ default: 32_768, minimum: 0 }),
         /** Default cap on generated tokens when a request sets none (0 = up to the context end). */
         defaultMaxTokens: Type.Integer({ default: 0, minimum: 0 }),
       },
@@ -113,6 +125,10 @@ export const ConfigSchema = Type.Object(
         maxSendBufferBytes: Type.Integer({ default: 8 * 1024 * 1024, minimum: 1024 }),
         /** Responses running or queued on one socket. */
         maxQueuedResponses: Type.Integer({ default: 16, minimum: 1 }),
+        /** Client frames per second per socket (0 = off); faster frames get a 429 error event. */
+        maxMessagesPerSecond: Type.Number({ default: 50, minimum: 0 }),
+        /** Frames a socket may send at once above that rate. */
+        maxMessagesBurst: Type.Integer({ default: 200, minimum: 1 }),
         /** Recent responses each socket keeps for `previous_response_id` with `store: false`. */
         connectionCacheSize: Type.Integer({ default: 8, minimum: 1 }),
       },
@@ -124,6 +140,17 @@ export const ConfigSchema = Type.Object(
         hostedTools: Type.Union([Type.Literal('ignore'), Type.Literal('reject')], { default: 'ignore' }),
         /** Token cap of a compaction summary. */
         compactionMaxTokens: Type.Integer({ default: 2048, minimum: 16, maximum: 65_536 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    limits: Type.Object(
+      {
+        /** Sustained API requests per second per key (per client address without keys); 0 = off. */
+        requestsPerSecond: Type.Number({ default: 50, minimum: 0 }),
+        /** Requests a key may send at once above that rate. */
+        burst: Type.Integer({ default: 100, minimum: 1 }),
+        /** Generations one key may have queued or running at once; 0 = off. */
+        concurrentGenerations: Type.Integer({ default: 32, minimum: 0 }),
       },
       { default: {}, additionalProperties: false },
     ),

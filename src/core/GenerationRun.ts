@@ -3,6 +3,7 @@ import { toWireError, type WireError } from '../errors/toWireError.js';
 import type { Gateway, Generation } from './Gateway.js';
 import type { Logger } from './Logger.js';
 import type { RunRegistry } from './RunRegistry.js';
+import type { TenantLimits } from './TenantLimits.js';
 import type { RequestObserver, RequestSummary } from './RequestObserver.js';
 import { TimedEvents, timedOut } from './TimedEvents.js';
 import type { FinishReason, GenerateRequest, GenerationEvent, GenerationTimings, SlotPlacement, Usage } from './types.js';
@@ -54,6 +55,8 @@ export interface RunContext {
   readonly patienceMs?: number;
   /** Runs in flight, for graceful shutdown. */
   readonly registry?: RunRegistry;
+  /** Per-tenant concurrency: the run holds one of `tenant`'s generations from start to dispose. */
+  readonly limits?: { readonly tenantLimits: TenantLimits; readonly tenant: string };
   /** Whose prompt cache the request may use (the tenant, or a shared scope); affinity keys are scoped by it too. */
   readonly cacheScope?: string;
 }
@@ -85,6 +88,7 @@ export class GenerationRun implements AsyncDisposable {
   #firstOutputAt: number | undefined;
   #done: { finishReason: FinishReason; usage: Usage; timings: GenerationTimings } | undefined;
   #isReported = false;
+  #releaseGeneration: (() => void) | undefined;
 
   private constructor(context: RunContext) {
     this.#context = context;
@@ -109,6 +113,12 @@ export class GenerationRun implements AsyncDisposable {
    * `patienceMs` on a stream. A failure up to here is reported and thrown: no byte is out yet.
    */
   async start(gateway: Gateway, request: GenerateRequest): Promise<void> {
+    try {
+      const limits = this.#context.limits;
+      if (limits) this.#releaseGeneration = limits.tenantLimits.acquireGeneration(limits.tenant);
+    } catch (err) {
+      throw this.fail(err);
+    }
     const scope = this.#context.cacheScope;
     const scoped = scope === undefined ? request : { ...request, cacheScope: scope, cacheKey: request.cacheKey === undefined ? undefined : `${scope}:${request.cacheKey}` };
     const generation = (this.#generation = gateway.start(scoped, { signal: this.signal }));
@@ -199,6 +209,7 @@ export class GenerationRun implements AsyncDisposable {
   async dispose(): Promise<void> {
     clearTimeout(this.#timer);
     await this.#generation?.dispose();
+    this.#releaseGeneration?.();
     this.#context.registry?.delete(this);
   }
 

@@ -30,6 +30,8 @@ export const errorCodes = {
   FLINT_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', message: 'The request body is larger than the limit of {limitBytes} bytes.' },
   FLINT_ERR_CLIENT_CLOSED: { status: 499, type: 'invalid_request_error', code: 'client_closed', message: 'The client closed the request.' },
   FLINT_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error', code: null, message: "Unsupported Content-Type '{contentType}': send application/json." },
+  FLINT_ERR_ORIGIN_FORBIDDEN: { status: 403, type: 'invalid_request_error', code: 'origin_not_allowed', message: "Origin '{origin}' may not open a WebSocket here (server.corsOrigins)." },
+  FLINT_ERR_RATE_LIMITED: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'Rate limit reached for your key ({limit}). Please try again in {retryAfterS}s.' },
   FLINT_ERR_QUEUE_FULL: { status: 503, type: 'service_unavailable_error', code: 'server_overloaded', message: 'The server is at capacity ({queued} requests queued). Please try again in {retryAfterS}s.' },
   FLINT_ERR_INTERNAL: { status: 500, type: 'server_error', code: 'server_error', message: 'The server had an error while processing your request.' },
   FLINT_ERR_NOT_READY: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The model is not ready: {reason}. Please try again in {retryAfterS}s.' },

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { anonymousTenant } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
+import type { TenantLimits } from '../core/TenantLimits.js';
 
 const openRoutes = new Set(['/health', '/v1/health', '/ready']);
 
@@ -66,4 +67,18 @@ function isKnown(digests: readonly Buffer[], digest: Buffer): boolean {
   let found = false;
   for (const known of digests) if (timingSafeEqual(known, digest)) found = true;
   return found;
+}
+
+/** Who per-tenant limits count: the key's tenant, or the client address when the server has no keys. */
+export function limitKey(request: FastifyRequest): string {
+  return request.tenant !== anonymousTenant ? request.tenant : `ip:${request.ip}`;
+}
+
+/** Counts every API request (not liveness, readiness or metrics) against its tenant's rate. */
+export function registerRateLimit(app: FastifyInstance, limits: TenantLimits): void {
+  app.addHook('onRequest', async (request) => {
+    const route = request.url.split('?')[0];
+    if (openRoutes.has(route) || route === '/metrics') return;
+    limits.admitRequest(limitKey(request));
+  });
 }

@@ -3,6 +3,8 @@ import type { Gateway } from '../core/Gateway.js';
 import { GenerationRun, RunAborted, toCacheScope, type Progress } from '../core/GenerationRun.js';
 import type { RequestObserver, RequestSummary } from '../core/RequestObserver.js';
 import type { RunRegistry } from '../core/RunRegistry.js';
+import type { TenantLimits } from '../core/TenantLimits.js';
+import { limitKey } from './auth.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, RequestId, ToolCall } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
 import { resolveModelName } from '../protocol/models.js';
@@ -25,6 +27,8 @@ export interface GenerationRouteOptions {
   readonly cacheScope: 'key' | 'shared';
   /** Runs in flight, for graceful shutdown. */
   readonly runs: RunRegistry;
+  /** Per-tenant limits (concurrent generations). */
+  readonly tenantLimits: TenantLimits;
 }
 
 /** A parsed request of an API with one internal request and one echoed model name. */
@@ -54,7 +58,7 @@ export function createRequestSignal(reply: FastifyReply): AbortSignal {
 }
 
 /** A run for one HTTP request: its signal, deadline and summary line. `patienceMs` only for streams. */
-export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: RequestSummary['api'], options: { observer: RequestObserver; requestTimeoutMs: number; cacheScope: 'key' | 'shared'; runs: RunRegistry }, patienceMs?: number): GenerationRun {
+export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: RequestSummary['api'], options: { observer: RequestObserver; requestTimeoutMs: number; cacheScope: 'key' | 'shared'; runs: RunRegistry; tenantLimits: TenantLimits }, patienceMs?: number): GenerationRun {
   return GenerationRun.begin({
     api,
     route: request.routeOptions.url ?? request.url,
@@ -65,6 +69,7 @@ export function beginHttpRun(request: FastifyRequest, reply: FastifyReply, api: 
     patienceMs,
     cacheScope: toCacheScope(options.cacheScope, request.tenant),
     registry: options.runs,
+    limits: { tenantLimits: options.tenantLimits, tenant: limitKey(request) },
   });
 }
 

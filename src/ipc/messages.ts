@@ -16,6 +16,8 @@ export interface WorkerSettings {
   readonly batchSize: number;
   readonly gpu: 'auto' | 'off' | 'cuda' | 'vulkan' | 'metal';
   readonly defaultMaxTokens: number;
+  /** Ceiling on generated tokens of any request (0 = none beyond the context). */
+  readonly maxOutputTokens: number;
   readonly savedPrefixBytes: number;
   readonly minSavedPrefixTokens: number;
   /** Deltas closer together than this are sent to the gateway as one message. */

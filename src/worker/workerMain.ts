@@ -40,12 +40,17 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
 }
 
 async function generate(message: Extract<ParentMessage, { type: 'generate' }>): Promise<void> {
-  const { id, request } = message;
+  const { id } = message;
+  let { request } = message;
   const controller = new AbortController();
   running.set(id, controller);
   try {
     const slot = slots[message.slot];
     if (!engine || !slot) throw new Error(`slot ${message.slot} does not exist`);
+    // The request's cap, else the configured default, never above the ceiling.
+    const { defaultMaxTokens, maxOutputTokens: ceiling } = engine.settings;
+    const asked = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : undefined);
+    if (ceiling > 0 && (asked === undefined || asked > ceiling)) request = { ...request, maxTokens: ceiling };
     const prompt = engine.prepare(request);
     const plan = await engine.plan(request, prompt);
     const deltas = new DeltaBuffer(id, engine.settings.streamCoalesceMs);

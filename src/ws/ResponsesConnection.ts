@@ -4,6 +4,7 @@ import type { RequestObserver } from '../core/RequestObserver.js';
 import { GenerationRun, RunAborted, toCacheScope } from '../core/GenerationRun.js';
 import type { Logger } from '../core/Logger.js';
 import type { RunRegistry } from '../core/RunRegistry.js';
+import type { TenantLimits } from '../core/TenantLimits.js';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
 import type { ParsedResponseRequest } from '../protocol/responses/parseResponseRequest.js';
@@ -25,6 +26,9 @@ export interface ConnectionLimits {
   readonly progressEventMs: number;
   /** Config `cache.scope`. */
   readonly cacheScope: 'key' | 'shared';
+  /** Client frames per second per socket (0 = off), and how many may come at once. */
+  readonly maxMessagesPerSecond: number;
+  readonly maxMessagesBurst: number;
   /** Shape limits of a frame's JSON (config `server.maxJsonDepth`, `maxJsonArrayItems`). */
   readonly json: JsonShapeLimits;
 }
@@ -65,6 +69,10 @@ export class ResponsesConnection {
   /** The tenant of the handshake: what this socket may read and continue. */
   readonly #tenant: string;
   readonly #runs: RunRegistry;
+  readonly #tenantLimits: TenantLimits;
+  readonly #limitKey: string;
+  /** Token bucket of client frames (config `websocket.maxMessagesPerSecond`). */
+  readonly #frames: { tokens: number; refilledAt: number };
   readonly #cache: LruMap<string, Conversation>;
   readonly #queue: Pending[] = [];
   #running: Pending | undefined;
@@ -79,7 +87,7 @@ export class ResponsesConnection {
   readonly #closed = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string; runs: RunRegistry }) {
+  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string; runs: RunRegistry; tenantLimits: TenantLimits; limitKey: string }) {
     this.#socket = socket;
     this.#service = deps.service;
     this.#limits = deps.limits;
@@ -89,6 +97,9 @@ export class ResponsesConnection {
     this.#sessionKey = deps.sessionKey;
     this.#tenant = deps.tenant;
     this.#runs = deps.runs;
+    this.#tenantLimits = deps.tenantLimits;
+    this.#limitKey = deps.limitKey;
+    this.#frames = { tokens: deps.limits.maxMessagesBurst, refilledAt: performance.now() };
     this.#cache = new LruMap(deps.limits.connectionCacheSize);
     this.#sessions.onSessionOpen();
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
@@ -103,7 +114,18 @@ export class ResponsesConnection {
     this.#touch();
   }
 
-  /** Server shutdown: abort what runs and say goodbye with 1001. */
+  /** One client frame from the bucket; false when the client sends faster than allowed. */
+  #takeFrame(): boolean {
+    const rate = this.#limits.maxMessagesPerSecond;
+    if (rate <= 0) return true;
+    const now = performance.now();
+    this.#frames.tokens = Math.min(this.#limits.maxMessagesBurst, this.#frames.tokens + ((now - this.#frames.refilledAt) / 1000) * rate);
+    this.#frames.refilledAt = now;
+    if (this.#frames.tokens < 1) return false;
+    this.#frames.tokens -= 1;
+    return true;
+  }
+
   /**
    * Server shutdown: new and queued responses are refused (`error`, 503 with Retry-After), the
    * running one may finish (shutdown stops it with its terminal event once the grace period is
@@ -129,6 +151,9 @@ export class ResponsesConnection {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.#touch();
+    if (!this.#takeFrame()) {
+      return this.#sendError(new FlintError('FLINT_ERR_RATE_LIMITED', { details: { limit: `${this.#limits.maxMessagesPerSecond} frames per second`, retryAfterS: 1 } }), undefined);
+    }
     if (isBinary) return this.#sendError(new FlintError('FLINT_ERR_WS_INVALID_FRAME'), undefined);
     let event: Record<string, unknown>;
     try {
@@ -177,6 +202,7 @@ export class ResponsesConnection {
       patienceMs: this.#limits.progressEventMs,
       cacheScope: toCacheScope(this.#limits.cacheScope, this.#tenant),
       registry: this.#runs,
+      limits: { tenantLimits: this.#tenantLimits, tenant: this.#limitKey },
     });
     let parsed: ParsedResponseRequest;
     try {

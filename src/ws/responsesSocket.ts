@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestObserver } from '../core/RequestObserver.js';
 import type { RunRegistry } from '../core/RunRegistry.js';
+import type { TenantLimits } from '../core/TenantLimits.js';
 import { FlintError } from '../errors/FlintError.js';
 import { anonymousTenant } from '../core/types.js';
 import { toCacheScope } from '../core/GenerationRun.js';
@@ -17,6 +18,10 @@ export interface ResponsesSocketOptions {
   readonly limits: ConnectionLimits & { readonly maxFrameBytes: number; readonly maxSockets: number; readonly maxSocketsPerKey: number };
   /** Runs in flight, for graceful shutdown. */
   readonly runs: RunRegistry;
+  /** Browser origins allowed to open a socket (config `server.corsOrigins`); clients that send no Origin are not browsers. */
+  readonly allowedOrigins: readonly string[];
+  /** Per-tenant limits (concurrent generations). */
+  readonly tenantLimits: TenantLimits;
   /** Called when a socket closes, to drop its slot affinity. */
   readonly onSessionEnd?: (sessionKey: string) => void;
 }
@@ -43,6 +48,9 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
     url: '/v1/responses',
     preValidation: async (request) => {
       if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
+      // A browser always sends Origin: only listed origins may open a socket (no cross-site WebSocket hijacking).
+      const origin = request.headers.origin;
+      if (typeof origin === 'string' && !options.allowedOrigins.includes(origin)) throw new FlintError('FLINT_ERR_ORIGIN_FORBIDDEN', { details: { origin: origin.slice(0, 200) } });
       const key = clientKey(request);
       if (connections.size >= limits.maxSockets || (perKey.get(key) ?? 0) >= limits.maxSocketsPerKey) {
         throw new FlintError('FLINT_ERR_WS_TOO_MANY_SOCKETS', { details: { open: connections.size, retryAfterS: 5 } });
@@ -64,6 +72,8 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
         sessionKey,
         tenant: request.tenant,
         runs: options.runs,
+        tenantLimits: options.tenantLimits,
+        limitKey: key,
       });
       connections.add(connection);
       socket.once('close', () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestObserver } from '../../core/RequestObserver.js';
 import type { RunRegistry } from '../../core/RunRegistry.js';
+import type { TenantLimits } from '../../core/TenantLimits.js';
 import type { SlotPlacement } from '../../core/types.js';
 import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseObject, WireEvent } from '../../protocol/responses/ResponseStream.js';
@@ -20,6 +21,8 @@ export interface ResponsesRouteOptions {
   readonly cacheScope: 'key' | 'shared';
   /** Runs in flight, for graceful shutdown. */
   readonly runs: RunRegistry;
+  /** Per-tenant limits (concurrent generations). */
+  readonly tenantLimits: TenantLimits;
 }
 
 /** Codex's sticky-routing header: set on every response, replayed by the client within a turn. */
