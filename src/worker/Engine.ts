@@ -26,6 +26,7 @@ import { splitThreads } from './splitThreads.js';
 import type { ThoughtSyntax } from './ThoughtSplitter.js';
 import { larkToGbnf, regexToGbnf } from './grammar/toGbnf.js';
 import { checkJsonShape } from '../utils/checkJsonShape.js';
+import { tokenizeLlamaText } from './tokenizeInChunks.js';
 
 /** Tool-call arguments deeper than this are rendered as their text (the chat template walks them recursively). */
 const argumentShapeLimits = { maxDepth: 64, maxArrayItems: 50_000 };
@@ -130,7 +131,7 @@ export class Engine {
   }
 
   /** Tokenizes the request input the way the model expects it. */
-  prepare(request: GenerateRequest): PreparedPrompt {
+  async prepare(request: GenerateRequest, signal: AbortSignal): Promise<PreparedPrompt> {
     const input = request.input;
     switch (input.type) {
       case 'text':
@@ -139,7 +140,7 @@ export class Engine {
         return this.prepareInfill(input.prefix, input.suffix);
       case 'chat':
         // tool_choice none still renders the tools, so the prompt stays the cached prefix of the turns around it.
-        return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none');
+        return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none', signal);
     }
   }
 
@@ -265,7 +266,7 @@ export class Engine {
     return { tokens, templateStops: [], stopTokens: new Set() };
   }
 
-  private prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[], isCallable: boolean): PreparedPrompt {
+  private async prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[], isCallable: boolean, signal: AbortSignal): Promise<PreparedPrompt> {
     const history = toChatHistory(messages, this.#thought?.syntax);
     history.push({ type: 'model', response: [] });
     const syntax = tools.length > 0 ? this.toolCallSyntax() : undefined;
@@ -284,7 +285,7 @@ export class Engine {
         thought = { syntax: this.#thought.syntax, openedByPrompt: prefix };
       } else thought = { syntax: this.#thought.syntax };
     }
-    const tokens = contextText.tokenize(this.#tokenizer);
+    const tokens = await tokenizeLlamaText(contextText, this.#tokenizer, signal);
     const templateStops: string[] = [];
     const stopTokens = new Set<Token>();
     for (const trigger of state.stopGenerationTriggers) {

@@ -6,6 +6,7 @@
 import { FlintError } from '../errors/FlintError.js';
 import { IPC_VERSION, type ParentMessage, type WorkerMessage } from '../ipc/messages.js';
 import { Engine } from './Engine.js';
+import { TokenizeAborted } from './tokenizeInChunks.js';
 import { SavedPrefixes } from './SavedPrefixes.js';
 import { Slot } from './Slot.js';
 
@@ -51,7 +52,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     const { defaultMaxTokens, maxOutputTokens: ceiling } = engine.settings;
     const asked = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : undefined);
     if (ceiling > 0 && (asked === undefined || asked > ceiling)) request = { ...request, maxTokens: ceiling };
-    const prompt = engine.prepare(request);
+    const prompt = await engine.prepare(request, controller.signal);
     const plan = await engine.plan(request, prompt);
     const deltas = new DeltaBuffer(id, engine.settings.streamCoalesceMs);
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
@@ -71,7 +72,10 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     deltas.flush();
     send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0 });
   } catch (err) {
-    if (err instanceof FlintError) {
+    if (err instanceof TokenizeAborted) {
+      // Cancelled while its prompt was being tokenized: nothing ran on the slot.
+      send({ type: 'done', id, finishReason: 'cancelled', usage: { promptTokens: 0, cachedTokens: 0, completionTokens: 0 }, timings: { prefillMs: 0, decodeMs: 0 }, savedPrefixBytes: saved?.bytes ?? 0 });
+    } else if (err instanceof FlintError) {
       const details: Record<string, string | number> = {};
       for (const [k, v] of Object.entries(err.details)) if (v !== undefined) details[k] = v;
       send({ type: 'failed', id, failure: { code: err.code, param: err.param ?? undefined, details, message: err.message } });
