@@ -39,6 +39,11 @@ export class SavedPrefixes {
     this.#dir = mkdtempSync(path.join(base, `flint-w${process.pid}-`));
   }
 
+  /** Where the state files live: /dev/shm when it can hold the budget, else the temp folder. */
+  get directory(): string {
+    return this.#dir;
+  }
+
   /** Bytes of state held. */
   get bytes(): number {
     return this.#bytes;

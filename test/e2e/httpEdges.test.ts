@@ -39,3 +39,11 @@ test("hf: URIs cannot reach outside their repository", () => {
     assert.throws(() => toModelSource(bad, []), /may not contain/, bad);
   }
 });
+
+test('seeds beyond 32 bits are a 400 naming seed; negative ones are accepted', async () => {
+  const res = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], seed: 2 ** 40, max_tokens: 1 }) });
+  assert.equal(res.status, 400);
+  assert.equal(((await res.json()) as { error: { param: string } }).error.param, 'seed');
+  const negative = await server.client.chat.completions.create({ model: server.app.scheduler.model!.id, messages: [{ role: 'user', content: 'x' }], seed: -5, max_tokens: 1 });
+  assert.equal(negative.object, 'chat.completion');
+});
