@@ -134,8 +134,14 @@ export class Engine {
   async prepare(request: GenerateRequest, signal: AbortSignal): Promise<PreparedPrompt> {
     const input = request.input;
     switch (input.type) {
-      case 'text':
-        return { tokens: this.model.tokenize(input.prompt, false), templateStops: [], stopTokens: new Set() };
+      case 'text': {
+        const tokens = this.model.tokenize(input.prompt, false);
+        // Nothing to continue from: start at the beginning-of-sequence token when the model has one.
+        const bos = this.model.tokens.bos;
+        if (tokens.length === 0 && bos != null) tokens.push(bos);
+        if (tokens.length === 0) throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'prompt', details: { detail: "Invalid value for 'prompt': it must not be empty." } });
+        return { tokens, templateStops: [], stopTokens: new Set() };
+      }
       case 'infill':
         return this.prepareInfill(input.prefix, input.suffix);
       case 'chat':
@@ -167,7 +173,9 @@ export class Engine {
           if (format?.type !== 'grammar') return undefined;
           const gbnf = format.syntax === 'lark' ? larkToGbnf(format.definition) : regexToGbnf(format.definition);
           // A grammar outside the supported subset leaves the input free (the README lists what is enforced).
-          return gbnf.ok ? this.grammarFor({ type: 'gbnf', gbnf: gbnf.gbnf }) : undefined;
+          if (!gbnf.ok) return undefined;
+          // A grammar llama.cpp refuses (e.g. repetitions it finds too large) leaves the input free, like an unsupported one.
+          return this.grammarFor({ type: 'gbnf', gbnf: gbnf.gbnf }).catch(() => undefined);
         },
       },
     };
