@@ -202,6 +202,13 @@ export class Engine {
     return this.model.tokenize(text, true);
   }
 
+  /** Schema text held by the grammar cache (bounded by count and by this many characters). */
+  get grammarCacheChars(): number {
+    let chars = 0;
+    for (const [key] of this.#grammars.entries()) chars += key.length;
+    return chars;
+  }
+
   /** Grammar for a response format or a tool's arguments; compiled once per schema. */
   grammarFor(format: GrammarSource): Promise<LlamaGrammar> {
     const key = JSON.stringify(format);

@@ -87,12 +87,19 @@ export class SavedPrefixes {
   async restore(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<boolean> {
     const index = this.#entries.findIndex((e) => e.tokens === tokens);
     if (index === -1) return false;
+    // Taken out before the await: two slots restoring at once never share (or delete) one entry.
+    const [entry] = this.#entries.splice(index, 1);
+    this.#bytes -= entry.bytes;
     try {
-      await sequence.loadStateFromFile(this.#entries[index].file, { acceptRisk: true });
+      await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
+      return true;
+    } catch {
+      // A failed load leaves KV cells the sequence's bookkeeping no longer knows: start it empty (a cache miss).
+      await sequence.clearHistory();
+      return false;
     } finally {
-      this.#remove(index);
+      unlink(entry.file).catch(() => undefined);
     }
-    return true;
   }
 
   dispose(): void {

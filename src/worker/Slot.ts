@@ -259,7 +259,7 @@ export class Slot {
   async #reusePrefix(tokens: Token[], scope: string): Promise<number> {
     const held = this.#sequence.contextTokens;
     // The last prompt token is always evaluated again, for its logits. Another scope's tokens are never reused.
-    const common = scope === this.#scope ? Math.min(commonPrefix(held, tokens), tokens.length - 1) : 0;
+    const common = scope === this.#scope ? Math.max(0, Math.min(commonPrefix(held, tokens), tokens.length - 1)) : 0;
     if (common < this.#sequence.nextTokenIndex) {
       await this.#sequence.eraseContextTokenRanges([{ start: common, end: this.#sequence.nextTokenIndex }]);
     }

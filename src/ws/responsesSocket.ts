@@ -99,6 +99,10 @@ function clientKey(request: FastifyRequest): string {
  * half-open and holds up server shutdown. Register on the root instance.
  */
 export function registerUpgradeCleanup(app: FastifyInstance): void {
+  // Say so in the reply: a client must not reuse a connection that is about to be closed.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.headers.upgrade !== undefined && reply.statusCode !== 101) void reply.header('connection', 'close');
+  });
   app.addHook('onResponse', async (request, reply) => {
     if (request.headers.upgrade !== undefined && reply.statusCode !== 101) request.raw.socket?.destroySoon();
   });

@@ -161,10 +161,7 @@ function sendRaw(base: URL, bytes: Buffer, ms = 15_000): Promise<{ statuses: num
 /** Server-side failures inside a 200 stream (SSE) or a WebSocket event. */
 const streamedServerError = /"(?:type|code)":"server_error"/;
 
-// The fuzz run currently finds worker crashes in grammar-constrained generation (see the issue notes):
-// it runs with `npm run test:fuzz` until those are fixed, so the suite stays a gate that passes.
-const fuzzSkip = process.env.FLINT_FUZZ === '1' ? false : 'finds known worker crashes in grammar sampling; run npm run test:fuzz';
-test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx and leave the server as it was', { timeout: 240_000, skip: fuzzSkip }, async (t) => {
+test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx and leave the server as it was', { timeout: 240_000 }, async (t) => {
   const server = await startServer({ FLINT_SLOTS: '2', FLINT_CONTEXT_SIZE: '512' }, `${noClientLimits}responses:\n  compactionMaxTokens: 16\nwebsocket:\n  maxMessagesPerSecond: 0\n`);
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   t.after(async () => {

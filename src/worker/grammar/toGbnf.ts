@@ -62,19 +62,32 @@ export type GbnfResult = { readonly ok: true; readonly gbnf: string } | { readon
 
 /** Translates a Lark grammar (OpenAI custom tool, syntax "lark") into GBNF. */
 export function larkToGbnf(definition: string): GbnfResult {
-  return guarded(() => {
-    if (typeof definition !== 'string') throw new Unsupported('the grammar definition is not a string');
-    return translateLark(definition);
-  });
+  return withoutNul(
+    guarded(() => {
+      if (typeof definition !== 'string') throw new Unsupported('the grammar definition is not a string');
+      return translateLark(definition);
+    }),
+  );
+}
+
+/**
+ * A grammar that spells out a NUL character is refused: no token's text holds one, and llama.cpp's
+ * sampler fails (in a way that takes the worker down) when the grammar demands it.
+ */
+function withoutNul(result: GbnfResult): GbnfResult {
+  if (result.ok && /\\x00|\\u0000|\\U00000000|\u0000/.test(result.gbnf)) return { ok: false, reason: 'the grammar requires a NUL character, which no token can produce' };
+  return result;
 }
 
 /** Translates a regular expression (OpenAI custom tool, syntax "regex") into GBNF matching the whole text. */
 export function regexToGbnf(pattern: string): GbnfResult {
-  return guarded(() => {
-    if (typeof pattern !== 'string') throw new Unsupported('the regex is not a string');
-    const emitter = new Emitter(new Map(), new Map());
-    return emitter.render([{ name: 'root', body: parseRegex(pattern, true, 'regex') }]);
-  });
+  return withoutNul(
+    guarded(() => {
+      if (typeof pattern !== 'string') throw new Unsupported('the regex is not a string');
+      const emitter = new Emitter(new Map(), new Map());
+      return emitter.render([{ name: 'root', body: parseRegex(pattern, true, 'regex') }]);
+    }),
+  );
 }
 
 /** A construct the translators cannot enforce; caught at the API boundary so callers never see it thrown. */
