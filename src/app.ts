@@ -112,7 +112,7 @@ export async function createApp(config: Config): Promise<App> {
     {
       workers: config.engine.workers,
       modulePath: fileURLToPath(new URL('./worker/workerMain.ts', import.meta.url)),
-      execArgv: ['--import', import.meta.resolve('tsx')],
+      execArgv: ['--import', import.meta.resolve('tsx'), ...(process.env.FLINT_WORKER_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLINT_WORKER_CPU_PROFILE_DIR}`] : [])],
       settings: {
         modelPath: model.path,
         contextSize: config.model.contextSize,
@@ -135,6 +135,8 @@ export async function createApp(config: Config): Promise<App> {
     },
     {
       onWorkerUp: (worker) => {
+        const incremental = worker.facts.incrementalChat;
+        if (!incremental.isIncremental) logger.warn({ workerId: worker.index, chatWrapper: worker.facts.chatWrapper, detail: incremental.failure }, 'the chat template does not render message by message: every chat turn is rendered whole');
         scheduler.setModel({
           id: alias,
           aliases: config.model.aliases.filter((a) => a !== alias),

@@ -119,6 +119,13 @@ export interface Usage {
   readonly rejectedPredictionTokens?: number;
 }
 
+/** How a chat prompt was made: the slot's previous prompt reused as it was, only new messages rendered, or all of it (and why). */
+export interface PromptRender {
+  readonly mode: 'reused' | 'incremental' | 'full';
+  readonly reason?: 'cold' | 'diverged' | 'template';
+  readonly ms: number;
+}
+
 /** Engine-side timings of one generation, in milliseconds. */
 export interface GenerationTimings {
   readonly queueMs: number;

@@ -1,7 +1,7 @@
-import type { FinishReason, GenerateRequest, GenerationTimings, ToolCall, Usage } from '../core/types.js';
+import type { FinishReason, GenerateRequest, GenerationTimings, PromptRender, ToolCall, Usage } from '../core/types.js';
 
 /** Bumped whenever a message changes shape; parent and worker refuse to talk across versions. */
-export const IPC_VERSION = 2;
+export const IPC_VERSION = 3;
 
 /** Settings a worker needs to load its model; sent in the `init` message. */
 export interface WorkerSettings {
@@ -27,7 +27,11 @@ export interface WorkerSettings {
 /** Parent → worker. */
 export type ParentMessage =
   | { readonly type: 'init'; readonly version: number; readonly settings: WorkerSettings }
-  | { readonly type: 'generate'; readonly id: string; readonly slot: number; readonly request: GenerateRequest }
+  /**
+   * A chat request's messages may be sent as a tail: the first `baseMessages` messages are those
+   * of the previous `generate` on the same slot, which the worker keeps; `request` carries the rest.
+   */
+  | { readonly type: 'generate'; readonly id: string; readonly slot: number; readonly request: GenerateRequest; readonly baseMessages?: number }
   | { readonly type: 'cancel'; readonly id: string }
   /** Liveness probe; the worker answers `pong` from its event loop. */
   | { readonly type: 'ping'; readonly seq: number }
@@ -45,6 +49,8 @@ export interface WorkerModelFacts {
   readonly batchThreads: number;
   /** The longest text one token stands for (a lower bound on a prompt's tokens is its length / this). */
   readonly maxTokenChars: number;
+  /** Whether a chat turn that continues the slot's previous prompt renders only its new messages (the template passed the probe), else why not. */
+  readonly incrementalChat: { readonly isIncremental: boolean; readonly failure?: string };
 }
 
 /** Failure reported for one request; `code` is a FLINT_ERR_* code. */
@@ -66,6 +72,8 @@ export type WorkerMessage =
       readonly cachedTokens: number;
       /** Of those, tokens restored from a saved prefix. */
       readonly restoredTokens: number;
+      /** Chat prompts: how the prompt was rendered, and how long that took. */
+      readonly render?: PromptRender;
     }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
   /** Text inside the model's thought segment. */

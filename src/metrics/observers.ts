@@ -1,3 +1,4 @@
+import type { PromptRender } from '../core/types.js';
 import type { RequestObserver } from '../core/RequestObserver.js';
 import type { Metrics } from './metrics.js';
 
@@ -50,6 +51,14 @@ export function createSchedulerObserver(metrics: Metrics) {
       if (restoredTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'saved_prefix' });
       else if (cachedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: route === 'affinity' ? 'affinity' : 'slot_prefix' });
       else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
+    },
+    onPromptRender: (render: PromptRender) => {
+      metrics.promptRenders.inc({ kind: render.mode, reason: render.reason ?? '' });
+      metrics.promptRenderSeconds.observe({ kind: render.mode }, render.ms / 1000);
+    },
+    onChatMessages: (sent: number, kept: number) => {
+      metrics.chatMessages.inc({ kind: 'sent' }, sent);
+      metrics.chatMessages.inc({ kind: 'kept' }, kept);
     },
     onSavedPrefixBytes: (worker: number, bytes: number) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
     onStreamOverflow: () => metrics.streamOverflows.inc(),

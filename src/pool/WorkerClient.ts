@@ -6,7 +6,8 @@ import path from 'node:path';
 import { FlintError } from '../errors/FlintError.js';
 import { isErrorCode } from '../errors/codes.js';
 import { AsyncQueue } from '../utils/AsyncQueue.js';
-import type { GenerateRequest } from '../core/types.js';
+import type { ChatMessage, GenerateRequest } from '../core/types.js';
+import { sameMessage } from '../core/sameMessage.js';
 import type { Logger } from '../core/Logger.js';
 import { IPC_VERSION, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
 
@@ -24,6 +25,8 @@ export interface WorkerRun {
   readonly events: AsyncIterable<WorkerEvent>;
   /** Settles once the worker reported `done` or a failure, or died: the slot is then free. Never rejects. */
   readonly finished: Promise<void>;
+  /** Chat requests: messages sent to the worker, and messages it already held from the slot's previous request. */
+  readonly messages?: { readonly sent: number; readonly kept: number };
 }
 
 /** One request's events on their way from the worker to the consumer. */
@@ -62,6 +65,8 @@ export class WorkerClient {
   readonly #child: ChildProcess;
   readonly #logger: Logger;
   readonly #inFlight = new Map<string, Stream>();
+  /** Per slot: the messages of the last chat request sent to it (the worker keeps the same). */
+  readonly #sentMessages: Array<readonly ChatMessage[] | undefined> = [];
   readonly #exitHandlers: Array<(reason: string) => void> = [];
   #exitReason: string | undefined;
   #isDisposed = false;
@@ -146,7 +151,8 @@ export class WorkerClient {
     const stream: Stream = { queue: new AsyncQueue<WorkerEvent>(), settle, buffered: 0, limit: options.maxBufferedBytes, isOverflowed: false, onOverflow: options.onOverflow };
     this.#inFlight.set(id, stream);
     signal.addEventListener('abort', onAbort, { once: true });
-    this.#send({ type: 'generate', id, slot, request });
+    const message = this.#toGenerateMessage(id, slot, request);
+    this.#send(message);
     if (signal.aborted) onAbort();
     const events = (async function* () {
       for await (const event of stream.queue) {
@@ -154,7 +160,30 @@ export class WorkerClient {
         yield event;
       }
     })();
-    return { events, finished };
+    const input = message.type === 'generate' ? message.request.input : undefined;
+    const messages = input?.type === 'chat' ? { sent: input.messages.length, kept: message.type === 'generate' ? (message.baseMessages ?? 0) : 0 } : undefined;
+    return { events, finished, messages };
+  }
+
+  /**
+   * A chat request that repeats the messages last sent to this slot carries only the messages
+   * after them: a warm turn sends what is new, not the conversation.
+   */
+  #toGenerateMessage(id: string, slot: number, request: GenerateRequest): Extract<ParentMessage, { type: 'generate' }> {
+    const input = request.input;
+    if (input.type !== 'chat') {
+      this.#sentMessages[slot] = undefined;
+      return { type: 'generate', id, slot, request };
+    }
+    const previous = this.#sentMessages[slot];
+    this.#sentMessages[slot] = input.messages;
+    let base = 0;
+    if (previous) {
+      const n = Math.min(previous.length, input.messages.length);
+      while (base < n && sameMessage(previous[base], input.messages[base])) base++;
+    }
+    if (base === 0) return { type: 'generate', id, slot, request };
+    return { type: 'generate', id, slot, request: { ...request, input: { type: 'chat', messages: input.messages.slice(base) } }, baseMessages: base };
   }
 
   /** Asks the worker to exit; kills it if it has not after `timeoutMs`. Idempotent. */

@@ -1,7 +1,7 @@
 import { FlintError } from '../errors/FlintError.js';
 import type { Gateway, GenerateOptions, Generation, Readiness } from '../core/Gateway.js';
 import type { Logger } from '../core/Logger.js';
-import type { GenerateRequest, GenerationEvent, ModelInfo } from '../core/types.js';
+import type { GenerateRequest, GenerationEvent, ModelInfo, PromptRender } from '../core/types.js';
 import type { WorkerClient, WorkerRun } from '../pool/WorkerClient.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
 import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
@@ -23,6 +23,10 @@ export interface SchedulerObserver {
   onRoute?(route: RouteKind): void;
   /** The worker evaluated the prompt: how much came from the cache, and how the slot was chosen. */
   onPromptCache?(route: RouteKind, cachedTokens: number, restoredTokens: number): void;
+  /** How the worker rendered a chat prompt (reused, incremental, full) and how long it took. */
+  onPromptRender?(render: PromptRender): void;
+  /** A chat request went to its worker: messages sent, and messages the worker kept from the slot's previous request. */
+  onChatMessages?(sent: number, kept: number): void;
   onSavedPrefixBytes?(workerIndex: number, bytes: number): void;
   /** A consumer stopped reading and its generation was cancelled at the buffer limit. */
   onStreamOverflow?(): void;
@@ -356,11 +360,13 @@ class ScheduledGeneration implements Generation {
       this.#release(); // the worker was already gone: nothing runs
       throw err;
     }
+    if (run.messages) observer.onChatMessages?.(run.messages.sent, run.messages.kept);
     // The worker's last word frees the slot, read or not.
     void run.finished.then(() => this.#release());
     for await (const event of run.events) {
       if (event.type === 'started') {
         observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
+        if (event.render) observer.onPromptRender?.(event.render);
         yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
       } else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
       else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };

@@ -1,8 +1,12 @@
 import type { LlamaModel, Token, Tokenizer } from 'node-llama-cpp';
 import { LruMap } from '../utils/LruMap.js';
 
-/** Text pieces shorter than this are tokenized every time (the cache would cost more than it saves). */
-const minCachedChars = 256;
+/**
+ * Every non-empty piece is cached: even a short one costs up to three native calls when it is
+ * tokenized with `trimLeadingSpace` (tokenize with a workaround token, detokenize, check), and a
+ * rendered conversation has a few such pieces per message (role headers, tool-call JSON).
+ */
+const minCachedChars = 1;
 
 /**
  * A tokenizer for rendered chat templates that remembers recent text pieces. LlamaText
@@ -11,7 +15,7 @@ const minCachedChars = 256;
  * a 13k-token conversation costs ~6 ms to tokenize whole on a small CPU, on every turn.
  * Bounded by entry count and by total cached characters.
  */
-export function createCachingTokenizer(model: LlamaModel, maxEntries = 512, maxChars = 8 * 1024 * 1024): Tokenizer {
+export function createCachingTokenizer(model: LlamaModel, maxEntries = 8192, maxChars = 8 * 1024 * 1024): Tokenizer {
   const base = model.tokenizer;
   const cache = new LruMap<string, Token[]>(maxEntries);
   let cachedChars = 0;

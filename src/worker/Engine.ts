@@ -26,7 +26,7 @@ import { splitThreads } from './splitThreads.js';
 import type { ThoughtSyntax } from './ThoughtSplitter.js';
 import { larkToGbnf, regexToGbnf } from './grammar/toGbnf.js';
 import { checkJsonShape } from '../utils/checkJsonShape.js';
-import { tokenizeLlamaText } from './tokenizeInChunks.js';
+import { ChatRenderer, type FullRenderReason, type RenderedChat, type RenderMode } from './ChatRenderer.js';
 
 /** Tool-call arguments deeper than this are rendered as their text (the chat template walks them recursively). */
 const argumentShapeLimits = { maxDepth: 64, maxArrayItems: 50_000 };
@@ -50,6 +50,8 @@ export interface PreparedPrompt {
   readonly tools?: { readonly syntax: ToolCallSyntax; readonly names: readonly string[] };
   /** Set when the template has a thought segment; `openedByPrompt` when the prompt already opened it. */
   readonly thought?: { readonly syntax: ThoughtSyntax; readonly openedByPrompt?: string };
+  /** Chat prompts: how it was rendered, and the memo the slot's next prompt can continue from. */
+  readonly render?: { readonly rendered: RenderedChat; readonly mode: RenderMode; readonly reason?: FullRenderReason; readonly ms: number };
 }
 
 /**
@@ -67,6 +69,7 @@ export class Engine {
   readonly #tokenizer: Tokenizer;
   /** The template's thought segment, and the text with which its generation prompt opens it (if it does). */
   readonly #thought: { readonly syntax: ThoughtSyntax; readonly prefix: LlamaText; readonly isOpenedByTemplate: boolean } | undefined;
+  readonly #renderer: ChatRenderer;
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
     this.llama = llama;
@@ -78,6 +81,12 @@ export class Engine {
     this.chatWrapper = resolveChatWrapper(model, { customWrapperSettings: { qwen: { keepOnlyLastThought: false }, deepSeek: { keepOnlyLastThought: false } } });
     this.#tokenizer = createCachingTokenizer(model);
     this.#thought = resolveThought(this.chatWrapper);
+    this.#renderer = new ChatRenderer(this.chatWrapper, this.#tokenizer, this.#thought, (messages) => toChatHistory(messages, this.#thought?.syntax));
+  }
+
+  /** Whether chat prompts continue incrementally (the template passed the probe), and why not. */
+  get incrementalRendering(): { readonly isIncremental: boolean; readonly failure?: string } {
+    return { isIncremental: this.#renderer.isIncremental, failure: this.#renderer.probeFailure };
   }
 
   /** Loads the model and creates one context with `slots` sequences. */
@@ -103,7 +112,9 @@ export class Engine {
     });
     const isSplit = splitThreads(context, { decodeThreads: settings.threads, batchThreads: settings.batchThreads, minBatchTokens: settings.batchThreadsMinTokens });
     if (!isSplit) onLog('warn', `per-batch thread counts unavailable in this node-llama-cpp; using ${Math.max(settings.threads, settings.batchThreads)} threads for everything`);
-    return new Engine(llama, model, context, settings);
+    const engine = new Engine(llama, model, context, settings);
+    await engine.#renderer.probe(new AbortController().signal);
+    return engine;
   }
 
   /** What the parent needs to know about the loaded model. */
@@ -119,6 +130,7 @@ export class Engine {
       threads: this.settings.threads,
       batchThreads: this.settings.batchThreads,
       maxTokenChars: this.#maxTokenChars(),
+      incrementalChat: this.incrementalRendering,
     };
   }
 
@@ -131,7 +143,7 @@ export class Engine {
   }
 
   /** Tokenizes the request input the way the model expects it. */
-  async prepare(request: GenerateRequest, signal: AbortSignal): Promise<PreparedPrompt> {
+  async prepare(request: GenerateRequest, signal: AbortSignal, memo?: RenderedChat): Promise<PreparedPrompt> {
     const input = request.input;
     switch (input.type) {
       case 'text': {
@@ -146,7 +158,7 @@ export class Engine {
         return this.prepareInfill(input.prefix, input.suffix);
       case 'chat':
         // tool_choice none still renders the tools, so the prompt stays the cached prefix of the turns around it.
-        return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none', signal);
+        return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none', signal, memo);
     }
   }
 
@@ -281,29 +293,16 @@ export class Engine {
     return { tokens, templateStops: [], stopTokens: new Set() };
   }
 
-  private async prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[], isCallable: boolean, signal: AbortSignal): Promise<PreparedPrompt> {
-    const history = toChatHistory(messages, this.#thought?.syntax);
-    history.push({ type: 'model', response: [] });
+  private async prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[], isCallable: boolean, signal: AbortSignal, memo: RenderedChat | undefined): Promise<PreparedPrompt> {
+    const started = performance.now();
+    const { rendered, mode, reason } = await this.#renderer.render(messages, tools, memo, signal);
+    const renderMs = performance.now() - started;
     const syntax = tools.length > 0 ? this.toolCallSyntax() : undefined;
-    const availableFunctions: ChatModelFunctions | undefined = syntax
-      ? Object.fromEntries(tools.map((t) => [t.name, { description: t.description, params: t.parameters as GbnfJsonSchema | undefined }]))
-      : undefined;
-    const state = this.chatWrapper.generateContextState({ chatHistory: history, availableFunctions });
-    let contextText = state.contextText;
     let thought: PreparedPrompt['thought'];
-    if (this.#thought) {
-      const prefix = this.#thought.prefix.toString();
-      if (contextText.toString().endsWith(prefix)) thought = { syntax: this.#thought.syntax, openedByPrompt: prefix };
-      else if (this.#thought.isOpenedByTemplate) {
-        // The template opens the thought in its generation prompt; the wrapper leaves that to the caller.
-        contextText = LlamaText([contextText, this.#thought.prefix]);
-        thought = { syntax: this.#thought.syntax, openedByPrompt: prefix };
-      } else thought = { syntax: this.#thought.syntax };
-    }
-    const tokens = await tokenizeLlamaText(contextText, this.#tokenizer, signal);
+    if (this.#thought) thought = rendered.openedThought ? { syntax: this.#thought.syntax, openedByPrompt: this.#thought.prefix.toString() } : { syntax: this.#thought.syntax };
     const templateStops: string[] = [];
     const stopTokens = new Set<Token>();
-    for (const trigger of state.stopGenerationTriggers) {
+    for (const trigger of rendered.stopGenerationTriggers) {
       const triggerTokens = LlamaText(trigger).tokenize(this.model.tokenizer);
       if (triggerTokens.length === 1) stopTokens.add(triggerTokens[0]);
       else {
@@ -311,7 +310,14 @@ export class Engine {
         if (text.length > 0) templateStops.push(text);
       }
     }
-    return { tokens, templateStops, stopTokens, tools: syntax && isCallable ? { syntax, names: tools.map((t) => t.name) } : undefined, thought };
+    return {
+      tokens: rendered.tokens,
+      templateStops,
+      stopTokens,
+      tools: syntax && isCallable ? { syntax, names: tools.map((t) => t.name) } : undefined,
+      thought,
+      render: { rendered, mode, reason, ms: renderMs },
+    };
   }
 
   async dispose(): Promise<void> {

@@ -1,4 +1,4 @@
-import { SpecialToken, SpecialTokensText, type LlamaText, type Token, type Tokenizer } from 'node-llama-cpp';
+import { SpecialToken, SpecialTokensText, type LlamaText, type LlamaTextValue, type Token, type Tokenizer } from 'node-llama-cpp';
 
 /** Text longer than this is tokenized in chunks, yielding to the event loop in between. */
 const chunkChars = 32 * 1024;
@@ -21,27 +21,58 @@ export class TokenizeAborted extends Error {
  * gives the tokens of tokenizing it whole (merges never cross such a split).
  */
 export async function tokenizeLlamaText(text: LlamaText, tokenizer: Tokenizer, signal: AbortSignal): Promise<Token[]> {
+  return (await tokenizeValues(text.values, tokenizer, signal, false)).tokens;
+}
+
+/**
+ * Where a rendered text can be cut for incremental tokenization: right after a special value
+ * that stays a value of its own whatever is appended (so the tokens before it never change).
+ */
+export interface TokenSplit {
+  /** Index of the special value in the tokenized values. */
+  readonly valueIndex: number;
+  /** Tokens up to and including it. */
+  readonly tokens: number;
+}
+
+/**
+ * Tokenizes LlamaText values as `LlamaText.tokenize` does (node-llama-cpp 3.22: runs of text
+ * between special values, every run after the first trimmed of its leading space), in chunks.
+ * `isContinuation`: the values continue a text that already has content (they were cut from it
+ * right after a special value), so they tokenize exactly as they would in place.
+ * Also returns the last split: the last special value that appending text cannot merge with
+ * (a special-tokens text at the very end would merge with one appended after it).
+ */
+export async function tokenizeValues(
+  values: readonly LlamaTextValue[],
+  tokenizer: Tokenizer,
+  signal: AbortSignal,
+  isContinuation: boolean,
+): Promise<{ tokens: Token[]; split: TokenSplit | undefined }> {
   let textToTokenize = '';
   const res: Token[] = [];
-  const hasContent = () => res.length > 0 || textToTokenize.length > 0;
+  const hasContent = () => isContinuation || res.length > 0 || textToTokenize.length > 0;
   const flush = async () => {
     const options = hasContent() ? 'trimLeadingSpace' : undefined;
     for (const token of await tokenizeText(tokenizer, textToTokenize, options, signal)) res.push(token);
     textToTokenize = '';
   };
-  // Mirrors LlamaText.tokenize (node-llama-cpp 3.22): text runs between special tokens, later runs trimmed.
-  for (const value of text.values) {
+  let split: TokenSplit | undefined;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
     if (value instanceof SpecialToken) {
       await flush();
       for (const token of value.tokenize(tokenizer)) res.push(token);
+      split = { valueIndex: i, tokens: res.length };
     } else if (value instanceof SpecialTokensText) {
       const trim = hasContent();
       await flush();
       for (const token of value.tokenize(tokenizer, trim)) res.push(token);
+      if (i < values.length - 1) split = { valueIndex: i, tokens: res.length };
     } else textToTokenize += value;
   }
   await flush();
-  return res;
+  return { tokens: res, split };
 }
 
 async function tokenizeText(tokenizer: Tokenizer, text: string, options: 'trimLeadingSpace' | undefined, signal: AbortSignal): Promise<Token[]> {

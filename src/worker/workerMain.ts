@@ -4,7 +4,9 @@
  * main.ts call process.exit.
  */
 import { FlintError } from '../errors/FlintError.js';
+import type { ChatMessage, GenerateRequest } from '../core/types.js';
 import { IPC_VERSION, type ParentMessage, type WorkerMessage } from '../ipc/messages.js';
+import type { RenderedChat } from './ChatRenderer.js';
 import { Engine } from './Engine.js';
 import { TokenizeAborted } from './tokenizeInChunks.js';
 import { SavedPrefixes } from './SavedPrefixes.js';
@@ -14,6 +16,10 @@ let engine: Engine | undefined;
 let slots: Slot[] = [];
 let saved: SavedPrefixes | undefined;
 const running = new Map<string, AbortController>();
+/** Per slot: the messages of its last chat request (the base the parent sends later tails against). */
+const slotMessages: Array<readonly ChatMessage[] | undefined> = [];
+/** Per slot: its last rendered chat prompt, which the next one may continue. */
+const slotPrompts: Array<RenderedChat | undefined> = [];
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -42,21 +48,24 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
 
 async function generate(message: Extract<ParentMessage, { type: 'generate' }>): Promise<void> {
   const { id } = message;
-  let { request } = message;
+  let request: GenerateRequest;
   const controller = new AbortController();
   running.set(id, controller);
   try {
+    request = withBase(message);
     const slot = slots[message.slot];
     if (!engine || !slot) throw new Error(`slot ${message.slot} does not exist`);
     // The request's cap, else the configured default, never above the ceiling.
     const { defaultMaxTokens, maxOutputTokens: ceiling } = engine.settings;
     const asked = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : undefined);
     if (ceiling > 0 && (asked === undefined || asked > ceiling)) request = { ...request, maxTokens: ceiling };
-    const prompt = await engine.prepare(request, controller.signal);
+    const prompt = await engine.prepare(request, controller.signal, slotPrompts[message.slot]);
+    if (prompt.render) slotPrompts[message.slot] = prompt.render.rendered;
     const plan = await engine.plan(request, prompt);
+    const render = prompt.render && { mode: prompt.render.mode, reason: prompt.render.reason, ms: prompt.render.ms };
     const deltas = new DeltaBuffer(id, engine.settings.streamCoalesceMs);
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
-      onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens }),
+      onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens, render }),
       onDelta: (text, tokens) => deltas.add(text, tokens),
       onReasoning: (text, tokens) => deltas.addReasoning(text, tokens),
       onReasoningEnd: (raw) => {
@@ -142,6 +151,27 @@ class DeltaBuffer {
     this.#text = '';
     this.#tokens = 0;
   }
+}
+
+/**
+ * The request with its whole conversation: a tail sent against the slot's previous messages is
+ * joined to them. Every chat request's messages become the slot's base, whatever happens next.
+ */
+function withBase(message: Extract<ParentMessage, { type: 'generate' }>): GenerateRequest {
+  const { request, slot } = message;
+  const base = message.baseMessages ?? 0;
+  if (request.input.type !== 'chat') {
+    slotMessages[slot] = undefined;
+    return request;
+  }
+  const held = slotMessages[slot];
+  if (base > 0 && (!held || held.length < base)) {
+    slotMessages[slot] = undefined;
+    throw new Error(`slot ${slot} holds ${held?.length ?? 0} messages, the request continues ${base}`);
+  }
+  const messages = base > 0 && held ? [...held.slice(0, base), ...request.input.messages] : request.input.messages;
+  slotMessages[slot] = messages;
+  return base > 0 ? { ...request, input: { type: 'chat', messages } } : request;
 }
 
 async function shutdown(): Promise<void> {
