@@ -4,8 +4,9 @@
  * prompt tokens, cached tokens, evaluated = prompt - cached, new = prompt - (previous prompt +
  * previous completion), i.e. the tokens the previous turn did not already hold, and TTFT.
  * Goals: evaluated <= 1.05 x new; turn-20 TTFT within 1.2x of turn 2; gateway overhead per turn
- * (its TTFT minus the raw engine's TTFT for the same context) < 1 ms; WebSocket overhead
- * <= 0.2x the HTTP overhead.
+ * (its TTFT minus the raw engine's TTFT for the same context) <= 1 ms on the WebSocket and <= 2 ms
+ * on HTTP; the overhead at the last turn within 0.5 ms of turn 2's; WebSocket overhead <= 0.2x
+ * the HTTP overhead.
  *
  * Transports, each with its own Flint (one slot), so conversations cannot share a slot:
  *   raw   one sequence; the whole conversation rendered each turn, the common token prefix kept
@@ -261,7 +262,11 @@ function report(
       goals.push(goal('agent-loop', `${t}: evaluated/new, worst turn`, worst, '<=', 1.05));
       goals.push(goal('agent-loop', `${t}: TTFT turn ${lastTurn}/turn 2`, growth, '<=', 1.2));
       if (t !== 'raw') {
-        goals.push(goal('agent-loop', `${t}: gateway overhead per turn`, overhead, '<=', 1, ' ms'));
+        // WebSocket turns send only what is new: their goal is 1 ms; HTTP parses and matches the whole history: 2 ms.
+        goals.push(goal('agent-loop', `${t}: gateway overhead per turn`, overhead, '<=', t === 'ws' ? 1 : 2, ' ms'));
+        // Work proportional to the history would make the last turn cost more than turn 2 beyond what raw pays.
+        const overheadAt = (turn: number) => summarize(of(t, turn).map((s) => s.ttftMs - (rawSample(s)?.ttftMs ?? NaN))).median;
+        goals.push(goal('agent-loop', `${t}: overhead turn ${lastTurn} - turn 2`, overheadAt(lastTurn) - overheadAt(2), '<=', 0.5, ' ms'));
         goals.push(goal('agent-loop', `${t}: Σevaluated vs raw (bench check: prefix reuse as good as raw)`, versusRaw, '<=', 1.01));
       }
     }

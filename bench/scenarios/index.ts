@@ -4,6 +4,7 @@ import { agentLoopScenario } from './agentLoop.js';
 import { concurrencyScenario } from './concurrency.js';
 import { decodeScenario } from './decode.js';
 import { idleSessionsScenario } from './idleSessions.js';
+import { longContextScenario } from './longContext.js';
 import { predictedOutputScenario } from './predictedOutput.js';
 import { promptCacheScenario } from './promptCache.js';
 import { ttftScenario } from './ttft.js';
@@ -12,6 +13,7 @@ export const scenarios: readonly Scenario[] = [
   decodeScenario,
   ttftScenario,
   agentLoopScenario,
+  longContextScenario,
   concurrencyScenario,
   promptCacheScenario,
   idleSessionsScenario,
