@@ -89,7 +89,7 @@ export const ConfigSchema = Type.Object(
         /** Prefixes shorter than this are recomputed rather than saved. */
         minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
         /** Text generated within this many ms of the last delta is streamed together (0 = one delta per token). */
-        streamCoalesceMs: Type.Number({ default: 2, minimum: 0, maximum: 1000 }),
+        streamCoalesceMs: Type.Number({ default: 5, minimum: 0, maximum: 1000 }),
         /** Ceiling on generated tokens of any request, whatever it asks (0 = up to the context end). */
         maxOutputTokens: Type.Integer({ default: 32_768, minimum: 0 }),
         /** Default cap on generated tokens when a request sets none (0 = up to the context end). */

@@ -1,7 +1,7 @@
 import type { FinishReason, GenerateRequest, GenerationTimings, PromptRender, ToolCall, Usage } from '../core/types.js';
 
 /** Bumped whenever a message changes shape; parent and worker refuse to talk across versions. */
-export const IPC_VERSION = 3;
+export const IPC_VERSION = 4;
 
 /** Settings a worker needs to load its model; sent in the `init` message. */
 export interface WorkerSettings {
@@ -76,6 +76,8 @@ export type WorkerMessage =
       readonly render?: PromptRender;
     }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
+  /** Text of several streams at once (one message per flush): request id, 0 answer / 1 thought, text, tokens. */
+  | { readonly type: 'deltas'; readonly items: ReadonlyArray<readonly [id: string, kind: 0 | 1, text: string, tokens: number]> }
   /** Text inside the model's thought segment. */
   | { readonly type: 'reasoning'; readonly id: string; readonly text: string; readonly tokens: number; readonly raw?: string }
   /** Prompt evaluation progress, after each prefill batch. */

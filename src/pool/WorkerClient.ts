@@ -217,19 +217,12 @@ export class WorkerClient {
         this.#inFlight.get(message.id)?.queue.push(message);
         break;
       case 'delta':
-      case 'reasoning': {
-        const stream = this.#inFlight.get(message.id);
-        if (!stream) break;
-        stream.queue.push(message);
-        stream.buffered += message.text.length;
-        if (stream.buffered > stream.limit && !stream.isOverflowed) {
-          // The consumer is not reading: stop generating for it rather than buffer without bound.
-          stream.isOverflowed = true;
-          stream.onOverflow();
-          this.#send({ type: 'cancel', id: message.id });
-        }
+      case 'reasoning':
+        this.#onText(message);
         break;
-      }
+      case 'deltas':
+        for (const [id, kind, text, tokens] of message.items) this.#onText({ type: kind === 0 ? 'delta' : 'reasoning', id, text, tokens });
+        break;
       case 'done': {
         const stream = this.#inFlight.get(message.id);
         stream?.queue.push(message);
@@ -254,6 +247,19 @@ export class WorkerClient {
         break;
       case 'ready':
         break;
+    }
+  }
+
+  #onText(message: Extract<WorkerEvent, { type: 'delta' | 'reasoning' }>): void {
+    const stream = this.#inFlight.get(message.id);
+    if (!stream) return;
+    stream.queue.push(message);
+    stream.buffered += message.text.length;
+    if (stream.buffered > stream.limit && !stream.isOverflowed) {
+      // The consumer is not reading: stop generating for it rather than buffer without bound.
+      stream.isOverflowed = true;
+      stream.onOverflow();
+      this.#send({ type: 'cancel', id: message.id });
     }
   }
 

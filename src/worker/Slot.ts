@@ -9,6 +9,7 @@ import { TokenTextDecoder } from './TokenTextDecoder.js';
 import { PredictedDecoder } from './PredictedDecoder.js';
 import { ToolCallDetector } from './ToolCallDetector.js';
 import { ThoughtSplitter } from './ThoughtSplitter.js';
+import type { DecodeBarrier } from './DecodeBarrier.js';
 
 /** Callbacks through which a slot reports one generation. */
 export interface SlotSink {
@@ -64,16 +65,18 @@ export class Slot {
   readonly #batchSize: number;
   readonly #saved: SavedPrefixes;
   readonly #minSavedTokens: number;
+  readonly #barrier: DecodeBarrier;
   /** The cache scope of the request that left the held tokens. */
   #scope = sharedScope;
 
-  constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number }) {
+  constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number; barrier: DecodeBarrier }) {
     this.index = index;
     this.#sequence = sequence;
     this.#model = model;
     this.#batchSize = options.batchSize;
     this.#saved = options.saved;
     this.#minSavedTokens = options.minSavedTokens;
+    this.#barrier = options.barrier;
   }
 
   /**
@@ -179,13 +182,21 @@ export class Slot {
       decode.prediction = predicted.stats;
       source = predicted.tokens(input, Math.min(decode.maxTokens, this.#sequence.contextSize - this.#sequence.nextTokenIndex - 1));
     } else source = this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => decode.output.slice(-64), grammarEvaluationState));
-    for await (const token of source) {
-      if (!decode.accept(token, prompt.stopTokens)) break;
-      if (emit(decoder.push(token), 1, false)) {
-        isStopped = true;
-        break;
+    this.#barrier.join(this);
+    try {
+      for await (const token of source) {
+        if (!decode.accept(token, prompt.stopTokens)) break;
+        if (emit(decoder.push(token), 1, false)) {
+          isStopped = true;
+          break;
+        }
+        if (decode.isAtCap()) break;
+        // The next token is queued in step with the other slots' (one decode for all of them).
+        const inStep = this.#barrier.arrive(this);
+        if (inStep) await inStep;
       }
-      if (decode.isAtCap()) break;
+    } finally {
+      this.#barrier.leave(this);
     }
     if (decode.finishReason !== 'cancelled' && !isStopped) emit(decoder.flush(), 0, true);
     if (tools && tools.calls > 0 && decode.finishReason === 'stop') decode.finishReason = 'tool_calls';
@@ -230,10 +241,17 @@ export class Slot {
     const decoder = new TokenTextDecoder(this.#model, false);
     const state = new LlamaGrammarEvaluationState({ model: this.#model, grammar });
     let text = '';
-    for await (const token of this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => [], state))) {
-      if (!decode.accept(token, noStopTokens)) return undefined;
-      text += decoder.push(token);
-      if (decode.isAtCap()) return undefined;
+    this.#barrier.join(this);
+    try {
+      for await (const token of this.#sequence.evaluate(input, toEvaluateOptions(request.sampling, () => [], state))) {
+        if (!decode.accept(token, noStopTokens)) return undefined;
+        text += decoder.push(token);
+        if (decode.isAtCap()) return undefined;
+        const inStep = this.#barrier.arrive(this);
+        if (inStep) await inStep;
+      }
+    } finally {
+      this.#barrier.leave(this);
     }
     return decode.finishReason === 'cancelled' ? undefined : text + decoder.flush();
   }

@@ -11,17 +11,21 @@ import { Engine } from './Engine.js';
 import { TokenizeAborted } from './tokenizeInChunks.js';
 import { SavedPrefixes } from './SavedPrefixes.js';
 import { Slot } from './Slot.js';
+import { DecodeBarrier } from './DecodeBarrier.js';
 
 let engine: Engine | undefined;
 let slots: Slot[] = [];
 let saved: SavedPrefixes | undefined;
+let outbox: Outbox | undefined;
 const running = new Map<string, AbortController>();
 /** Per slot: the messages of its last chat request (the base the parent sends later tails against). */
 const slotMessages: Array<readonly ChatMessage[] | undefined> = [];
 /** Per slot: its last rendered chat prompt, which the next one may continue. */
 const slotPrompts: Array<RenderedChat | undefined> = [];
 
+/** Every message but text goes out after the text held before it, so each stream's order is kept. */
 function send(message: WorkerMessage): void {
+  outbox?.flush();
   process.send?.(message);
 }
 
@@ -37,8 +41,9 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
     const { context, model } = engine;
     const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes);
     saved = savedPrefixes;
-    const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens };
+    const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens, barrier: new DecodeBarrier() };
     slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, options));
+    outbox = new Outbox(message.settings.streamCoalesceMs);
     send({ type: 'ready', version: IPC_VERSION, facts: engine.facts() });
   } catch (err) {
     send({ type: 'fatal', message: `model load failed: ${(err as Error).message}` });
@@ -63,22 +68,15 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     if (prompt.render) slotPrompts[message.slot] = prompt.render.rendered;
     const plan = await engine.plan(request, prompt);
     const render = prompt.render && { mode: prompt.render.mode, reason: prompt.render.reason, ms: prompt.render.ms };
-    const deltas = new DeltaBuffer(id, engine.settings.streamCoalesceMs);
+    const deltas = outbox!;
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
       onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens, render }),
-      onDelta: (text, tokens) => deltas.add(text, tokens),
-      onReasoning: (text, tokens) => deltas.addReasoning(text, tokens),
-      onReasoningEnd: (raw) => {
-        deltas.flush();
-        send({ type: 'reasoning', id, text: '', tokens: 0, raw });
-      },
+      onDelta: (text, tokens) => deltas.add(id, 0, text, tokens),
+      onReasoning: (text, tokens) => deltas.add(id, 1, text, tokens),
+      onReasoningEnd: (raw) => send({ type: 'reasoning', id, text: '', tokens: 0, raw }),
       onProgress: (evaluatedTokens, totalTokens) => send({ type: 'progress', id, evaluatedTokens, totalTokens }),
-      onToolCall: (call) => {
-        deltas.flush();
-        send({ type: 'tool_call', id, call });
-      },
+      onToolCall: (call) => send({ type: 'tool_call', id, call }),
     });
-    deltas.flush();
     send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0 });
   } catch (err) {
     if (err instanceof TokenizeAborted) {
@@ -94,62 +92,72 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     }
   } finally {
     running.delete(id);
+    outbox?.end(id);
   }
 }
 
 /**
- * Sends deltas off the decode path. node-llama-cpp dispatches the next decode from a
- * setImmediate callback queued after this token's, so a flush waits one more turn of the event
- * loop and runs while llama.cpp decodes the next token on its own thread: IPC overlaps compute
- * instead of adding to every token's latency. At high token rates, deltas within
- * `coalesceMs` of the last send go out together, so a fast model costs the gateway one message
- * per window rather than one per token (on 2 cores the gateway competes with this process for
- * the core llama.cpp leaves free). The first delta is never delayed.
+ * Sends deltas off the decode path, every stream's together. node-llama-cpp dispatches the next
+ * decode from a setImmediate callback queued after this token's, so a flush waits one more turn
+ * of the event loop and runs while llama.cpp decodes the next token on its own thread: IPC
+ * overlaps compute instead of adding to every token's latency. One flush is one message that
+ * carries the text of every stream that has some (JSON framing, chosen by measurement:
+ * `bench/ipcFraming.ts`); at high token rates, deltas within `coalesceMs` of the last flush go
+ * out together, so a fast model costs the gateway one message per window rather than one per
+ * token and stream. A stream's first delta is never held back.
  */
-class DeltaBuffer {
-  readonly #id: string;
+class Outbox {
   readonly #coalesceMs: number;
-  #text = '';
-  #tokens = 0;
-  /** What the held text is: answer or thought (switching kinds flushes first, so order is kept). */
-  #kind: 'delta' | 'reasoning' = 'delta';
-  #isScheduled = false;
-  #lastSentAt = 0;
+  /** Held text, in order; a stream's consecutive text of one kind is one item. */
+  #items: Array<[id: string, kind: 0 | 1, text: string, tokens: number]> = [];
+  /** Index in `#items` of each stream's last item. */
+  #last = new Map<string, number>();
+  /** Streams that have had text sent (their later text may wait for the window). */
+  readonly #started = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #isImmediate = false;
+  #lastFlushAt = 0;
 
-  constructor(id: string, coalesceMs: number) {
-    this.#id = id;
+  constructor(coalesceMs: number) {
     this.#coalesceMs = coalesceMs;
   }
 
-  add(text: string, tokens: number): void {
-    this.#push('delta', text, tokens);
-  }
-
-  addReasoning(text: string, tokens: number): void {
-    this.#push('reasoning', text, tokens);
-  }
-
-  #push(kind: 'delta' | 'reasoning', text: string, tokens: number): void {
-    if (kind !== this.#kind) {
-      this.flush();
-      this.#kind = kind;
+  /** Text of stream `id`: kind 0 answer, 1 thought. */
+  add(id: string, kind: 0 | 1, text: string, tokens: number): void {
+    const at = this.#last.get(id);
+    const item = at === undefined ? undefined : this.#items[at];
+    if (item && item[1] === kind) {
+      item[2] += text;
+      item[3] += tokens;
+    } else {
+      this.#last.set(id, this.#items.length);
+      this.#items.push([id, kind, text, tokens]);
     }
-    this.#text += text;
-    this.#tokens += tokens;
-    if (this.#isScheduled) return;
-    this.#isScheduled = true;
-    const wait = this.#lastSentAt + this.#coalesceMs - performance.now();
-    if (wait > 0) setTimeout(() => this.flush(), wait);
-    else setImmediate(() => setImmediate(() => this.flush()));
+    const wait = this.#started.has(id) ? this.#lastFlushAt + this.#coalesceMs - performance.now() : 0;
+    if (wait <= 0 && !this.#isImmediate) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#isImmediate = true;
+      setImmediate(() => setImmediate(() => this.flush()));
+    } else if (wait > 0 && !this.#isImmediate && !this.#timer) this.#timer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** The stream ended: forget it. */
+  end(id: string): void {
+    this.#started.delete(id);
   }
 
   flush(): void {
-    this.#isScheduled = false;
-    if (this.#text.length === 0 && this.#tokens === 0) return;
-    send({ type: this.#kind, id: this.#id, text: this.#text, tokens: this.#tokens });
-    this.#lastSentAt = performance.now();
-    this.#text = '';
-    this.#tokens = 0;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#isImmediate = false;
+    if (this.#items.length === 0) return;
+    const items = this.#items;
+    this.#items = [];
+    this.#last = new Map();
+    for (const item of items) this.#started.add(item[0]);
+    this.#lastFlushAt = performance.now();
+    process.send?.({ type: 'deltas', items } satisfies WorkerMessage);
   }
 }
 
