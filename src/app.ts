@@ -126,6 +126,7 @@ export async function createApp(config: Config): Promise<App> {
         maxOutputTokens: config.engine.maxOutputTokens,
         savedPrefixBytes: config.engine.savedPrefixBytes,
         minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
+        saveIdleSlotsAfterMs: config.engine.saveIdleSlotsAfterMs,
         streamCoalesceMs: config.engine.streamCoalesceMs,
       },
       startTimeoutMs: config.engine.workerStartTimeoutMs,

@@ -20,6 +20,8 @@ export interface WorkerSettings {
   readonly maxOutputTokens: number;
   readonly savedPrefixBytes: number;
   readonly minSavedPrefixTokens: number;
+  /** A slot idle this long has what it holds saved, so evicting it later costs no request a copy (0 = off). */
+  readonly saveIdleSlotsAfterMs: number;
   /** Deltas closer together than this are sent to the gateway as one message. */
   readonly streamCoalesceMs: number;
 }
@@ -74,6 +76,8 @@ export type WorkerMessage =
       readonly restoredTokens: number;
       /** Chat prompts: how the prompt was rendered, and how long that took. */
       readonly render?: PromptRender;
+      /** The prefix this request evicted: saved while the slot was idle, saved before the request could start, or none evicted. */
+      readonly evictionSave: 'none' | 'idle' | 'critical';
     }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
   /** Text of several streams at once (one message per flush): request id, 0 answer / 1 thought, text, tokens. */
@@ -96,4 +100,6 @@ export type WorkerMessage =
     }
   | { readonly type: 'failed'; readonly id: string; readonly failure: WireFailure }
   | { readonly type: 'fatal'; readonly message: string }
+  /** An idle slot's prefix was saved ahead of eviction: the bytes of saved prefixes now held. */
+  | { readonly type: 'saved'; readonly savedPrefixBytes: number }
   | { readonly type: 'pong'; readonly seq: number };

@@ -46,6 +46,12 @@ export function createMetrics(sources: MetricSources = {}) {
     }),
     chatMessages: new Counter({ name: 'flint_ipc_chat_messages_total', help: 'Chat messages of requests sent to workers (sent), and messages the worker already held from the slot\'s previous request and that were not sent again (kept).', labelNames: ['kind'] as const, registers: r }),
     promptRenderSeconds: new Histogram({ name: 'flint_prompt_render_seconds', help: 'Time to render and tokenize a chat prompt in the worker, by mode.', labelNames: ['kind'] as const, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: r }),
+    evictionSaves: new Counter({
+      name: 'flint_evicted_prefix_saves_total',
+      help: 'Prefixes evicted from slots by requests: saved while the slot was idle (idle), or saved before the request could start (critical).',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
     restoredPromptTokens: new Counter({ name: 'flint_prompt_tokens_restored_total', help: 'Prompt tokens restored from saved prefixes instead of evaluated.', registers: r }),
     savedPrefixBytes: new Gauge({ name: 'flint_saved_prefix_bytes', help: 'Host memory held by saved prefix states, per worker.', labelNames: ['worker'] as const, registers: r }),
     savedPrefixLimit: new Gauge({ name: 'flint_saved_prefix_limit_bytes', help: 'Configured saved-prefix budget per worker.', registers: r }),

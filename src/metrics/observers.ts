@@ -60,6 +60,7 @@ export function createSchedulerObserver(metrics: Metrics) {
       metrics.chatMessages.inc({ kind: 'sent' }, sent);
       metrics.chatMessages.inc({ kind: 'kept' }, kept);
     },
+    onEvictionSave: (kind: 'idle' | 'critical') => metrics.evictionSaves.inc({ kind }),
     onSavedPrefixBytes: (worker: number, bytes: number) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
     onStreamOverflow: () => metrics.streamOverflows.inc(),
   };

@@ -68,6 +68,7 @@ export class WorkerClient {
   /** Per slot: the messages of the last chat request sent to it (the worker keeps the same). */
   readonly #sentMessages: Array<readonly ChatMessage[] | undefined> = [];
   readonly #exitHandlers: Array<(reason: string) => void> = [];
+  readonly #savedHandlers: Array<(bytes: number) => void> = [];
   #exitReason: string | undefined;
   #isDisposed = false;
 
@@ -126,6 +127,11 @@ export class WorkerClient {
 
   get isAlive(): boolean {
     return this.#exitReason === undefined;
+  }
+
+  /** Registers a callback for saves of idle slots' prefixes (with the bytes now held). */
+  onSavedPrefixBytes(handler: (bytes: number) => void): void {
+    this.#savedHandlers.push(handler);
   }
 
   /** Registers a callback for the process ending (crash or dispose). */
@@ -244,6 +250,9 @@ export class WorkerClient {
         break;
       case 'pong':
         this.#lastPongAt = performance.now();
+        break;
+      case 'saved':
+        for (const handler of this.#savedHandlers) handler(message.savedPrefixBytes);
         break;
       case 'ready':
         break;

@@ -28,6 +28,8 @@ export interface SchedulerObserver {
   /** A chat request went to its worker: messages sent, and messages the worker kept from the slot's previous request. */
   onChatMessages?(sent: number, kept: number): void;
   onSavedPrefixBytes?(workerIndex: number, bytes: number): void;
+  /** A request evicted a slot's prefix that was saved while the slot was idle, or had to save it first. */
+  onEvictionSave?(kind: 'idle' | 'critical'): void;
   /** A consumer stopped reading and its generation was cancelled at the buffer limit. */
   onStreamOverflow?(): void;
 }
@@ -84,6 +86,7 @@ export class Scheduler implements Gateway {
   /** Adds a worker's slots (on start and after a restart) and serves waiting requests. */
   addWorker(worker: WorkerClient, slots: number): void {
     this.#workersUp++;
+    worker.onSavedPrefixBytes((bytes) => this.#observer.onSavedPrefixBytes?.(worker.index, bytes));
     this.#slots.addWorker(worker, slots);
     this.#reportSlots();
     this.#dispatch();
@@ -367,6 +370,7 @@ class ScheduledGeneration implements Generation {
       if (event.type === 'started') {
         observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
         if (event.render) observer.onPromptRender?.(event.render);
+        if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
         yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
       } else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
       else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };

@@ -49,16 +49,19 @@ export class SavedPrefixes {
     return this.#bytes;
   }
 
-  /** Saves what `sequence` holds. Entries it extends are replaced; states over the budget are dropped. */
-  async save(sequence: LlamaContextSequence, scope: string): Promise<void> {
-    if (this.#maxBytes === 0) return;
+  /**
+   * Saves what `sequence` holds. Entries it extends are replaced; states over the budget are
+   * dropped. Returns the saved tokens (the entry's own array, for `holds`), or undefined.
+   */
+  async save(sequence: LlamaContextSequence, scope: string): Promise<readonly Token[] | undefined> {
+    if (this.#maxBytes === 0) return undefined;
     const tokens = sequence.contextTokens.slice();
     const file = path.join(this.#dir, `state-${++this.#files}.bin`);
     await sequence.saveStateToFile(file);
     const { size } = await stat(file);
     if (size > this.#maxBytes) {
       await unlink(file).catch(() => undefined);
-      return;
+      return undefined;
     }
     for (let i = this.#entries.length - 1; i >= 0; i--) {
       if (this.#entries[i].scope === scope && isPrefixOf(this.#entries[i].tokens, tokens)) this.#remove(i);
@@ -66,6 +69,12 @@ export class SavedPrefixes {
     this.#entries.push({ scope, tokens, file, bytes: size, lastUsed: ++this.#clock });
     this.#bytes += size;
     while (this.#bytes > this.#maxBytes) this.#remove(this.#leastRecentlyUsed());
+    return this.#entries.some((e) => e.tokens === tokens) ? tokens : undefined;
+  }
+
+  /** Whether the entry `save` returned is still kept (not dropped for the budget, replaced or restored). */
+  holds(tokens: readonly Token[]): boolean {
+    return this.#entries.some((e) => e.tokens === tokens);
   }
 
   /** The saved prefix sharing the most leading tokens with `prompt`, if it shares more than `atLeast`. */

@@ -68,6 +68,12 @@ export class Slot {
   readonly #barrier: DecodeBarrier;
   /** The cache scope of the request that left the held tokens. */
   #scope = sharedScope;
+  /** A save of the held tokens begun while the slot was idle, until it ends. */
+  #idleSave: Promise<void> | undefined;
+  /** The tokens that save kept (the saved entry's own array), while the slot still holds them. */
+  #savedWhileIdle: readonly Token[] | undefined;
+  /** How the last request's evicted prefix was saved: before it, while idle, or not at all. */
+  evictionSave: 'none' | 'idle' | 'critical' = 'none';
 
   constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number; barrier: DecodeBarrier }) {
     this.index = index;
@@ -77,6 +83,28 @@ export class Slot {
     this.#saved = options.saved;
     this.#minSavedTokens = options.minSavedTokens;
     this.#barrier = options.barrier;
+  }
+
+  /**
+   * Saves what the slot holds while nothing runs on it, so that a request that later evicts it
+   * does not pay for the copy before its prompt can be evaluated. Does nothing when the held
+   * prefix is short or already saved.
+   */
+  saveWhileIdle(): Promise<void> {
+    if (this.#idleSave) return this.#idleSave;
+    const held = this.#sequence.contextTokens;
+    const saved = this.#savedWhileIdle;
+    if (held.length < this.#minSavedTokens || (saved && this.#saved.holds(saved) && saved.length === held.length)) return Promise.resolve();
+    this.#idleSave = this.#saved
+      .save(this.#sequence, this.#scope)
+      .then((tokens) => {
+        this.#savedWhileIdle = tokens;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.#idleSave = undefined;
+      });
+    return this.#idleSave;
   }
 
   /**
@@ -95,6 +123,7 @@ export class Slot {
       });
     }
     const scope = request.cacheScope ?? sharedScope;
+    this.evictionSave = 'none';
     const restored = await this.#swapPrefix(tokens, scope);
     const reused = await this.#reusePrefix(tokens, scope);
     this.#scope = scope;
@@ -261,11 +290,21 @@ export class Slot {
    * prompt clearly better than what the slot holds, restores it. Returns the tokens restored.
    */
   async #swapPrefix(tokens: Token[], scope: string): Promise<number> {
+    // A save begun while the slot was idle reads the KV cells this request is about to change.
+    if (this.#idleSave) await this.#idleSave;
     const held = this.#sequence.contextTokens;
     const shared = scope === this.#scope ? commonPrefix(held, tokens) : 0;
     const candidate = this.#saved.find(tokens, shared + this.#minSavedTokens, scope);
     const isMostlyLost = held.length >= this.#minSavedTokens && shared < held.length / 2;
-    if (isMostlyLost || candidate) await this.#saved.save(this.#sequence, this.#scope);
+    if (isMostlyLost || candidate) {
+      const saved = this.#savedWhileIdle;
+      if (saved && this.#saved.holds(saved) && saved.length === held.length && commonPrefix(saved, held) === held.length) this.evictionSave = 'idle';
+      else {
+        await this.#saved.save(this.#sequence, this.#scope);
+        this.evictionSave = 'critical';
+      }
+    }
+    this.#savedWhileIdle = undefined;
     if (candidate && (await this.#saved.restore(this.#sequence, candidate.tokens))) {
       this.#scope = scope;
       return candidate.shared;

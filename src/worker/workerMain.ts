@@ -22,6 +22,9 @@ const running = new Map<string, AbortController>();
 const slotMessages: Array<readonly ChatMessage[] | undefined> = [];
 /** Per slot: its last rendered chat prompt, which the next one may continue. */
 const slotPrompts: Array<RenderedChat | undefined> = [];
+/** Slots a generation runs on, and per slot the timer of its idle save. */
+const busySlots = new Set<number>();
+const idleSaves: Array<NodeJS.Timeout | undefined> = [];
 
 /** Every message but text goes out after the text held before it, so each stream's order is kept. */
 function send(message: WorkerMessage): void {
@@ -56,6 +59,8 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
   let request: GenerateRequest;
   const controller = new AbortController();
   running.set(id, controller);
+  busySlots.add(message.slot);
+  clearTimeout(idleSaves[message.slot]);
   try {
     request = withBase(message);
     const slot = slots[message.slot];
@@ -70,7 +75,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     const render = prompt.render && { mode: prompt.render.mode, reason: prompt.render.reason, ms: prompt.render.ms };
     const deltas = outbox!;
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
-      onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens, render }),
+      onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens, render, evictionSave: slot.evictionSave }),
       onDelta: (text, tokens) => deltas.add(id, 0, text, tokens),
       onReasoning: (text, tokens) => deltas.add(id, 1, text, tokens),
       onReasoningEnd: (raw) => send({ type: 'reasoning', id, text: '', tokens: 0, raw }),
@@ -93,6 +98,8 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
   } finally {
     running.delete(id);
     outbox?.end(id);
+    busySlots.delete(message.slot);
+    scheduleIdleSave(message.slot);
   }
 }
 
@@ -159,6 +166,21 @@ class Outbox {
     this.#lastFlushAt = performance.now();
     process.send?.({ type: 'deltas', items } satisfies WorkerMessage);
   }
+}
+
+/**
+ * Once a slot has been idle for `saveIdleSlotsAfterMs`, what it holds is saved, so the request
+ * that later evicts it starts at once (the copy was made while nothing waited for it).
+ */
+function scheduleIdleSave(index: number): void {
+  const after = engine?.settings.saveIdleSlotsAfterMs ?? 0;
+  const slot = slots[index];
+  if (after <= 0 || !slot) return;
+  clearTimeout(idleSaves[index]);
+  idleSaves[index] = setTimeout(() => {
+    if (!busySlots.has(index)) void slot.saveWhileIdle().then(() => send({ type: 'saved', savedPrefixBytes: saved?.bytes ?? 0 }));
+  }, after);
+  idleSaves[index].unref();
 }
 
 /**

@@ -67,3 +67,26 @@ test('a prompt that only shares a prefix with a saved state never reuses more th
   assert.equal(viaCache.text, cold.text);
   assert.ok(viaCache.usage.prompt_tokens_details!.cached_tokens! < viaCache.usage.prompt_tokens);
 });
+
+test('a slot idle for saveIdleSlotsAfterMs is saved ahead of time: the request that evicts it does not wait for the copy', async () => {
+  const c = [
+    { role: 'system' as const, content: system },
+    { role: 'user' as const, content: 'Conversation C: reverse a linked list.' },
+  ];
+  const d = [
+    { role: 'system' as const, content: 'Yet another assistant. ' + 'const value = read(4, 5);\n'.repeat(10) },
+    { role: 'user' as const, content: 'Conversation D.' },
+  ];
+  const first = await ask(c); // evicts what the test before left
+  const idleBefore = await metric('flint_evicted_prefix_saves_total', '{kind="idle"}');
+  const criticalBefore = await metric('flint_evicted_prefix_saves_total', '{kind="critical"}');
+  // The server's saveIdleSlotsAfterMs is 250 ms: wait well past it.
+  await new Promise((resolve) => setTimeout(resolve, 800));
+  await ask(d); // evicts C, which was saved while the slot was idle
+  assert.equal(await metric('flint_evicted_prefix_saves_total', '{kind="idle"}'), idleBefore + 1);
+  assert.equal(await metric('flint_evicted_prefix_saves_total', '{kind="critical"}'), criticalBefore);
+  const again = await ask(c); // back from the idle save, D evicted right away (saved on the critical path)
+  assert.equal(again.text, first.text, 'the state saved while idle restores to the same output');
+  assert.ok(again.usage.prompt_tokens_details!.cached_tokens! >= first.usage.prompt_tokens - 1);
+  assert.equal(await metric('flint_evicted_prefix_saves_total', '{kind="critical"}'), criticalBefore + 1);
+});

@@ -26,6 +26,7 @@ function settings(modelPath: string) {
     maxOutputTokens: 0,
     savedPrefixBytes: 0,
     minSavedPrefixTokens: 64,
+    saveIdleSlotsAfterMs: 0,
     streamCoalesceMs: 2,
   };
 }

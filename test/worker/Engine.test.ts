@@ -19,6 +19,7 @@ before(async () => {
       maxOutputTokens: 0,
       savedPrefixBytes: 0,
       minSavedPrefixTokens: 64,
+    saveIdleSlotsAfterMs: 0,
       streamCoalesceMs: 2,
     },
     () => undefined,
