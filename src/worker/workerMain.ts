@@ -170,7 +170,9 @@ class Outbox {
 
 /**
  * Once a slot has been idle for `saveIdleSlotsAfterMs`, what it holds is saved, so the request
- * that later evicts it starts at once (the copy was made while nothing waited for it).
+ * that later evicts it starts at once (the copy was made while nothing waited for it). A save
+ * holds the whole context (node-llama-cpp locks it), so it waits until no slot of this worker
+ * is generating.
  */
 function scheduleIdleSave(index: number): void {
   const after = engine?.settings.saveIdleSlotsAfterMs ?? 0;
@@ -178,7 +180,9 @@ function scheduleIdleSave(index: number): void {
   if (after <= 0 || !slot) return;
   clearTimeout(idleSaves[index]);
   idleSaves[index] = setTimeout(() => {
-    if (!busySlots.has(index)) void slot.saveWhileIdle().then(() => send({ type: 'saved', savedPrefixBytes: saved?.bytes ?? 0 }));
+    if (busySlots.has(index)) return;
+    if (busySlots.size > 0) scheduleIdleSave(index);
+    else void slot.saveWhileIdle().then(() => send({ type: 'saved', savedPrefixBytes: saved?.bytes ?? 0 }));
   }, after);
   idleSaves[index].unref();
 }
