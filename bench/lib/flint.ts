@@ -53,17 +53,16 @@ export async function startFlint(settings: FlintSettings): Promise<FlintServer> 
   const engineKeys = ConfigSchema.properties.engine.properties;
   for (const key of Object.keys(engine)) if (engine[key] === undefined || !Object.hasOwn(engineKeys, key)) delete engine[key];
   const sections = Object.entries(settings.sections ?? {}).filter(([name]) => Object.hasOwn(ConfigSchema.properties, name));
-  writeFileSync(
-    file,
-    JSON.stringify({
-      server: { host: '127.0.0.1', port: 0 },
-      model: { path: settings.modelPath, contextSize: settings.contextSize, acceptAnyModelName: true },
-      engine,
-      logging: { level: settings.logLevel },
-      dataDir: path.join(dir, 'data'),
-      ...Object.fromEntries(sections),
-    }),
-  );
+  const base: Record<string, unknown> = {
+    server: { host: '127.0.0.1', port: 0 },
+    model: { path: settings.modelPath, contextSize: settings.contextSize, acceptAnyModelName: true },
+    engine,
+    logging: { level: settings.logLevel },
+    dataDir: path.join(dir, 'data'),
+  };
+  // A scenario's section is merged into the bench's own (its `server` keys join host and port).
+  for (const [name, values] of sections) base[name] = { ...(base[name] as Record<string, unknown> | undefined), ...values };
+  writeFileSync(file, JSON.stringify(base));
   const { config } = loadConfig({ flags: { config: file }, env: {} });
   let app: App;
   try {

@@ -78,7 +78,7 @@ export const agentLoopScenario: Scenario = {
   title: 'Agent loop (growing context, tool calls)',
   async run(ctx: BenchContext, deadline: Deadline): Promise<ScenarioResult> {
     const raw = await ctx.raw();
-    const runs = ctx.runs(1, 3);
+    const runs = ctx.runs(4, 6);
     const contextSize = Math.min(ctx.maxContext, 16_384);
     const servers: Partial<Record<Exclude<Transport, 'raw'>, FlintServer>> = {};
     const context = await raw.createContext(contextSize, 1);

@@ -83,7 +83,7 @@ export const concurrencyScenario: Scenario = {
   title: 'Concurrent streams',
   async run(ctx: BenchContext, deadline: Deadline): Promise<ScenarioResult> {
     const raw = await ctx.raw();
-    const runs = ctx.runs(2, 3);
+    const runs = ctx.runs(4, 6);
     const maxTokens = ctx.options.quick ? 64 : 128;
     const contextSize = Math.min(ctx.maxContext, 512);
     const metrics: RunMetrics[] = [];

@@ -33,7 +33,7 @@ export const decodeScenario: Scenario = {
   title: 'Single-stream decode',
   async run(ctx: BenchContext, deadline: Deadline): Promise<ScenarioResult> {
     const raw = await ctx.raw();
-    const runs = ctx.runs(3, 5);
+    const runs = ctx.runs(8, 12);
     const maxTokens = ctx.options.tokens;
     const contextSize = ctx.contextFor(Math.max(1024, promptTokens + maxTokens + 64));
     const server = await ctx.startFlint({ contextSize, slots: 1 });

@@ -51,7 +51,7 @@ export const ttftScenario: Scenario = {
     const skippedSizes = wanted.filter((s) => !sizes.includes(s));
     if (sizes.length === 0) throw new Error(`context ${ctx.maxContext} is too small for a ${wanted[0]}-token prompt`);
     const contextSize = ctx.contextFor(Math.max(...sizes) + margin);
-    const runs = ctx.runs(3, 5);
+    const runs = ctx.runs(10, 15);
     const server = await ctx.startFlint({ contextSize, slots: 1 });
     const context = await raw.createContext(contextSize, 1);
     const sequence = context.getSequence();

@@ -70,6 +70,7 @@ export class Engine {
   /** The template's thought segment, and the text with which its generation prompt opens it (if it does). */
   readonly #thought: { readonly syntax: ThoughtSyntax; readonly prefix: LlamaText; readonly isOpenedByTemplate: boolean } | undefined;
   readonly #renderer: ChatRenderer;
+  readonly #stops = new LruMap<string, { templateStops: string[]; stopTokens: ReadonlySet<Token> }>(16);
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
     this.llama = llama;
@@ -300,16 +301,7 @@ export class Engine {
     const syntax = tools.length > 0 ? this.toolCallSyntax() : undefined;
     let thought: PreparedPrompt['thought'];
     if (this.#thought) thought = rendered.openedThought ? { syntax: this.#thought.syntax, openedByPrompt: this.#thought.prefix.toString() } : { syntax: this.#thought.syntax };
-    const templateStops: string[] = [];
-    const stopTokens = new Set<Token>();
-    for (const trigger of rendered.stopGenerationTriggers) {
-      const triggerTokens = LlamaText(trigger).tokenize(this.model.tokenizer);
-      if (triggerTokens.length === 1) stopTokens.add(triggerTokens[0]);
-      else {
-        const text = LlamaText(trigger).toString();
-        if (text.length > 0) templateStops.push(text);
-      }
-    }
+    const { templateStops, stopTokens } = this.#stopsFor(rendered.stopGenerationTriggers);
     return {
       tokens: rendered.tokens,
       templateStops,
@@ -318,6 +310,27 @@ export class Engine {
       thought,
       render: { rendered, mode, reason, ms: renderMs },
     };
+  }
+
+  /** The template's stop triggers as single stop tokens and stop texts; the same few every turn, so kept. */
+  #stopsFor(triggers: readonly LlamaText[]): { templateStops: string[]; stopTokens: ReadonlySet<Token> } {
+    const key = JSON.stringify(triggers.map((t) => LlamaText(t).toJSON()));
+    let stops = this.#stops.get(key);
+    if (!stops) {
+      const templateStops: string[] = [];
+      const stopTokens = new Set<Token>();
+      for (const trigger of triggers) {
+        const triggerTokens = LlamaText(trigger).tokenize(this.model.tokenizer);
+        if (triggerTokens.length === 1) stopTokens.add(triggerTokens[0]);
+        else {
+          const text = LlamaText(trigger).toString();
+          if (text.length > 0) templateStops.push(text);
+        }
+      }
+      stops = { templateStops, stopTokens };
+      this.#stops.set(key, stops);
+    }
+    return { templateStops: [...stops.templateStops], stopTokens: stops.stopTokens };
   }
 
   async dispose(): Promise<void> {

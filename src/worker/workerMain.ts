@@ -111,7 +111,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
  * carries the text of every stream that has some (JSON framing, chosen by measurement:
  * `bench/ipcFraming.ts`); at high token rates, deltas within `coalesceMs` of the last flush go
  * out together, so a fast model costs the gateway one message per window rather than one per
- * token and stream. A stream's first delta is never held back.
+ * token and stream. A stream's first delta is sent at once (with whatever else is held).
  */
 class Outbox {
   readonly #coalesceMs: number;
@@ -140,7 +140,12 @@ class Outbox {
       this.#last.set(id, this.#items.length);
       this.#items.push([id, kind, text, tokens]);
     }
-    const wait = this.#started.has(id) ? this.#lastFlushAt + this.#coalesceMs - performance.now() : 0;
+    if (!this.#started.has(id)) {
+      // A stream's first text goes out now: time to first token is what the client waits for.
+      this.flush();
+      return;
+    }
+    const wait = this.#lastFlushAt + this.#coalesceMs - performance.now();
     if (wait <= 0 && !this.#isImmediate) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
