@@ -54,7 +54,7 @@ export const idleSessionsScenario: Scenario = {
     const counts = [...new Set(ctx.options.sessions)].filter((n) => n > 0).sort((a, b) => a - b);
     const most = counts.at(-1) ?? 1;
     // Flint caps sockets in all and per client address; one client address opens them all here.
-    const server = await ctx.startFlint({ contextSize: 1024, slots: 1, sections: { websocket: { maxSockets: most + 64, maxSocketsPerKey: most + 64 }, server: { maxConnections: most + 256, maxConnectionsPerIp: most + 256 } } });
+    const server = await ctx.startFlint({ contextSize: 1024, slots: 1, sections: { websocket: { maxSockets: most + 64, maxSocketsPerKey: most + 64 }, server: { maxConnections: most + 256, maxConnectionsPerIp: most + 256 }, limits: { requestsPerSecond: 0 } } });
     let child: ChildProcess | undefined;
     const rows: Row[] = [];
     let stoppedEarly = false;
