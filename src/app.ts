@@ -13,6 +13,7 @@ import { handleClientError, registerErrorHandlers } from './http/errorHandler.js
 import { registerJsonBodyParser } from './http/jsonBodyParser.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
 import { completionRoutes } from './http/routes/completions.js';
+import { infillRoutes } from './http/routes/infill.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -209,6 +210,7 @@ export async function createApp(config: Config): Promise<App> {
   };
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
+  await fastify.register(infillRoutes, generationRoutes);
 
   await fastify.register(responsesSocketRoutes, {
     service: responses,

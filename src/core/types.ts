@@ -30,11 +30,26 @@ export interface ToolCall {
   readonly arguments: string;
 }
 
+/** A file (or part of one) given to code completion as context, e.g. from other open files. */
+export interface InfillChunk {
+  readonly filename: string;
+  readonly text: string;
+}
+
 /** What the model is asked to continue: a chat, a raw prompt, or a fill-in-the-middle pair. */
 export type GenerateInput =
   | { readonly type: 'chat'; readonly messages: readonly ChatMessage[] }
   | { readonly type: 'text'; readonly prompt: string }
-  | { readonly type: 'infill'; readonly prefix: string; readonly suffix: string };
+  | {
+      readonly type: 'infill';
+      readonly prefix: string;
+      readonly suffix: string;
+      /**
+       * Set by llama.cpp's `/infill`: its repo-level layout (extra chunks first, then prefix,
+       * suffix, and `prompt` after the prefix), truncated the way llama-server truncates it.
+       */
+      readonly repo?: { readonly extra: readonly InfillChunk[]; readonly prompt: string };
+    };
 
 /** Sampling settings; absent values take the engine's defaults. */
 export interface SamplingOptions {
@@ -100,6 +115,8 @@ export interface GenerateRequest {
   readonly inputParam?: string;
   /** Evaluate the prompt into the cache and generate nothing (WebSocket `generate: false`). */
   readonly isWarmupOnly?: boolean;
+  /** Code completion (`/infill` `t_max_predict_ms`): after this long decoding, stop at the next newline once one was written. */
+  readonly maxPredictMs?: number;
 }
 
 /** Why a generation ended. `cancelled` is an outcome, never reported as `stop`. */
@@ -157,6 +174,8 @@ export type GenerationEvent =
       readonly timings: GenerationTimings;
       /** The thought segment exactly as it stands in the context (markers included), to send back sealed. */
       readonly reasoning?: string;
+      /** Code completion: the prompt was cut to fit the batch and context (llama-server's `truncated`). */
+      readonly truncated?: boolean;
     };
 
 /** Facts about the served model that protocols and `/v1/models` need. */

@@ -97,6 +97,8 @@ export type WorkerMessage =
       readonly reasoning?: string;
       /** Bytes of saved prefixes this worker holds after the request. */
       readonly savedPrefixBytes: number;
+      /** Code completion: the prompt was cut to fit (llama-server's `truncated`). */
+      readonly truncated?: boolean;
     }
   | { readonly type: 'failed'; readonly id: string; readonly failure: WireFailure }
   | { readonly type: 'fatal'; readonly message: string }

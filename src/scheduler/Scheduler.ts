@@ -378,7 +378,7 @@ class ScheduledGeneration implements Generation {
       else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
       else {
         observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
-        yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning };
+        yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };
         return;
       }
     }
@@ -396,7 +396,10 @@ function rejectTooLong(request: GenerateRequest, model: ModelInfo | undefined): 
   const input = request.input;
   let chars = 0;
   if (input.type === 'text') chars = input.prompt.length;
-  else if (input.type === 'infill') chars = input.prefix.length + input.suffix.length;
+  else if (input.type === 'infill') {
+    // Extra chunks are cut to what fits, so only prefix and suffix count.
+    chars = input.prefix.length + input.suffix.length + (input.repo?.prompt.length ?? 0);
+  }
   else for (const message of input.messages) chars += message.content.length + (message.reasoning?.length ?? 0);
   const atLeast = Math.ceil(chars / Math.max(1, model.maxTokenChars));
   if (atLeast >= model.contextSize) {

@@ -32,6 +32,8 @@ export function toFingerprint(input: GenerateInput): PromptFingerprint {
       pushTextBlocks(blocks, input.prompt);
       break;
     case 'infill':
+      // The repo layout puts the extra chunks first: the part successive completions share.
+      for (const chunk of input.repo?.extra ?? []) blocks.push(`\u0006${chunk.filename}\u0000${chunk.text}`);
       blocks.push('\u0004fim');
       pushTextBlocks(blocks, input.prefix);
       blocks.push(`\u0005${input.suffix}`);

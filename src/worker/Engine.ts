@@ -50,6 +50,8 @@ export interface PreparedPrompt {
   readonly tools?: { readonly syntax: ToolCallSyntax; readonly names: readonly string[] };
   /** Set when the template has a thought segment; `openedByPrompt` when the prompt already opened it. */
   readonly thought?: { readonly syntax: ThoughtSyntax; readonly openedByPrompt?: string };
+  /** `/infill`: the prefix, suffix or extra context was cut to fit (llama-server's `truncated`). */
+  readonly truncated?: boolean;
   /** Chat prompts: how it was rendered, and the memo the slot's next prompt can continue from. */
   readonly render?: { readonly rendered: RenderedChat; readonly mode: RenderMode; readonly reason?: FullRenderReason; readonly ms: number };
 }
@@ -70,6 +72,7 @@ export class Engine {
   /** The template's thought segment, and the text with which its generation prompt opens it (if it does). */
   readonly #thought: { readonly syntax: ThoughtSyntax; readonly prefix: LlamaText; readonly isOpenedByTemplate: boolean } | undefined;
   readonly #renderer: ChatRenderer;
+  #fimRepoTokens: { repo: Token | undefined; sep: Token | undefined } | undefined;
   readonly #stops = new LruMap<string, { templateStops: string[]; stopTokens: ReadonlySet<Token> }>(16);
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
@@ -156,7 +159,7 @@ export class Engine {
         return { tokens, templateStops: [], stopTokens: new Set() };
       }
       case 'infill':
-        return this.prepareInfill(input.prefix, input.suffix);
+        return input.repo ? this.#prepareRepoInfill(input.prefix, input.suffix, input.repo, request.maxTokens) : this.prepareInfill(input.prefix, input.suffix);
       case 'chat':
         // tool_choice none still renders the tools, so the prompt stays the cached prefix of the turns around it.
         return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none', signal, memo);
@@ -292,6 +295,72 @@ export class Engine {
       infill.middle,
     ];
     return { tokens, templateStops: [], stopTokens: new Set() };
+  }
+
+  /**
+   * llama-server's `/infill` prompt (its `format_infill`), so clients tuned to it get the same
+   * tokens: the repo-level FIM pattern where the model has the tokens for it,
+   *
+   *   [FIM_REP]myproject\n [FIM_SEP]{filename}\n{text} ... [FIM_SEP]filename\n
+   *   [FIM_PRE]{prefix}{prompt}[FIM_SUF]{suffix}[FIM_MID]
+   *
+   * (chunks separated by a "--- snippet ---" line where there is no FIM_SEP token), the prefix
+   * cut to its last 3/4 of a batch (at a cut that moves in steps of 1/8 batch), the suffix to what
+   * is left of the batch's last quarter, and
+   * the extra context to the end of what fits the context beside a batch and twice `n_predict`.
+   * The extra chunks come first, so successive completions in one file reuse them from the cache.
+   */
+  #prepareRepoInfill(prefix: string, suffix: string, repo: { readonly extra: readonly { filename: string; text: string }[]; readonly prompt: string }, maxTokens: number | undefined): PreparedPrompt {
+    const infill = this.model.tokens.infill;
+    if (infill.prefix == null || infill.suffix == null || infill.middle == null) {
+      throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: 'input_suffix', details: { detail: 'The served model has no fill-in-the-middle tokens.' } });
+    }
+    const tokenize = (text: string) => this.model.tokenize(text, false);
+    const { repo: repoToken, sep } = this.#repoTokens();
+    const extra: Token[] = [];
+    if (repoToken !== undefined) extra.push(repoToken, ...tokenize('myproject\n'));
+    for (const chunk of repo.extra) {
+      if (sep !== undefined) extra.push(sep, ...tokenize(`${chunk.filename}\n`));
+      else extra.push(...tokenize('\n\n--- snippet ---\n\n'));
+      for (const token of tokenize(chunk.text)) extra.push(token);
+    }
+    if (sep !== undefined) extra.push(sep, ...tokenize('filename\n'));
+    const batch = this.context.batchSize;
+    const promptTokens = tokenize(repo.prompt);
+    const prefixTokens = tokenize(prefix);
+    const suffixTokens = tokenize(suffix);
+    // The prefix keeps (at most) its last 3/4 batch, cut where llama-server cuts it but rounded to
+    // steps of 1/8 batch: the cut then stays put while the user types near the cursor, so the next
+    // completion still finds everything up to the edit in the cache.
+    const step = Math.max(1, Math.floor(batch / 8));
+    const prefixStart = Math.ceil(Math.max(0, prefixTokens.length - 3 * Math.floor(batch / 4)) / step) * step;
+    const prefixTake = prefixTokens.length - prefixStart;
+    const suffixTake = Math.min(suffixTokens.length, Math.max(0, Math.floor(batch / 4) - (2 + promptTokens.length)));
+    const extraTake = Math.min(Math.max(0, this.context.contextSize - batch - 2 * (maxTokens ?? 0)), extra.length);
+    const tokens: Token[] = extra.slice(extra.length - extraTake);
+    if (this.model.tokens.shouldPrependBosToken && this.model.tokens.bos != null) tokens.push(this.model.tokens.bos);
+    tokens.push(infill.prefix, ...prefixTokens.slice(prefixTokens.length - prefixTake), ...promptTokens);
+    tokens.push(infill.suffix, ...suffixTokens.slice(0, suffixTake), infill.middle);
+    return { tokens, templateStops: [], stopTokens: new Set(), truncated: prefixTake < prefixTokens.length || suffixTake < suffixTokens.length || extraTake < extra.length };
+  }
+
+  /** The repo-level FIM tokens (llama.cpp's FIM_REP and FIM_SEP), from the GGUF metadata or by their usual names. */
+  #repoTokens(): { repo: Token | undefined; sep: Token | undefined } {
+    if (this.#fimRepoTokens) return this.#fimRepoTokens;
+    const ggml = this.model.fileInfo.metadata.tokenizer?.ggml as Record<string, unknown> | undefined;
+    const named = (key: string, names: readonly string[]): Token | undefined => {
+      if (typeof ggml?.[key] === 'number') return ggml[key] as Token;
+      for (const name of names) {
+        const tokens = this.model.tokenize(name, true);
+        if (tokens.length === 1 && this.model.detokenize(tokens, true) === name && this.model.tokenize(name, false).length > 1) return tokens[0];
+      }
+      return undefined;
+    };
+    this.#fimRepoTokens = {
+      repo: named('fim_rep_token_id', ['<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<REPO>', '<reponame>']),
+      sep: named('fim_sep_token_id', ['<|file_sep|>', '<file_sep>', '<|file_separator|>']),
+    };
+    return this.#fimRepoTokens;
   }
 
   private async prepareChat(messages: readonly ChatMessage[], tools: readonly ToolSpec[], isCallable: boolean, signal: AbortSignal, memo: RenderedChat | undefined): Promise<PreparedPrompt> {

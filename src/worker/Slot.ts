@@ -215,11 +215,12 @@ export class Slot {
     try {
       for await (const token of source) {
         if (!decode.accept(token, prompt.stopTokens)) break;
-        if (emit(decoder.push(token), 1, false)) {
+        const text = decoder.push(token);
+        if (emit(text, 1, false)) {
           isStopped = true;
           break;
         }
-        if (decode.isAtCap()) break;
+        if (decode.isAtCap() || decode.isOutOfTime(text, request.maxPredictMs)) break;
         // The next token is queued in step with the other slots' (one decode for all of them).
         const inStep = this.#barrier.arrive(this);
         if (inStep) await inStep;
@@ -356,6 +357,7 @@ class DecodeState {
   reasoningTokens = 0;
   reasoning: string | undefined;
   prediction: { accepted: number; rejected: number } | undefined;
+  #sawNewline = false;
 
   constructor(maxTokens: number, signal: AbortSignal) {
     this.maxTokens = maxTokens;
@@ -372,6 +374,15 @@ class DecodeState {
     if (stopTokens.has(token)) return false;
     this.generated++;
     this.output.push(token);
+    return true;
+  }
+
+  /** `maxPredictMs` passed and a newline has been written: the line is complete, stop here (`length`). */
+  isOutOfTime(text: string, maxPredictMs: number | undefined): boolean {
+    if (maxPredictMs === undefined) return false;
+    if (text.includes('\n')) this.#sawNewline = true;
+    if (!this.#sawNewline || this.firstTokenAt === undefined || performance.now() - this.firstTokenAt < maxPredictMs) return false;
+    this.finishReason = 'length';
     return true;
   }
 

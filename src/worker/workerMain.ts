@@ -82,7 +82,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
       onProgress: (evaluatedTokens, totalTokens) => send({ type: 'progress', id, evaluatedTokens, totalTokens }),
       onToolCall: (call) => send({ type: 'tool_call', id, call }),
     });
-    send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0 });
+    send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0, truncated: prompt.truncated });
   } catch (err) {
     if (err instanceof TokenizeAborted) {
       // Cancelled while its prompt was being tokenized: nothing ran on the slot.
