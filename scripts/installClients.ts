@@ -18,6 +18,7 @@ export const pinnedClients: Readonly<Record<string, string>> = {
   '@ai-sdk/openai-compatible': '3.0.92',
   '@ai-sdk/openai': '4.0.118',
   zod: '4.6.7',
+  ollama: '0.6.4',
 };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

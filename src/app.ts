@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { registerJsonBodyParser } from './http/jsonBodyParser.js';
 import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
 import { completionRoutes } from './http/routes/completions.js';
 import { infillRoutes } from './http/routes/infill.js';
+import { ollamaRoutes } from './http/routes/ollama.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -147,6 +149,9 @@ export async function createApp(config: Config): Promise<App> {
           architecture: worker.facts.architecture,
           chatWrapper: worker.facts.chatWrapper,
           hasInfill: worker.facts.hasInfill,
+          hasToolCalls: worker.facts.hasToolCalls,
+          hasThinking: worker.facts.hasThinking,
+          file: modelFileStats(model.path),
           maxTokenChars: worker.facts.maxTokenChars,
           createdS: Math.floor(Date.now() / 1000),
         });
@@ -211,6 +216,7 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
   await fastify.register(infillRoutes, generationRoutes);
+  await fastify.register(ollamaRoutes, { ...generationRoutes, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems } });
 
   await fastify.register(responsesSocketRoutes, {
     service: responses,
@@ -286,4 +292,14 @@ export async function createApp(config: Config): Promise<App> {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** Size and write time of the model file (for Ollama's model lists); absent if it cannot be read. */
+function modelFileStats(file: string): { sizeBytes: number; modifiedAt: string } | undefined {
+  try {
+    const stats = statSync(file);
+    return { sizeBytes: stats.size, modifiedAt: stats.mtime.toISOString() };
+  } catch {
+    return undefined;
+  }
 }

@@ -188,6 +188,10 @@ export interface ModelInfo {
   readonly architecture: string;
   readonly chatWrapper: string;
   readonly hasInfill: boolean;
+  readonly hasToolCalls?: boolean;
+  readonly hasThinking?: boolean;
+  /** The model file: its size and when it was written (Ollama's `/api/tags`). */
+  readonly file?: { readonly sizeBytes: number; readonly modifiedAt: string };
   /** The longest text one token stands for: prompts longer than contextSize × this cannot fit, untokenized. */
   readonly maxTokenChars: number;
   readonly createdS: number;

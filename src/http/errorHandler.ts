@@ -15,7 +15,7 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: numb
     const mapped = toWireError(err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new FlintError('FLINT_ERR_BODY_TOO_LARGE', { details: { limitBytes: bodyLimitBytes }, cause: err }) : err);
     if (!mapped.isExpected) request.log.error({ err }, 'unexpected error');
     else request.log.debug({ code: mapped.body.error.code, status: mapped.status }, 'request refused');
-    return reply.code(mapped.status).headers(mapped.headers).send(mapped.body);
+    return reply.code(mapped.status).headers(mapped.headers).send(inEnvelopeOf(request.url, mapped.body));
   });
   app.setNotFoundHandler((request, reply) => {
     const url = request.url.split('?')[0];
@@ -26,8 +26,13 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: numb
         : new FlintError('FLINT_ERR_ROUTE_NOT_FOUND', { details: { method: request.method, url } }),
     );
     if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
-    return reply.code(mapped.status).send(mapped.body);
+    return reply.code(mapped.status).send(inEnvelopeOf(request.url, mapped.body));
   });
+}
+
+/** Ollama's routes (`/api/...`) answer errors in its envelope, `{"error": "<message>"}`; every other route in OpenAI's. */
+function inEnvelopeOf(url: string, body: ReturnType<typeof toWireError>['body']): unknown {
+  return url.startsWith('/api/') ? { error: body.error.message } : body;
 }
 
 /**

@@ -9,7 +9,21 @@ import { checkJsonShape, type JsonShapeLimits } from '../utils/checkJsonShape.js
  */
 export function registerJsonBodyParser(app: FastifyInstance, limits: JsonShapeLimits): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonParser(limits));
+}
+
+/**
+ * Every body read as JSON whatever its content type, for routes whose clients do not set one
+ * (Ollama's API: `curl -d` sends form encoding, and Ollama itself parses JSON regardless).
+ * Registered inside a route plugin, it applies to that plugin's routes only.
+ */
+export function registerAnyBodyAsJson(app: FastifyInstance, limits: JsonShapeLimits): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, jsonParser(limits));
+}
+
+function jsonParser(limits: JsonShapeLimits) {
+  return (_request: unknown, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     const text = body as string;
     if (text.length === 0) return done(new FlintError('FLINT_ERR_BAD_JSON', { details: { detail: 'The body is empty.' } }), undefined);
     const violation = checkJsonShape(text, limits);
@@ -19,5 +33,5 @@ export function registerJsonBodyParser(app: FastifyInstance, limits: JsonShapeLi
     } catch (err) {
       done(new FlintError('FLINT_ERR_BAD_JSON', { details: { detail: (err as Error).message }, cause: err }), undefined);
     }
-  });
+  };
 }

@@ -53,6 +53,10 @@ export interface WorkerModelFacts {
   readonly maxTokenChars: number;
   /** Whether a chat turn that continues the slot's previous prompt renders only its new messages (the template passed the probe), else why not. */
   readonly incrementalChat: { readonly isIncremental: boolean; readonly failure?: string };
+  /** The chat template writes tool calls (they can be detected and parsed). */
+  readonly hasToolCalls: boolean;
+  /** The chat template has a thought segment (reasoning is split from the answer). */
+  readonly hasThinking: boolean;
 }
 
 /** Failure reported for one request; `code` is a FLINT_ERR_* code. */

@@ -135,6 +135,8 @@ export class Engine {
       batchThreads: this.settings.batchThreads,
       maxTokenChars: this.#maxTokenChars(),
       incrementalChat: this.incrementalRendering,
+      hasToolCalls: this.toolCallSyntax() !== undefined,
+      hasThinking: this.#thought !== undefined,
     };
   }
 
