@@ -16,6 +16,7 @@ import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
 import { completionRoutes } from './http/routes/completions.js';
 import { infillRoutes } from './http/routes/infill.js';
 import { ollamaRoutes } from './http/routes/ollama.js';
+import { messagesRoutes } from './http/routes/messages.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -216,6 +217,7 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
   await fastify.register(infillRoutes, generationRoutes);
+  await fastify.register(messagesRoutes, { ...generationRoutes, messages: { dropAttributionBlock: config.anthropic.dropAttributionBlock } });
   await fastify.register(ollamaRoutes, { ...generationRoutes, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems } });
 
   await fastify.register(responsesSocketRoutes, {

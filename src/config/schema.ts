@@ -155,6 +155,13 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    anthropic: Type.Object(
+      {
+        /** Leave Claude Code's per-request attribution block (`x-anthropic-billing-header: ...`) out of the prompt, so the conversation stays a cached prefix. */
+        dropAttributionBlock: Type.Boolean({ default: true }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     cache: Type.Object(
       {
         /**

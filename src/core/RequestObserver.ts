@@ -2,7 +2,7 @@ import type { FinishReason, GenerationTimings, Usage } from './types.js';
 
 /** Summary of one finished API request, reported once by the transport that served it. */
 export interface RequestSummary {
-  readonly api: 'chat' | 'completions' | 'responses' | 'responses_ws' | 'infill' | 'ollama_chat' | 'ollama_generate';
+  readonly api: 'chat' | 'completions' | 'responses' | 'responses_ws' | 'infill' | 'ollama_chat' | 'ollama_generate' | 'messages';
   readonly status: number;
   /** `ok`, `cancelled` (client gone or cancelled), `timeout` (server deadline), or `error`. */
   readonly outcome: 'ok' | 'cancelled' | 'timeout' | 'error';

@@ -24,7 +24,7 @@ export function toTenant(keyDigest: Buffer): string {
 
 /**
  * When keys are configured, every API route (and the WebSocket handshake, which is a GET)
- * needs `Authorization: Bearer <key>` (scheme in any case) or `api-key: <key>`. Liveness and
+ * needs `Authorization: Bearer <key>` (scheme in any case), `x-api-key: <key>` or `api-key: <key>`. Liveness and
  * readiness stay open. Keys may be configured as `sha256:<hex>`; every comparison is between
  * SHA-256 digests, in constant time. Each request gets its `tenant`.
  */
@@ -42,14 +42,14 @@ export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], o
   });
 }
 
-/** The key a request presents, from `Authorization: Bearer` (any case, any spacing) or `api-key`. */
+/** The key a request presents, from `Authorization: Bearer` (any case, any spacing), `x-api-key` (Anthropic's clients) or `api-key`. */
 function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string') {
     const match = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
     return match?.[1];
   }
-  const apiKey = request.headers['api-key'];
+  const apiKey = request.headers['x-api-key'] ?? request.headers['api-key'];
   const value = (Array.isArray(apiKey) ? apiKey[0] : apiKey)?.trim();
   return value ? value : undefined;
 }

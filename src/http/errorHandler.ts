@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { FlintError } from '../errors/FlintError.js';
 import { toWireError } from '../errors/toWireError.js';
+import { toAnthropicError } from '../protocol/anthropic/MessagesEncoder.js';
 
 /** Routes every error and unknown route through toWireError, the one mapping to the OpenAI shape. */
 export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: number): void {
@@ -15,6 +16,8 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: numb
     const mapped = toWireError(err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new FlintError('FLINT_ERR_BODY_TOO_LARGE', { details: { limitBytes: bodyLimitBytes }, cause: err }) : err);
     if (!mapped.isExpected) request.log.error({ err }, 'unexpected error');
     else request.log.debug({ code: mapped.body.error.code, status: mapped.status }, 'request refused');
+    const anthropic = isAnthropicRoute(request.url) ? toAnthropicError(mapped.status, mapped.body.error.message, mapped.body.error.code === 'server_overloaded') : undefined;
+    if (anthropic) return reply.code(anthropic.status).headers(mapped.headers).send(anthropic.body);
     return reply.code(mapped.status).headers(mapped.headers).send(inEnvelopeOf(request.url, mapped.body));
   });
   app.setNotFoundHandler((request, reply) => {
@@ -26,8 +29,17 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimitBytes: numb
         : new FlintError('FLINT_ERR_ROUTE_NOT_FOUND', { details: { method: request.method, url } }),
     );
     if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
+    if (isAnthropicRoute(url)) {
+      const anthropic = toAnthropicError(mapped.status, mapped.body.error.message, false);
+      return reply.code(anthropic.status).send(anthropic.body);
+    }
     return reply.code(mapped.status).send(inEnvelopeOf(request.url, mapped.body));
   });
+}
+
+/** Anthropic's Messages routes answer errors in its envelope, `{"type":"error","error":{"type","message"}}`. */
+function isAnthropicRoute(url: string): boolean {
+  return url === '/v1/messages' || url.startsWith('/v1/messages/') || url.startsWith('/v1/messages?');
 }
 
 /** Ollama's routes (`/api/...`) answer errors in its envelope, `{"error": "<message>"}`; every other route in OpenAI's. */
