@@ -19,6 +19,7 @@ export const pinnedClients: Readonly<Record<string, string>> = {
   '@ai-sdk/openai': '4.0.118',
   zod: '4.6.7',
   ollama: '0.6.4',
+  '@anthropic-ai/sdk': '1.10.0',
 };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -93,7 +93,8 @@ export async function startFlint(options: FlintOptions = {}): Promise<Flint> {
   server.child.stdout!.on('data', keep);
   server.child.stdout!.resume();
   server.child.stderr!.on('data', keep);
-  const models = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
+  const key = options.env?.FLINT_API_KEYS?.split(',')[0];
+  const models = (await (await fetch(`${server.url}/v1/models`, { headers: key ? { authorization: `Bearer ${key}` } : {} })).json()) as { data: Array<{ id: string }> };
   const modelId = models.data[0].id;
   const exited = new Promise<void>((resolve) => {
     if (server.child.exitCode !== null || server.child.signalCode !== null) resolve();

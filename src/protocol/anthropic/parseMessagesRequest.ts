@@ -11,7 +11,8 @@ const Block = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalP
 export const MessagesRequestSchema = Type.Object({
   model: Type.String(),
   max_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
-  messages: Type.Array(Type.Object({ role: Type.Union([Type.Literal('user'), Type.Literal('assistant')]), content: Type.Union([Type.String(), Type.Array(Block, { maxItems: 100_000 })]) }), { maxItems: 100_000 }),
+  /** `system` messages inside the conversation: Claude Code sends them (its mid-conversation-system beta). */
+  messages: Type.Array(Type.Object({ role: Type.Union([Type.Literal('user'), Type.Literal('assistant'), Type.Literal('system')]), content: Type.Union([Type.String(), Type.Array(Block, { maxItems: 100_000 })]) }), { maxItems: 100_000 }),
   system: Type.Optional(Type.Union([Type.String(), Type.Array(TextBlock, { maxItems: 1024 })])),
   tools: Type.Optional(Type.Array(Type.Object({ type: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }, { additionalProperties: true }), { maxItems: 512 })),
   tool_choice: Type.Optional(
@@ -128,6 +129,9 @@ function toChatMessages(wire: MessagesRequest, options: MessagesOptions): ChatMe
     }
     let text = '';
     const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
+    if (message.role === 'system' && message.content.some((b) => b.type !== 'text')) {
+      throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: `messages[${i}].content`, details: { detail: 'System messages may hold text blocks only.' } });
+    }
     const results: ChatMessage[] = [];
     message.content.forEach((raw, k) => {
       const block = raw as Record<string, unknown>;
