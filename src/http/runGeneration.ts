@@ -104,13 +104,15 @@ export async function beginGeneration<P extends ParsedGeneration>(
 type Done = Extract<GenerationEvent, { type: 'done' }>;
 
 /** A whole generation for a non-streaming reply (bounded by the request's token cap). */
-export async function collectGeneration(run: GenerationRun): Promise<{ text: string; toolCalls: ToolCall[]; done: Done }> {
+export async function collectGeneration(run: GenerationRun): Promise<{ text: string; reasoning: string; toolCalls: ToolCall[]; done: Done }> {
   let text = '';
+  let reasoning = '';
   const toolCalls: ToolCall[] = [];
   let done: Done | undefined;
   try {
     for await (const event of run.events()) {
       if (event.type === 'delta') text += event.text;
+      else if (event.type === 'reasoning') reasoning += event.text;
       else if (event.type === 'tool_call') toolCalls.push(event.call);
       else if (event.type === 'done') done = event;
     }
@@ -119,7 +121,7 @@ export async function collectGeneration(run: GenerationRun): Promise<{ text: str
     throw run.fail(err);
   }
   run.finish(200);
-  return { text, toolCalls, done };
+  return { text, reasoning, toolCalls, done };
 }
 
 /** How one API renders generation events as `data:` frames (JSON, already serialized). */

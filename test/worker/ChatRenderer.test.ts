@@ -4,6 +4,7 @@ import { getLlama, JinjaTemplateChatWrapper, type Llama, type LlamaModel } from 
 import type { ChatMessage, GenerateRequest, RequestId, ToolSpec } from '../../src/core/types.js';
 import { ChatRenderer, type RenderedChat } from '../../src/worker/ChatRenderer.js';
 import { Engine, toChatHistory } from '../../src/worker/Engine.js';
+import { Rng } from '../helpers/fuzz.js';
 import { thinkModelPath, tinyModelPath } from '../helpers/testModel.js';
 
 const signal = new AbortController().signal;
@@ -35,16 +36,10 @@ function chatRequest(messages: readonly ChatMessage[], withTools: boolean): Gene
   return { id: 'r' as RequestId, model: 'm', input: { type: 'chat', messages }, sampling: {}, stop: [], tools: withTools ? tools : undefined };
 }
 
-/** A deterministic pseudo-random source (mulberry32). */
+/** A deterministic pseudo-random source (the fuzz helpers' generator). */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const snippets = ['const a = 1;', '  indented\n\tand tabbed', 'ünïcödé and emoji 🚀', '', ' leading space', 'trailing newline\n', '{"json": [1, 2]}', '<tag> & text', 'x'.repeat(300)];

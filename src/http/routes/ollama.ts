@@ -1,11 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GenerationRun } from '../../core/GenerationRun.js';
-import type { GenerationEvent, ToolCall } from '../../core/types.js';
 import { FlintError } from '../../errors/FlintError.js';
 import { resolveModelName } from '../../protocol/models.js';
 import { ollamaApiVersion, toChatLine, toGenerateLine, toOllamaDone, toOllamaModel, toOllamaRunning, toOllamaShow, toOllamaToolCall } from '../../protocol/ollama/OllamaEncoder.js';
 import { parseOllamaChat, parseOllamaGenerate, withoutLatestTag, type ParsedOllamaRequest } from '../../protocol/ollama/parseOllamaRequest.js';
-import { beginGeneration, servedModel, type GenerationRouteOptions } from '../runGeneration.js';
+import { beginGeneration, collectGeneration, servedModel, type GenerationRouteOptions } from '../runGeneration.js';
 import { SseWriter } from '../sendStream.js';
 import { registerAnyBodyAsJson } from '../jsonBodyParser.js';
 import type { JsonShapeLimits } from '../../utils/checkJsonShape.js';
@@ -56,7 +54,7 @@ async function generate(request: FastifyRequest, reply: FastifyReply, options: G
   const isChat = api === 'ollama_chat';
   const model = parsed.model;
   if (!parsed.isStream) {
-    const { text, thinking, toolCalls, done } = await collect(run);
+    const { text, reasoning: thinking, toolCalls, done } = await collectGeneration(run);
     const closing = toOllamaDone(done, performance.now() - startedAt);
     const createdAt = new Date().toISOString();
     if (isChat) {
@@ -83,24 +81,4 @@ async function generate(request: FastifyRequest, reply: FastifyReply, options: G
   } finally {
     out.end();
   }
-}
-
-async function collect(run: GenerationRun) {
-  let text = '';
-  let thinking = '';
-  const toolCalls: ToolCall[] = [];
-  let done: Extract<GenerationEvent, { type: 'done' }> | undefined;
-  try {
-    for await (const event of run.events()) {
-      if (event.type === 'delta') text += event.text;
-      else if (event.type === 'reasoning') thinking += event.text;
-      else if (event.type === 'tool_call') toolCalls.push(event.call);
-      else if (event.type === 'done') done = event;
-    }
-    if (!done) throw new FlintError('FLINT_ERR_INTERNAL');
-  } catch (err) {
-    throw run.fail(err);
-  }
-  run.finish(200);
-  return { text, thinking, toolCalls, done };
 }
