@@ -16,7 +16,7 @@ import { chatCompletionRoutes } from './http/routes/chatCompletions.js';
 import { completionRoutes } from './http/routes/completions.js';
 import { infillRoutes } from './http/routes/infill.js';
 import { ollamaRoutes } from './http/routes/ollama.js';
-import { messagesRoutes } from './http/routes/messages.js';
+import { messagesRoutes, thinkingSealPurpose } from './http/routes/messages.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -175,11 +175,12 @@ export async function createApp(config: Config): Promise<App> {
   const runs = new RunRegistry();
   const tenantLimits = new TenantLimits(config.limits);
 
+  const sealer = new Sealer(loadSealingKey(path.resolve(config.dataDir)));
   const responses = new ResponseService(scheduler, store, {
     acceptAnyModelName: config.model.acceptAnyModelName,
     hostedTools: config.responses.hostedTools,
     compactionMaxTokens: config.responses.compactionMaxTokens,
-    sealer: new Sealer(loadSealingKey(path.resolve(config.dataDir))),
+    sealer,
     onCompacted: () => metrics.compactions.inc(),
     onHostedToolIgnored: (type) => {
       metrics.hostedToolsIgnored.inc({ type });
@@ -217,7 +218,11 @@ export async function createApp(config: Config): Promise<App> {
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
   await fastify.register(infillRoutes, generationRoutes);
-  await fastify.register(messagesRoutes, { ...generationRoutes, messages: { dropAttributionBlock: config.anthropic.dropAttributionBlock } });
+  await fastify.register(messagesRoutes, {
+    ...generationRoutes,
+    messages: { dropAttributionBlock: config.anthropic.dropAttributionBlock, openThinking: (signature) => sealer.open(thinkingSealPurpose, signature) },
+    sealThinking: (raw) => sealer.seal(thinkingSealPurpose, raw),
+  });
   await fastify.register(ollamaRoutes, { ...generationRoutes, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems } });
 
   await fastify.register(responsesSocketRoutes, {

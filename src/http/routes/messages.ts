@@ -12,7 +12,10 @@ import { SseWriter } from '../sendStream.js';
  * cache, which also warms it for the request that follows). Same runner, slots and cache as
  * every other route; errors in Anthropic's envelope (see errorHandler).
  */
-export async function messagesRoutes(app: FastifyInstance, options: GenerationRouteOptions & { readonly messages: MessagesOptions }): Promise<void> {
+/** Seal purpose of thoughts handed out as `thinking` signatures. */
+export const thinkingSealPurpose = 'flint.anthropic-thinking.v1';
+
+export async function messagesRoutes(app: FastifyInstance, options: GenerationRouteOptions & { readonly messages: MessagesOptions; readonly sealThinking: (raw: string) => string }): Promise<void> {
   const parse = (countOnly: boolean) => (body: unknown, id: RequestId, resolveModel: (requested: unknown) => string) => parseMessagesRequest(body, id, resolveModel, options.messages, countOnly);
 
   app.post('/v1/messages/count_tokens', async (request, reply) => {
@@ -39,9 +42,14 @@ export async function messagesRoutes(app: FastifyInstance, options: GenerationRo
       try {
         for await (const event of run.events()) {
           if (event.type === 'delta') content.text(event.text);
-          else if (event.type === 'reasoning' && showThought && event.text) content.thought(event.text);
-          else if (event.type === 'tool_call') content.toolUse(event.call);
-          else if (event.type === 'done') done = event;
+          else if (event.type === 'reasoning' && showThought) {
+            if (event.text) content.thought(event.text);
+            if (event.raw) content.sign(options.sealThinking(event.raw));
+          } else if (event.type === 'tool_call') content.toolUse(event.call);
+          else if (event.type === 'done') {
+            done = event;
+            if (showThought && event.reasoning) content.sign(options.sealThinking(event.reasoning));
+          }
         }
         if (!done) throw new FlintError('FLINT_ERR_INTERNAL');
       } catch (err) {
@@ -60,9 +68,15 @@ export async function messagesRoutes(app: FastifyInstance, options: GenerationRo
           await sse.write(stream.start(event.promptTokens, event.cachedTokens));
         } else if (event.type === 'tick') await sse.write(stream.ping());
         else if (event.type === 'delta') await sse.write(stream.text(event.text));
-        else if (event.type === 'reasoning' && showThought && event.text) await sse.write(stream.thought(event.text));
+        else if (event.type === 'reasoning' && showThought) {
+          if (event.raw) stream.sign(options.sealThinking(event.raw));
+          if (event.text) await sse.write(stream.thought(event.text));
+        }
         else if (event.type === 'tool_call') await sse.write(stream.toolUse(event.call));
-        else if (event.type === 'done') await sse.write((isStarted ? '' : stream.start(event.usage.promptTokens, event.usage.cachedTokens)) + stream.finish(event.finishReason, event.usage.completionTokens));
+        else if (event.type === 'done') {
+          if (showThought && event.reasoning) stream.sign(options.sealThinking(event.reasoning));
+          await sse.write((isStarted ? '' : stream.start(event.usage.promptTokens, event.usage.cachedTokens)) + stream.finish(event.finishReason, event.usage.completionTokens));
+        }
       }
       run.finish(200);
     } catch (err) {

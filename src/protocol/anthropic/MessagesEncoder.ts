@@ -41,6 +41,12 @@ export class MessageContent {
     else this.blocks.push({ type: 'thinking', thinking: text, signature: '' });
   }
 
+  /** The thought ended: its signature (the sealed thought as it stands in the context). */
+  sign(signature: string): void {
+    const last = this.blocks.findLast((b) => b.type === 'thinking');
+    if (last?.type === 'thinking') last.signature = signature;
+  }
+
   text(text: string): void {
     const last = this.blocks.at(-1);
     if (last?.type === 'text') last.text += text;
@@ -79,6 +85,7 @@ export class MessagesStream {
   readonly #model: string;
   #index = -1;
   #open: 'text' | 'thinking' | undefined;
+  #signature = '';
 
   constructor(id: string, model: string) {
     this.#id = id;
@@ -92,6 +99,11 @@ export class MessagesStream {
 
   ping(): string {
     return frame('ping', {});
+  }
+
+  /** The thought ended: the open thinking block closes with this signature. */
+  sign(signature: string): void {
+    this.#signature = signature;
   }
 
   thought(text: string): string {
@@ -132,7 +144,8 @@ export class MessagesStream {
   #close(): string {
     if (!this.#open) return '';
     let out = '';
-    if (this.#open === 'thinking') out += frame('content_block_delta', { index: this.#index, delta: { type: 'signature_delta', signature: '' } });
+    if (this.#open === 'thinking') out += frame('content_block_delta', { index: this.#index, delta: { type: 'signature_delta', signature: this.#signature } });
+    this.#signature = '';
     this.#open = undefined;
     return out + frame('content_block_stop', { index: this.#index });
   }

@@ -46,6 +46,11 @@ export interface MessagesOptions {
    * on every request: left out of the prompt, so the rest of the conversation stays a cached prefix.
    */
   readonly dropAttributionBlock: boolean;
+  /**
+   * A `thinking` block's `signature` back to the thought exactly as it stood in the context
+   * (Flint seals it there); undefined for signatures Flint did not make, whose thought is dropped.
+   */
+  readonly openThinking?: (signature: string) => string | undefined;
 }
 
 /** The text of Claude Code's per-request attribution block starts so. */
@@ -128,6 +133,7 @@ function toChatMessages(wire: MessagesRequest, options: MessagesOptions): ChatMe
       return;
     }
     let text = '';
+    let reasoning: string | undefined;
     const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
     if (message.role === 'system' && message.content.some((b) => b.type !== 'text')) {
       throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: `messages[${i}].content`, details: { detail: 'System messages may hold text blocks only.' } });
@@ -151,8 +157,10 @@ function toChatMessages(wire: MessagesRequest, options: MessagesOptions): ChatMe
           results.push({ role: 'tool', toolCallId: block.tool_use_id, content: toolResultText(block.content, param) });
           break;
         case 'thinking':
+          // A thought Flint sealed comes back as it stood in the context, so the prompt stays the cached prefix.
+          if (message.role === 'assistant' && typeof block.signature === 'string' && block.signature) reasoning = options.openThinking?.(block.signature) ?? reasoning;
+          break;
         case 'redacted_thinking':
-          // Earlier thoughts come back without the template's markers; they are not rendered again.
           break;
         default:
           throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: `${param}.type`, details: { detail: `Content blocks of type '${String(block.type)}' are not supported (the model reads text).` } });
@@ -160,7 +168,9 @@ function toChatMessages(wire: MessagesRequest, options: MessagesOptions): ChatMe
     });
     // Tool results answer the previous assistant turn: they go before any text of this user turn.
     out.push(...results);
-    if (text || toolCalls.length > 0 || results.length === 0) out.push({ role: message.role, content: text, toolCalls: toolCalls.length > 0 ? toolCalls : undefined });
+    if (text || toolCalls.length > 0 || reasoning !== undefined || results.length === 0) {
+      out.push({ role: message.role, content: text, toolCalls: toolCalls.length > 0 ? toolCalls : undefined, ...(reasoning !== undefined ? { reasoning } : {}) });
+    }
   });
   return out;
 }
