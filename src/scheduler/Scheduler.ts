@@ -397,8 +397,9 @@ function rejectTooLong(request: GenerateRequest, model: ModelInfo | undefined): 
   let chars = 0;
   if (input.type === 'text') chars = input.prompt.length;
   else if (input.type === 'infill') {
-    // Extra chunks are cut to what fits, so only prefix and suffix count.
     chars = input.prefix.length + input.suffix.length + (input.repo?.prompt.length ?? 0);
+    // Extra chunks are cut to what fits, but all of them are tokenized first: they count too.
+    for (const chunk of input.repo?.extra ?? []) chars += chunk.text.length + chunk.filename.length;
   }
   else for (const message of input.messages) chars += message.content.length + (message.reasoning?.length ?? 0);
   const atLeast = Math.ceil(chars / Math.max(1, model.maxTokenChars));
