@@ -2,7 +2,7 @@ import { LlamaText, SpecialToken, SpecialTokensText, type ChatHistoryItem, type 
 import type { ChatMessage, ToolSpec } from '../core/types.js';
 import { sameMessage } from '../core/sameMessage.js';
 import type { ThoughtSyntax } from './ThoughtSplitter.js';
-import { tokenizeValues, type TokenSplit } from './tokenizeInChunks.js';
+import { tokenizeValues } from './tokenizeInChunks.js';
 
 /** How a chat prompt was made: from the memo as it was, by rendering only new messages, or whole. */
 export type RenderMode = 'reused' | 'incremental' | 'full';
