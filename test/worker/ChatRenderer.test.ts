@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { getLlama, JinjaTemplateChatWrapper, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { JinjaTemplateChatWrapper } from 'node-llama-cpp';
 import type { ChatMessage, GenerateRequest, RequestId, ToolSpec } from '../../src/core/types.js';
 import { ChatRenderer, type RenderedChat } from '../../src/worker/ChatRenderer.js';
 import { Engine, toChatHistory } from '../../src/worker/Engine.js';
+import { testEngineSettings, useTestModel } from '../helpers/engine.js';
 import { Rng } from '../helpers/fuzz.js';
 import { thinkModelPath, tinyModelPath } from '../helpers/testModel.js';
 
@@ -12,25 +13,6 @@ const tools: ToolSpec[] = [
   { name: 'read_file', description: 'Reads a file.', parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } },
   { name: 'run_tests', parameters: { type: 'object', properties: { filter: { type: 'string' } } } },
 ];
-
-function settings(modelPath: string) {
-  return {
-    modelPath,
-    contextSize: 512,
-    slots: 1,
-    threads: 1,
-    batchThreads: 1,
-    batchThreadsMinTokens: 32,
-    batchSize: 64,
-    gpu: 'off' as const,
-    defaultMaxTokens: 0,
-    maxOutputTokens: 0,
-    savedPrefixBytes: 0,
-    minSavedPrefixTokens: 64,
-    saveIdleSlotsAfterMs: 0,
-    streamCoalesceMs: 2,
-  };
-}
 
 function chatRequest(messages: readonly ChatMessage[], withTools: boolean): GenerateRequest {
   return { id: 'r' as RequestId, model: 'm', input: { type: 'chat', messages }, sampling: {}, stop: [], tools: withTools ? tools : undefined };
@@ -62,7 +44,7 @@ for (const [name, modelPath] of [
   describe(`incremental chat prompts, ${name}`, () => {
     let engine: Engine;
     before(async () => {
-      engine = await Engine.create(settings(await modelPath()), () => undefined);
+      engine = await Engine.create(testEngineSettings(await modelPath()), () => undefined);
     });
     after(() => engine.dispose());
 
@@ -113,16 +95,7 @@ for (const [name, modelPath] of [
 }
 
 describe('a template that does not render message by message', () => {
-  let llama: Llama;
-  let model: LlamaModel;
-  before(async () => {
-    llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, maxThreads: 0 });
-    model = await llama.loadModel({ modelPath: await tinyModelPath() });
-  });
-  after(async () => {
-    await model.dispose();
-    await llama.dispose();
-  });
+  const tiny = useTestModel(tinyModelPath);
 
   test('fails the probe and is always rendered whole, counted as such', async () => {
     // Every message carries the number of messages in the conversation: appending changes earlier text.
@@ -130,6 +103,7 @@ describe('a template that does not render message by message', () => {
       '{% for message in messages %}<|im_start|>{{ message.role }} of {{ messages|length }}\n{{ message.content }}<|im_end|>\n{% endfor %}' +
       '{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}';
     const wrapper = new JinjaTemplateChatWrapper({ template });
+    const model = tiny.model();
     const renderer = new ChatRenderer(wrapper, model.tokenizer, undefined, (messages) => toChatHistory(messages));
     assert.equal(await renderer.probe(signal), false);
     assert.match(renderer.probeFailure ?? '', /probe conversation \d+/);

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/worker/Engine.js';
+import { testEngineSettings } from '../helpers/engine.js';
 import { tinyModelPath } from '../helpers/testModel.js';
 
 let engine: Engine;
 before(async () => {
-  engine = await Engine.create(
-    {
-      modelPath: await tinyModelPath(),
-      contextSize: 256,
-      slots: 1,
-      threads: 1,
-      batchThreads: 1,
-      batchThreadsMinTokens: 32,
-      batchSize: 64,
-      gpu: 'off',
-      defaultMaxTokens: 0,
-      maxOutputTokens: 0,
-      savedPrefixBytes: 0,
-      minSavedPrefixTokens: 64,
-    saveIdleSlotsAfterMs: 0,
-      streamCoalesceMs: 2,
-    },
-    () => undefined,
-  );
+  engine = await Engine.create(testEngineSettings(await tinyModelPath(), { contextSize: 256 }), () => undefined);
 });
 after(() => engine.dispose());
 
