@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<void> {
         strict: true,
       });
       if (!values.out) fail('synth needs --out FILE');
-      if (!isPresetName(values.preset)) fail(`unknown preset '${values.preset}'; choose tiny, tiny-think, small or qwen2.5-0.5b`);
+      if (!isPresetName(values.preset)) fail(`unknown preset '${values.preset}'; choose tiny, tiny-think, tiny-chat, small or qwen2.5-0.5b`);
       const seed = values.seed === undefined ? undefined : Number(values.seed);
       if (seed !== undefined && !Number.isInteger(seed)) fail('--seed must be an integer');
       const started = performance.now();

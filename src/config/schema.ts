@@ -56,7 +56,7 @@ export const ConfigSchema = Type.Object(
         /** Tokens per slot (each slot is one llama.cpp sequence with this much KV cache). */
         contextSize: Type.Integer({ default: 4096, minimum: 64, maximum: 1_048_576 }),
         /** Synthetic preset generated and served when no model is configured. */
-        demoPreset: Type.Union([Type.Literal('tiny'), Type.Literal('tiny-think'), Type.Literal('small'), Type.Literal('qwen2.5-0.5b')], { default: 'tiny' }),
+        demoPreset: Type.Union([Type.Literal('tiny'), Type.Literal('tiny-think'), Type.Literal('tiny-chat'), Type.Literal('small'), Type.Literal('qwen2.5-0.5b')], { default: 'tiny' }),
         /** Folder for downloaded and generated models. */
         dir: Type.String({ default: 'models', minLength: 1 }),
       },

@@ -1,5 +1,5 @@
 /** Names of the synthetic model presets. */
-export type PresetName = "tiny" | "tiny-think" | "small" | "qwen2.5-0.5b";
+export type PresetName = "tiny" | "tiny-think" | "tiny-chat" | "small" | "qwen2.5-0.5b";
 
 /** Storage type of the 2-D weight matrices (norms and biases are always f32). */
 export type SynthWeightType = "f32" | "f16" | "q8_0";
@@ -36,7 +36,14 @@ export type SynthPreset = {
      * `<think>`, `</think>`) follow Qwen2.5's, and the chat template renders `reasoning_content` and opens the thought
      * in the generation prompt. Absent: Qwen2.5's vocabulary and template.
      */
-    readonly thinking?: boolean
+    readonly thinking?: boolean,
+
+    /**
+     * The model ends its answers: `<|im_end|>` keeps a high logit at every position (see `qwen2Tensors`), so at
+     * temperature 1 an answer runs a few dozen tokens and stops, as a chat model's do. Absent: special tokens are
+     * damped and a random model rarely stops before `max_tokens`. Needs an untied LM head.
+     */
+    readonly endsTurns?: boolean
 };
 
 const tiny: SynthPreset = {
@@ -61,6 +68,10 @@ export const presets: Readonly<Record<PresetName, SynthPreset>> = {
 
     // like tiny, but a thinking model (Qwen3-Thinking-2507 style): for tests of reasoning/thought segments
     "tiny-think": {...tiny, modelName: "Flint Synthetic Tiny Think (random weights)", thinking: true},
+
+    // like tiny, but its answers end (<|im_end|>) after a few dozen tokens: for clients that loop until a turn ends
+    // by itself, such as Claude Code (a max_tokens stop makes it ask for more, then fail)
+    "tiny-chat": {...tiny, modelName: "Flint Synthetic Tiny Chat (random weights)", tiedEmbeddings: false, endsTurns: true},
 
     // for quick benches: still tiny next to a real model, but with non-trivial matmuls and an untied LM head
     small: {

@@ -31,6 +31,16 @@ const SPECIAL_TOKEN_ROW_SCALE = 0.1;
 /** Small random biases, like the q/k/v biases real Qwen2 models have. */
 const BIAS_STD = 0.02;
 
+/**
+ * Models that end their answers (`endsTurns`) carry a constant in hidden dimension 0: every token embedding holds
+ * TURN_END_CARRIER there and no layer writes to it (row 0 of each attention output and FFN down projection is zero).
+ * The LM head reads dimension 0 only in `<|im_end|>`'s row, with weight TURN_END_GAIN, so the end token's logit is
+ * TURN_END_GAIN * TURN_END_CARRIER / rms(final hidden state) at every position: high enough that a sampled answer
+ * stops after a few dozen tokens, varying with the hidden state's RMS, so greedy answers also end (tuned empirically).
+ */
+const TURN_END_CARRIER = EMBEDDING_STD;
+const TURN_END_GAIN = 420;
+
 const weightTypeIds: Record<SynthPreset["weightType"], GgmlTypeId> = {
     f32: GgmlType.F32,
     f16: GgmlType.F16,
@@ -80,10 +90,25 @@ export function qwen2Tensors(preset: SynthPreset, vocabulary: SynthVocabulary, s
         data: randomTensorData({name, seed, type: matrixType, shape: [nEmbd, nVocab], std, rowScale: lmHeadRowScale})
     });
 
+    const endsTurns = preset.endsTurns === true;
+    if (endsTurns && (preset.tiedEmbeddings || matrixType !== GgmlType.F32))
+        throw new Error("a preset that ends its turns needs an untied LM head with f32 weights");
+    // with endsTurns, the rows (output dimensions) that would write to the carrier dimension are zero
+    const carrierRowScale = endsTurns ? (row: number) => (row === 0 ? 0 : 1) : undefined;
+    const projection = (name: string, ne0: number, ne1: number, std: number): GgufTensorDefinition => ({
+        name,
+        shape: [ne0, ne1],
+        type: matrixType,
+        data: randomTensorData({name, seed, type: matrixType, shape: [ne0, ne1], std, rowScale: carrierRowScale})
+    });
+
     const tensors: GgufTensorDefinition[] = [];
     if (preset.tiedEmbeddings)
         tensors.push(lmHead("token_embd.weight", EMBEDDING_STD));
-    else
+    else if (endsTurns) {
+        const embedding = matrix("token_embd.weight", nEmbd, nVocab, EMBEDDING_STD);
+        tensors.push({...embedding, data: withFirstColumn(embedding.data, nEmbd, () => TURN_END_CARRIER)});
+    } else
         tensors.push(matrix("token_embd.weight", nEmbd, nVocab, EMBEDDING_STD));
 
     for (let i = 0; i < preset.blockCount; i++) {
@@ -96,11 +121,11 @@ export function qwen2Tensors(preset: SynthPreset, vocabulary: SynthVocabulary, s
             vector(`${block}.attn_k.bias`, nEmbdKv, BIAS_STD),
             matrix(`${block}.attn_v.weight`, nEmbd, nEmbdKv),
             vector(`${block}.attn_v.bias`, nEmbdKv, BIAS_STD),
-            matrix(`${block}.attn_output.weight`, nEmbd, nEmbd, (i === 0 ? FIRST_ATTENTION_OUTPUT_GAIN : 1) / Math.sqrt(nEmbd)),
+            projection(`${block}.attn_output.weight`, nEmbd, nEmbd, (i === 0 ? FIRST_ATTENTION_OUTPUT_GAIN : 1) / Math.sqrt(nEmbd)),
             norm(`${block}.ffn_norm.weight`, nEmbd),
             matrix(`${block}.ffn_gate.weight`, nEmbd, nFf),
             matrix(`${block}.ffn_up.weight`, nEmbd, nFf),
-            matrix(`${block}.ffn_down.weight`, nFf, nEmbd, FFN_DOWN_GAIN / Math.sqrt(nFf))
+            projection(`${block}.ffn_down.weight`, nFf, nEmbd, FFN_DOWN_GAIN / Math.sqrt(nFf))
         );
     }
 
@@ -108,11 +133,29 @@ export function qwen2Tensors(preset: SynthPreset, vocabulary: SynthVocabulary, s
         // logit = gain * sum(hidden_i * embd_i) with unit-RMS hidden: std = gain * sqrt(nEmbd) * EMBEDDING_STD
         tensors.push(norm("output_norm.weight", nEmbd, LOGIT_STD / (Math.sqrt(nEmbd) * EMBEDDING_STD)));
     } else {
+        const head = lmHead("output.weight", LOGIT_STD / Math.sqrt(nEmbd));
         tensors.push(
             norm("output_norm.weight", nEmbd),
-            lmHead("output.weight", LOGIT_STD / Math.sqrt(nEmbd))
+            endsTurns
+                ? {...head, data: withFirstColumn(head.data, nEmbd, (row) => (row === vocabulary.imEndId ? TURN_END_GAIN : 0))}
+                : head
         );
     }
 
     return tensors;
+}
+
+/** F32 rows of `ne0` elements from `source`, with each row's first element replaced by `value(row)`. */
+function withFirstColumn(source: GgufTensorDefinition["data"], ne0: number, value: (row: number) => number): GgufTensorDefinition["data"] {
+    return function* () {
+        let row = 0;
+        for (const chunk of source()) {
+            if (chunk.byteOffset % 4 !== 0 || chunk.byteLength % (ne0 * 4) !== 0)
+                throw new Error("f32 tensor chunks must hold whole rows");
+            const values = new Float32Array(chunk.buffer, chunk.byteOffset, chunk.byteLength / 4);
+            for (let i = 0; i < values.length; i += ne0)
+                values[i] = value(row++);
+            yield chunk;
+        }
+    };
 }

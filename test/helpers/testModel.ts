@@ -17,3 +17,8 @@ export function tinyModelPath(): Promise<string> {
 export function thinkModelPath(): Promise<string> {
   return ensureSyntheticModel({ preset: 'tiny-think', dir: testModelsDir });
 }
+
+/** Path of the tiny synthetic model that ends its answers (`tiny-chat`), generated on first use. */
+export function chatModelPath(): Promise<string> {
+  return ensureSyntheticModel({ preset: 'tiny-chat', dir: testModelsDir });
+}
