@@ -5,7 +5,7 @@
  * already installed. Run: `node --import tsx scripts/installClients.ts` (`--force` reinstalls).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +20,7 @@ export const pinnedClients: Readonly<Record<string, string>> = {
   zod: '4.6.7',
   ollama: '0.6.4',
   '@anthropic-ai/sdk': '1.10.0',
+  '@anthropic-ai/claude-code': '2.1.332',
 };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,9 +48,18 @@ function codexBinaryPresent(): boolean {
   return existsSync(path.join(clientsDir, 'node_modules', '@openai', pkg, 'vendor', triple, 'bin', 'codex'));
 }
 
+/**
+ * Whether Claude Code's postinstall copied its native binary over the `bin/claude.exe` placeholder
+ * (a few kB; the binary is hundreds of MB).
+ */
+function claudeBinaryPresent(): boolean {
+  const file = path.join(clientsDir, 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe');
+  return existsSync(file) && statSync(file).size > 10_000_000;
+}
+
 export function installClients(force = false): void {
   const stale = staleClients();
-  if (!force && stale.length === 0 && codexBinaryPresent()) {
+  if (!force && stale.length === 0 && codexBinaryPresent() && claudeBinaryPresent()) {
     console.log(`clients: pinned versions already in ${path.relative(repoRoot, clientsDir)}/`);
     return;
   }
@@ -75,6 +85,7 @@ export function installClients(force = false): void {
   const still = staleClients();
   if (still.length) throw new Error(`after npm install, still not at the pinned version: ${still.join(', ')}`);
   if (!codexBinaryPresent()) throw new Error('the Codex native binary did not install (optional dependency skipped?)');
+  if (!claudeBinaryPresent()) throw new Error("Claude Code's native binary did not install (optional dependency or postinstall skipped?)");
   console.log(`clients: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

@@ -42,7 +42,7 @@ export interface TerminalResponse {
 
 const terminalEvents = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 /** Events that carry generated output (the first one marks time to first token). */
-const deltaTypes = new Set(['response.output_text.delta', 'response.function_call_arguments.delta', 'response.reasoning_text.delta', 'response.reasoning_summary_text.delta', 'response.custom_tool_call_input.delta']);
+const deltaTypes = new Set(['response.output_text.delta', 'response.function_call_arguments.delta', 'response.reasoning_text.delta', 'response.reasoning_summary_text.delta', 'response.custom_tool_call_input.delta', 'content_block_delta']);
 
 function terminalOf(event: { type?: unknown; response?: any }): TerminalResponse | undefined {
   if (typeof event.type !== 'string' || !terminalEvents.has(event.type) || !event.response) return undefined;

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parsePromText, valueOf } from '../helpers/promText.js';
 import { spawnServer } from '../helpers/spawnServer.js';
-import { repoRoot, tinyModelPath } from '../helpers/testModel.js';
+import { ensureSyntheticModel } from '../../src/synth/ensureSyntheticModel.js';
+import type { PresetName } from '../../src/synth/presets.js';
+import { repoRoot, testModelsDir } from '../helpers/testModel.js';
 
 export const clientsDir = path.join(repoRoot, '.clients');
 export const fixturesDir = path.join(repoRoot, 'test', 'clients', 'fixtures');
@@ -43,7 +45,7 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
-/** A running `flint serve` child on the tiny model. */
+/** A running `flint serve` child on a synthetic model. */
 export interface Flint {
   readonly url: string;
   readonly child: ChildProcess;
@@ -55,6 +57,8 @@ export interface Flint {
 
 /** Settings of the suite's server; FLINT_* variables override them. */
 export interface FlintOptions {
+  /** The synthetic model (default `tiny`). */
+  readonly preset?: PresetName;
   readonly contextSize?: number;
   readonly slots?: number;
   /** engine.defaultMaxTokens: a cap for clients that send no output limit (Codex). */
@@ -63,12 +67,12 @@ export interface FlintOptions {
 }
 
 /**
- * Spawns `node bin/flint.js serve --port 0` with the tiny synthetic model, one decode thread
+ * Spawns `node bin/flint.js serve --port 0` with a synthetic model (tiny unless told), one decode thread
  * and two prompt threads, a throwaway data dir, and a config file for the settings that have
  * no FLINT_* variable. Stop it with `stop()` (SIGTERM by PID, SIGKILL after 10 s).
  */
 export async function startFlint(options: FlintOptions = {}): Promise<Flint> {
-  const model = await tinyModelPath();
+  const model = await ensureSyntheticModel({ preset: options.preset ?? 'tiny', dir: testModelsDir });
   const dir = tempDir('flint-clients-');
   const configFile = path.join(dir, 'flint.yaml');
   writeFileSync(configFile, `engine:\n  defaultMaxTokens: ${options.defaultMaxTokens ?? 128}\n`);
