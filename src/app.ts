@@ -22,7 +22,7 @@ import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { createRequestObserver, createSchedulerObserver, createSessionObserver } from './metrics/observers.js';
+import { createRequestObserver, createSchedulerObserver, createResumableObserver, createSessionObserver } from './metrics/observers.js';
 import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import { WorkerPool } from './pool/WorkerPool.js';
 import { ResponseService } from './responses/ResponseService.js';
@@ -111,6 +111,8 @@ export async function createApp(config: Config): Promise<App> {
 
   const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, createSchedulerObserver(metrics));
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
+  metrics.wsResumableLimits.set({ kind: 'sessions' }, config.websocket.maxResumableSessions);
+  metrics.wsResumableLimits.set({ kind: 'bytes' }, config.websocket.maxResumableBytes);
   const alias = config.model.alias || model.defaultAlias;
   const pool = new WorkerPool(
     {
@@ -231,6 +233,7 @@ export async function createApp(config: Config): Promise<App> {
     allowedOrigins: config.server.corsOrigins,
     limits: { ...config.websocket, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems }, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
     sessions: createSessionObserver(metrics),
+    resumable: createResumableObserver(metrics),
     runs,
     tenantLimits,
     onSessionEnd: (key) => scheduler.releaseAffinity(key),

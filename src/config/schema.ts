@@ -132,6 +132,15 @@ export const ConfigSchema = Type.Object(
         maxMessagesBurst: Type.Integer({ default: 200, minimum: 1 }),
         /** Recent responses each socket keeps for `previous_response_id` with `store: false`. */
         connectionCacheSize: Type.Integer({ default: 8, minimum: 1 }),
+        /** Responses of one socket that run at once, one per `stream_id` lane; more lanes wait their turn. */
+        maxConcurrentLanes: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
+        /** Handshake headers (then the `session` query parameter) that name a resumable session. */
+        sessionHeaders: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: ['x-flint-session', 'session_id'], maxItems: 8 }),
+        /** How long a closed socket's responses and slot pin wait for a socket with the same session and key (0 = off). */
+        resumeGraceMs: Type.Integer({ default: 120_000, minimum: 0, maximum: 86_400_000 }),
+        /** Closed sessions kept for resumption, and the bytes of conversation they may hold in all; the oldest go first. */
+        maxResumableSessions: Type.Integer({ default: 512, minimum: 0 }),
+        maxResumableBytes: Type.Integer({ default: 128 * 1024 * 1024, minimum: 0 }),
       },
       { default: {}, additionalProperties: false },
     ),

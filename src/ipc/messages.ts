@@ -78,6 +78,8 @@ export type WorkerMessage =
       readonly cachedTokens: number;
       /** Of those, tokens restored from a saved prefix. */
       readonly restoredTokens: number;
+      /** Of those, tokens copied from another slot of the worker (a fork of a conversation it serves). */
+      readonly copiedTokens: number;
       /** Chat prompts: how the prompt was rendered, and how long that took. */
       readonly render?: PromptRender;
       /** The prefix this request evicted: saved while the slot was idle, saved before the request could start, or none evicted. */

@@ -37,7 +37,7 @@ export function createMetrics(sources: MetricSources = {}) {
     modelInfo: new Gauge({ name: 'flint_model_info', help: 'The served model (value 1).', labelNames: ['model', 'architecture', 'context_size'] as const, registers: r }),
     workerRestarts: new Counter({ name: 'flint_worker_restarts_total', help: 'Worker processes restarted after dying.', registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
-    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, saved, cold.', labelNames: ['route'] as const, registers: r }),
+    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, cold.', labelNames: ['route'] as const, registers: r }),
     promptRenders: new Counter({
       name: 'flint_prompt_renders_total',
       help: 'Chat prompts by kind: reused (the slot\'s previous prompt), incremental (only new messages) or full, with the reason for full (cold, diverged, template).',
@@ -53,6 +53,7 @@ export function createMetrics(sources: MetricSources = {}) {
       registers: r,
     }),
     restoredPromptTokens: new Counter({ name: 'flint_prompt_tokens_restored_total', help: 'Prompt tokens restored from saved prefixes instead of evaluated.', registers: r }),
+    copiedPromptTokens: new Counter({ name: 'flint_prompt_tokens_copied_total', help: "Prompt tokens copied from another slot's KV cells (a fork of a conversation that slot holds) instead of evaluated.", registers: r }),
     savedPrefixBytes: new Gauge({ name: 'flint_saved_prefix_bytes', help: 'Host memory held by saved prefix states, per worker.', labelNames: ['worker'] as const, registers: r }),
     savedPrefixLimit: new Gauge({ name: 'flint_saved_prefix_limit_bytes', help: 'Configured saved-prefix budget per worker.', registers: r }),
     predictedTokens: new Counter({ name: 'flint_predicted_tokens_total', help: 'Draft tokens from predicted outputs, by result (accepted, rejected).', labelNames: ['result'] as const, registers: r }),
@@ -61,6 +62,10 @@ export function createMetrics(sources: MetricSources = {}) {
     streamOverflows: new Counter({ name: 'flint_stream_overflows_total', help: 'Generations cancelled because their consumer stopped reading.', registers: r }),
     wsSessionsOpen: new Gauge({ name: 'flint_websocket_sessions_open', help: 'Open Responses WebSocket sessions.', registers: r }),
     wsSessions: new Counter({ name: 'flint_websocket_sessions_total', help: 'Responses WebSocket sessions opened.', registers: r }),
+    wsResumableSessions: new Gauge({ name: 'flint_websocket_resumable_sessions', help: 'Closed WebSocket sessions kept for a socket that resumes them (websocket.resumeGraceMs).', registers: r }),
+    wsResumableBytes: new Gauge({ name: 'flint_websocket_resumable_bytes', help: 'Approximate bytes of conversation those sessions hold.', registers: r }),
+    wsResumableLimits: new Gauge({ name: 'flint_websocket_resumable_limit', help: 'Configured bounds of kept sessions: sessions and bytes.', labelNames: ['kind'] as const, registers: r }),
+    wsResumes: new Counter({ name: 'flint_websocket_session_resumes_total', help: 'Kept sessions by fate: resumed by a new socket, expired, or evicted to make room.', labelNames: ['result'] as const, registers: r }),
     wsTurnsPerSession: new Histogram({ name: 'flint_websocket_turns_per_session', help: 'Responses completed per WebSocket session, observed at close.', buckets: [0, 1, 2, 5, 10, 20, 50, 100, 500], registers: r }),
     wsTurnTimeToFirstToken: new Histogram({ name: 'flint_websocket_turn_time_to_first_token_seconds', help: 'Per-turn time from response.create to the first token on a WebSocket.', buckets: latencyBuckets, registers: r }),
     storedResponses: new Gauge({

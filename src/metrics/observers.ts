@@ -46,9 +46,11 @@ export function createSchedulerObserver(metrics: Metrics) {
       }
     },
     onRoute: (route: string) => metrics.routes.inc({ route }),
-    onPromptCache: (route: string, cachedTokens: number, restoredTokens: number) => {
+    onPromptCache: (route: string, cachedTokens: number, restoredTokens: number, copiedTokens: number) => {
       metrics.restoredPromptTokens.inc(restoredTokens);
+      metrics.copiedPromptTokens.inc(copiedTokens);
       if (restoredTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'saved_prefix' });
+      else if (copiedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'slot_copy' });
       else if (cachedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: route === 'affinity' ? 'affinity' : 'slot_prefix' });
       else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
     },
@@ -63,6 +65,18 @@ export function createSchedulerObserver(metrics: Metrics) {
     onEvictionSave: (kind: 'idle' | 'critical') => metrics.evictionSaves.inc({ kind }),
     onSavedPrefixBytes: (worker: number, bytes: number) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
     onStreamOverflow: () => metrics.streamOverflows.inc(),
+  };
+}
+
+/** Sessions kept between sockets (ResumableSessions). */
+export function createResumableObserver(metrics: Metrics) {
+  return {
+    onKept: (sessions: number, bytes: number) => {
+      metrics.wsResumableSessions.set(sessions);
+      metrics.wsResumableBytes.set(bytes);
+    },
+    onResumed: () => metrics.wsResumes.inc({ result: 'resumed' }),
+    onDropped: (reason: 'expired' | 'evicted') => metrics.wsResumes.inc({ result: reason }),
   };
 }
 

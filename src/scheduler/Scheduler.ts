@@ -22,7 +22,7 @@ export interface SchedulerObserver {
   onSlotsChange?(byWorker: ReadonlyMap<number, { busy: number; total: number }>): void;
   onRoute?(route: RouteKind): void;
   /** The worker evaluated the prompt: how much came from the cache, and how the slot was chosen. */
-  onPromptCache?(route: RouteKind, cachedTokens: number, restoredTokens: number): void;
+  onPromptCache?(route: RouteKind, cachedTokens: number, restoredTokens: number, copiedTokens: number): void;
   /** How the worker rendered a chat prompt (reused, incremental, full) and how long it took. */
   onPromptRender?(render: PromptRender): void;
   /** A chat request went to its worker: messages sent, and messages the worker kept from the slot's previous request. */
@@ -368,7 +368,7 @@ class ScheduledGeneration implements Generation {
     void run.finished.then(() => this.#release());
     for await (const event of run.events) {
       if (event.type === 'started') {
-        observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens);
+        observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens, event.copiedTokens);
         if (event.render) observer.onPromptRender?.(event.render);
         if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
         yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };

@@ -4,7 +4,7 @@ import { sharedChars, type PromptFingerprint } from './fingerprint.js';
 import type { SlotPlacement } from '../core/types.js';
 
 /** How a slot was chosen, from best to worst for the prompt cache. */
-export type RouteKind = 'affinity' | 'prefix' | 'saved' | 'cold';
+export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'cold';
 
 /** A slot held by one request until the worker reports it has stopped. */
 export interface SlotLease {
@@ -32,7 +32,10 @@ const maxSavedHints = 1024;
  * prefix. Chooses a slot for a request in this order:
  *   1. the idle slot that last served the same cache key (session, previous response,
  *      `prompt_cache_key`) if it still holds part of this prompt;
- *   2. the idle slot whose held prefix is longest;
+ *   2. the idle slot whose held prefix is longest, unless that prefix is busy or pinned to
+ *      another cache key and this prompt would cut it short (another lane or session forking
+ *      that conversation, or sharing its system prompt): then another idle slot of the same
+ *      worker, which copies the shared prefix from that slot (`copy`);
  *   3. an idle slot on the worker that saved this prompt's prefix when it was evicted;
  *   4. the least recently used idle slot.
  * Affinity is only a preference: under pressure any idle slot serves any request.
@@ -95,6 +98,13 @@ export class SlotTable {
       if (chosen) route = 'affinity';
     }
     if (!chosen) {
+      const copy = this.#copyTarget(idle, cacheKey, sharedWith);
+      if (copy) {
+        chosen = copy;
+        route = 'copy';
+      }
+    }
+    if (!chosen) {
       let best = 0;
       for (const s of idle) {
         const shared = sharedWith(s);
@@ -123,14 +133,45 @@ export class SlotTable {
     return { worker: chosen.worker, slot: chosen.slot, route };
   }
 
-  /** A session ended: its slot keeps its tokens (still reusable by prefix) but loses the pin. */
+  /** A session ended: its slots (that of each of its `/`-suffixed lane keys too) keep their tokens (still reusable by prefix) but lose the pin. */
   forgetAffinity(cacheKey: string): void {
-    for (const s of this.#slots) if (s.cacheKey === cacheKey) s.cacheKey = undefined;
+    const lanes = `${cacheKey}/`;
+    for (const s of this.#slots) if (s.cacheKey === cacheKey || s.cacheKey?.startsWith(lanes)) s.cacheKey = undefined;
   }
 
   release(lease: SlotLease): void {
     const state = this.#slots.find((s) => s.worker === lease.worker && s.slot === lease.slot);
     if (state) state.isBusy = false;
+  }
+
+  /**
+   * Rule 2's exception: the slot holding the longest prefix of this prompt is busy, or pinned to
+   * another cache key with more than this prompt shares. Returns the idle slot of its worker to
+   * copy it into (the one sharing most of the prompt itself, then unpinned ones, then the least
+   * recently used), or undefined.
+   */
+  #copyTarget(idle: SlotState[], cacheKey: string | undefined, sharedWith: (s: SlotState) => number): SlotState | undefined {
+    let source: SlotState | undefined;
+    let best = 0;
+    for (const s of this.#slots) {
+      if (!s.worker.isAlive) continue;
+      const shared = sharedWith(s);
+      if (shared > best || (shared === best && shared > 0 && source && !s.isBusy && source.isBusy)) {
+        best = shared;
+        source = s;
+      }
+    }
+    if (!source) return undefined;
+    const heldChars = source.fingerprint?.chars.at(-1) ?? 0;
+    const wouldCut = best < heldChars && source.cacheKey !== undefined && source.cacheKey !== cacheKey;
+    if (!source.isBusy && !wouldCut) return undefined;
+    const rank = (s: SlotState) => [sharedWith(s), s.cacheKey === undefined ? 1 : 0, -s.lastUsed];
+    let target: SlotState | undefined;
+    for (const s of idle) {
+      if (s === source || s.worker !== source.worker) continue;
+      if (!target || isGreater(rank(s), rank(target))) target = s;
+    }
+    return target;
   }
 
   #savedWorkerFor(fingerprint: PromptFingerprint, scope: string | undefined): number | undefined {
@@ -145,6 +186,12 @@ export class SlotTable {
     }
     return worker;
   }
+}
+
+/** Lexicographic comparison of two equally long rankings. */
+function isGreater(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
 }
 
 function leastRecentlyUsed(slots: SlotState[]): SlotState | undefined {

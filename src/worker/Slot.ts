@@ -13,7 +13,8 @@ import type { DecodeBarrier } from './DecodeBarrier.js';
 
 /** Callbacks through which a slot reports one generation. */
 export interface SlotSink {
-  onStarted(promptTokens: number, cachedTokens: number, restoredTokens: number): void;
+  /** Of the cached tokens, `restoredTokens` came from a saved prefix and `copiedTokens` from another slot. */
+  onStarted(promptTokens: number, cachedTokens: number, restoredTokens: number, copiedTokens: number): void;
   onDelta(text: string, tokens: number): void;
   /** Text of the thought segment. */
   onReasoning(text: string, tokens: number): void;
@@ -66,6 +67,8 @@ export class Slot {
   readonly #saved: SavedPrefixes;
   readonly #minSavedTokens: number;
   readonly #barrier: DecodeBarrier;
+  /** Every slot of this worker's context (this one included): prefixes can be copied between them. */
+  readonly #siblings: readonly Slot[];
   /** The cache scope of the request that left the held tokens. */
   #scope = sharedScope;
   /** A save of the held tokens begun while the slot was idle, until it ends. */
@@ -75,8 +78,9 @@ export class Slot {
   /** How the last request's evicted prefix was saved: before it, while idle, or not at all. */
   evictionSave: 'none' | 'idle' | 'critical' = 'none';
 
-  constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number; barrier: DecodeBarrier }) {
+  constructor(index: number, sequence: LlamaContextSequence, model: LlamaModel, options: { batchSize: number; saved: SavedPrefixes; minSavedTokens: number; barrier: DecodeBarrier; siblings?: readonly Slot[] }) {
     this.index = index;
+    this.#siblings = options.siblings ?? [];
     this.#sequence = sequence;
     this.#model = model;
     this.#batchSize = options.batchSize;
@@ -124,10 +128,10 @@ export class Slot {
     }
     const scope = request.cacheScope ?? sharedScope;
     this.evictionSave = 'none';
-    const restored = await this.#swapPrefix(tokens, scope);
+    const swapped = await this.#swapPrefix(tokens, scope);
     const reused = await this.#reusePrefix(tokens, scope);
     this.#scope = scope;
-    sink.onStarted(tokens.length, reused, Math.min(restored, reused));
+    sink.onStarted(tokens.length, reused, Math.min(swapped.restored, reused), Math.min(swapped.copied, reused));
     const room = contextSize - tokens.length;
     const cap = request.maxTokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : room);
     const decode = new DecodeState(Math.min(cap, room), signal);
@@ -287,30 +291,67 @@ export class Slot {
   }
 
   /**
-   * Before most of what the slot holds is overwritten, saves it; if a saved prefix matches this
-   * prompt clearly better than what the slot holds, restores it. Returns the tokens restored.
+   * Before most of what the slot holds is overwritten, saves it. Then, if another slot of this
+   * worker (busy or not) or a saved prefix shares clearly more of this prompt than the slot
+   * holds, takes that prefix: a copy of the other slot's KV cells (a fork of a conversation
+   * another slot serves), else a restore of the saved state. Returns the tokens obtained either way.
    */
-  async #swapPrefix(tokens: Token[], scope: string): Promise<number> {
+  async #swapPrefix(tokens: Token[], scope: string): Promise<{ restored: number; copied: number }> {
     // A save begun while the slot was idle reads the KV cells this request is about to change.
     if (this.#idleSave) await this.#idleSave;
     const held = this.#sequence.contextTokens;
     const shared = scope === this.#scope ? commonPrefix(held, tokens) : 0;
-    const candidate = this.#saved.find(tokens, shared + this.#minSavedTokens, scope);
+    const saved = this.#saved.find(tokens, shared + this.#minSavedTokens, scope);
+    const sibling = this.#siblingPrefix(tokens, Math.max(shared + this.#minSavedTokens, saved ? saved.shared - 1 : 0), scope);
     const isMostlyLost = held.length >= this.#minSavedTokens && shared < held.length / 2;
-    if (isMostlyLost || candidate) {
-      const saved = this.#savedWhileIdle;
-      if (saved && this.#saved.holds(saved) && saved.length === held.length && commonPrefix(saved, held) === held.length) this.evictionSave = 'idle';
+    if (held.length >= this.#minSavedTokens && (isMostlyLost || saved || sibling)) {
+      const savedWhileIdle = this.#savedWhileIdle;
+      if (savedWhileIdle && this.#saved.holds(savedWhileIdle) && savedWhileIdle.length === held.length && commonPrefix(savedWhileIdle, held) === held.length) this.evictionSave = 'idle';
       else {
         await this.#saved.save(this.#sequence, this.#scope);
         this.evictionSave = 'critical';
       }
     }
     this.#savedWhileIdle = undefined;
-    if (candidate && (await this.#saved.restore(this.#sequence, candidate.tokens))) {
+    if (sibling && (await this.#copyFrom(sibling.slot, sibling.shared))) {
       this.#scope = scope;
-      return candidate.shared;
+      return { restored: 0, copied: sibling.shared };
     }
-    return 0;
+    if (saved && (await this.#saved.restore(this.#sequence, saved.tokens))) {
+      this.#scope = scope;
+      return { restored: saved.shared, copied: 0 };
+    }
+    return { restored: 0, copied: 0 };
+  }
+
+  /** The other slot whose held tokens share the most of `tokens` (more than `atLeast`), in `scope`. */
+  #siblingPrefix(tokens: readonly Token[], atLeast: number, scope: string): { slot: Slot; shared: number } | undefined {
+    // Not worth a look when the prompt's new part is too short to gain from a copy (a warm turn).
+    if (tokens.length <= atLeast) return undefined;
+    let best: { slot: Slot; shared: number } | undefined;
+    for (const other of this.#siblings) {
+      if (other === this || other.#scope !== scope) continue;
+      const shared = commonPrefix(other.#sequence.contextTokens, tokens);
+      if (shared > (best?.shared ?? atLeast)) best = { slot: other, shared };
+    }
+    return best;
+  }
+
+  /**
+   * Makes this slot hold the first `count` tokens of what `other` holds, by copying its KV cells
+   * (llama.cpp's `llama_memory_seq_cp`, under the context lock, so `other` may be decoding).
+   * False (and the slot emptied) when node-llama-cpp could not copy.
+   */
+  async #copyFrom(other: Slot, count: number): Promise<boolean> {
+    const target = this.#sequence as unknown as CopyableSequence;
+    if (typeof target._copyStateFromOtherSequence !== 'function') return false;
+    try {
+      if (await target._copyStateFromOtherSequence(other.#sequence, count)) return true;
+    } catch {
+      // handled below
+    }
+    await this.#sequence.clearHistory();
+    return false;
   }
 
   /** Erases the divergent tail and returns how many prompt tokens are already held. */
@@ -338,6 +379,14 @@ export class Slot {
     }
     return signal.aborted ? undefined : tokens.slice(at);
   }
+}
+
+/**
+ * node-llama-cpp's (internal, used by its own decision contexts) copy of one sequence's state into
+ * another of the same context: the tokens and KV cells, then the tail past `upToTokenIndex` erased.
+ */
+interface CopyableSequence {
+  _copyStateFromOtherSequence?(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;
 }
 
 /** The scope of requests that carry none (and of a slot that held nothing yet). */

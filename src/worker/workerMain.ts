@@ -44,8 +44,10 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
     const { context, model } = engine;
     const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes);
     saved = savedPrefixes;
-    const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens, barrier: new DecodeBarrier() };
+    const siblings: Slot[] = [];
+    const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens, barrier: new DecodeBarrier(), siblings };
     slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, options));
+    siblings.push(...slots);
     outbox = new Outbox(message.settings.streamCoalesceMs);
     send({ type: 'ready', version: IPC_VERSION, facts: engine.facts() });
   } catch (err) {
@@ -75,7 +77,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
     const render = prompt.render && { mode: prompt.render.mode, reason: prompt.render.reason, ms: prompt.render.ms };
     const deltas = outbox!;
     const result = await slot.generate(request, prompt, plan, engine.settings.defaultMaxTokens, controller.signal, {
-      onStarted: (promptTokens, cachedTokens, restoredTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens, render, evictionSave: slot.evictionSave }),
+      onStarted: (promptTokens, cachedTokens, restoredTokens, copiedTokens) => send({ type: 'started', id, promptTokens, cachedTokens, restoredTokens, copiedTokens, render, evictionSave: slot.evictionSave }),
       onDelta: (text, tokens) => deltas.add(id, 0, text, tokens),
       onReasoning: (text, tokens) => deltas.add(id, 1, text, tokens),
       onReasoningEnd: (raw) => send({ type: 'reasoning', id, text: '', tokens: 0, raw }),

@@ -20,6 +20,8 @@ export interface ConnectionLimits {
   readonly maxSendBufferBytes: number;
   readonly maxQueuedResponses: number;
   readonly connectionCacheSize: number;
+  /** Responses that run at once, one per `stream_id` lane. */
+  readonly maxConcurrentLanes: number;
   /** Deadline of one response, from the frame's arrival (config `server.requestTimeoutMs`). */
   readonly requestTimeoutMs: number;
   /** Keep-alive interval while a response is queued or in prefill (config `server.progressEventMs`). */
@@ -48,15 +50,25 @@ interface Pending {
   responseId?: string;
 }
 
+/** The responses of one `stream_id` (or of none): run one at a time, in arrival order. */
+interface Lane {
+  readonly streamId: string | undefined;
+  readonly queue: Pending[];
+  running: Pending | undefined;
+}
+
 /** WebSocket close codes used here (RFC 6455). */
 const closeCodes = { normal: 1000, goingAway: 1001, policyViolation: 1008 } as const;
 
 /**
  * One Responses WebSocket: client events in, one JSON server event per message out. Responses
- * run one at a time in arrival order (a `response.create` sent while one runs is queued, up to
- * `maxQueuedResponses`). The socket keeps its recent responses so `previous_response_id`
- * continues them with only the new items evaluated, and prefers the slot that served its last
- * turn. Closing the socket aborts everything it started.
+ * of one `stream_id` lane run one at a time in arrival order; lanes run at once, each on its own
+ * slot, up to `maxConcurrentLanes` (the others wait their turn). A `response.create` sent while
+ * its lane is busy is queued, up to `maxQueuedResponses` on the socket. The socket keeps its
+ * recent responses so `previous_response_id` continues them with only the new items evaluated
+ * (from any lane: continuing another lane's response forks it), and each lane prefers the slot
+ * that served its last turn. Closing the socket aborts everything it started; a named session
+ * keeps its responses and slot pin for the next socket (ResumableSessions).
  */
 export class ResponsesConnection {
   readonly #socket: WebSocket;
@@ -74,8 +86,11 @@ export class ResponsesConnection {
   /** Token bucket of client frames (config `websocket.maxMessagesPerSecond`). */
   readonly #frames: { tokens: number; refilledAt: number };
   readonly #cache: LruMap<string, Conversation>;
-  readonly #queue: Pending[] = [];
-  #running: Pending | undefined;
+  /** Lanes with responses queued or running, by `stream_id` ('' for none). */
+  readonly #lanes = new Map<string, Lane>();
+  /** Lanes with queued responses waiting for one of the `maxConcurrentLanes` turns. */
+  readonly #waiting: Lane[] = [];
+  #runningLanes = 0;
   #turns = 0;
   #isClosed = false;
   #isExpired = false;
@@ -87,7 +102,7 @@ export class ResponsesConnection {
   readonly #closed = new AbortController();
   #idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string; runs: RunRegistry; tenantLimits: TenantLimits; limitKey: string }) {
+  constructor(socket: WebSocket, deps: { service: ResponseService; limits: ConnectionLimits; log: FastifyBaseLogger; requests: RequestObserver; sessions: SessionObserver; sessionKey: string; tenant: string; runs: RunRegistry; tenantLimits: TenantLimits; limitKey: string; cache?: LruMap<string, Conversation> }) {
     this.#socket = socket;
     this.#service = deps.service;
     this.#limits = deps.limits;
@@ -100,7 +115,7 @@ export class ResponsesConnection {
     this.#tenantLimits = deps.tenantLimits;
     this.#limitKey = deps.limitKey;
     this.#frames = { tokens: deps.limits.maxMessagesBurst, refilledAt: performance.now() };
-    this.#cache = new LruMap(deps.limits.connectionCacheSize);
+    this.#cache = deps.cache ?? new LruMap(deps.limits.connectionCacheSize);
     this.#sessions.onSessionOpen();
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('pong', () => (this.#isAlive = true));
@@ -134,11 +149,13 @@ export class ResponsesConnection {
   drain(): Promise<void> {
     if (!this.#isDraining) {
       this.#isDraining = true;
-      for (const pending of this.#queue.splice(0)) {
-        void pending.run.dispose();
-        this.#sendError(shuttingDown(), pending.streamId);
+      for (const lane of this.#lanes.values()) {
+        for (const pending of lane.queue.splice(0)) {
+          void pending.run.dispose();
+          this.#sendError(shuttingDown(), pending.streamId);
+        }
       }
-      if (!this.#running) this.#goAway();
+      if (this.#runningLanes === 0) this.#goAway();
     }
     return this.#socketClosed;
   }
@@ -171,7 +188,7 @@ export class ResponsesConnection {
       case 'response.create':
         return this.#create(event, streamId);
       case 'response.cancel':
-        return this.#cancel(typeof event.response_id === 'string' ? event.response_id : undefined);
+        return this.#cancel(typeof event.response_id === 'string' ? event.response_id : undefined, streamId);
       case 'response.processed':
         return;
       case 'response.steer':
@@ -185,7 +202,7 @@ export class ResponsesConnection {
   #create(event: Record<string, unknown>, streamId: string | undefined): void {
     if (this.#isExpired) return this.#limitReached();
     if (this.#isDraining) return this.#sendError(shuttingDown(), streamId);
-    if (this.#queue.length + (this.#running ? 1 : 0) >= this.#limits.maxQueuedResponses) {
+    if (this.#pendingCount() >= this.#limits.maxQueuedResponses) {
       return this.#sendError(new FlintError('FLINT_ERR_WS_TOO_MANY_INFLIGHT', { details: { limit: this.#limits.maxQueuedResponses, retryAfterS: 1 } }), streamId);
     }
     // Some clients nest the body: {"type":"response.create","response":{...}}.
@@ -212,46 +229,91 @@ export class ResponsesConnection {
       void run.dispose();
       return this.#sendError(run.fail(err), streamId);
     }
-    this.#queue.push({ parsed, run, streamId });
-    this.#pump();
+    const laneKey = streamId ?? '';
+    let lane = this.#lanes.get(laneKey);
+    if (!lane) {
+      lane = { streamId, queue: [], running: undefined };
+      this.#lanes.set(laneKey, lane);
+    }
+    lane.queue.push({ parsed, run, streamId });
+    if (!lane.running && !this.#waiting.includes(lane)) this.#waiting.push(lane);
+    this.#dispatch();
   }
 
-  #cancel(responseId: string | undefined): void {
-    const running = this.#running;
-    if (running && (responseId === undefined || running.responseId === responseId)) {
-      running.run.stop('cancelled');
-      return;
-    }
-    const at = this.#queue.findIndex((p) => responseId === undefined || p.responseId === responseId);
-    if (at !== -1) {
-      const [pending] = this.#queue.splice(at, 1);
-      void pending.run.dispose();
-      this.#sendError(new FlintError('FLINT_ERR_WS_RESPONSE_CANCELLED'), pending.streamId);
+  /** Responses queued or running on the socket, over all lanes. */
+  #pendingCount(): number {
+    let n = 0;
+    for (const lane of this.#lanes.values()) n += lane.queue.length + (lane.running ? 1 : 0);
+    return n;
+  }
+
+  /**
+   * `response.cancel`: the response named by `response_id`; else the running response of the
+   * frame's `stream_id` lane (its first queued one when none runs); else that of every lane.
+   */
+  #cancel(responseId: string | undefined, streamId: string | undefined): void {
+    const lanes = responseId === undefined && streamId !== undefined ? [this.#lanes.get(streamId)].filter((l) => l !== undefined) : [...this.#lanes.values()];
+    for (const lane of lanes) {
+      const running = lane.running;
+      if (running && (responseId === undefined || running.responseId === responseId)) {
+        running.run.stop('cancelled');
+        if (responseId !== undefined) return;
+        continue;
+      }
+      const at = lane.queue.findIndex((p) => responseId === undefined || p.responseId === responseId);
+      if (at !== -1) {
+        const [pending] = lane.queue.splice(at, 1);
+        void pending.run.dispose();
+        this.#sendError(new FlintError('FLINT_ERR_WS_RESPONSE_CANCELLED'), pending.streamId);
+        if (responseId !== undefined) return;
+      }
+      this.#dropIfEmpty(lane);
     }
   }
 
-  #pump(): void {
-    if (this.#running || this.#isClosed) return;
-    const next = this.#queue.shift();
-    if (!next) {
+  /** Starts waiting lanes while fewer than `maxConcurrentLanes` run. */
+  #dispatch(): void {
+    while (!this.#isClosed && this.#runningLanes < this.#limits.maxConcurrentLanes && this.#waiting.length > 0) {
+      const lane = this.#waiting.shift()!;
+      const next = lane.queue.shift();
+      if (!next) {
+        this.#dropIfEmpty(lane);
+        continue;
+      }
+      lane.running = next;
+      this.#runningLanes++;
+      this.#runOne(next).then(
+        () => this.#afterRun(lane),
+        (err: unknown) => {
+          this.#log.error({ err }, 'websocket response failed unexpectedly');
+          this.#afterRun(lane);
+        },
+      );
+    }
+    if (this.#runningLanes === 0 && this.#waiting.length === 0) {
       if (this.#isExpired) this.#limitReached();
       else this.#touch();
-      return;
     }
-    this.#running = next;
-    this.#runOne(next).then(
-      () => this.#afterRun(),
-      (err: unknown) => {
-        this.#log.error({ err }, 'websocket response failed unexpectedly');
-        this.#afterRun();
-      },
-    );
   }
 
-  #afterRun(): void {
-    this.#running = undefined;
-    if (this.#isDraining) this.#goAway();
-    else this.#pump();
+  #afterRun(lane: Lane): void {
+    lane.running = undefined;
+    this.#runningLanes--;
+    if (this.#isDraining) {
+      if (this.#runningLanes === 0) this.#goAway();
+      return;
+    }
+    // Behind the lanes already waiting: one busy lane never starves the others.
+    if (lane.queue.length > 0) this.#waiting.push(lane);
+    else this.#dropIfEmpty(lane);
+    this.#dispatch();
+  }
+
+  #dropIfEmpty(lane: Lane): void {
+    if (lane.running || lane.queue.length > 0) return;
+    this.#lanes.delete(lane.streamId ?? '');
+    const at = this.#waiting.indexOf(lane);
+    if (at !== -1) this.#waiting.splice(at, 1);
   }
 
   async #runOne(pending: Pending): Promise<void> {
@@ -260,7 +322,8 @@ export class ResponsesConnection {
       const events = this.#service.run(parsed, run, {
         tenant: this.#tenant,
         isStream: true,
-        cacheKey: parsed.body.prompt_cache_key ?? this.#sessionKey,
+        // Each lane keeps its own slot: a lane's key is the session's (or prompt_cache_key) plus its stream_id.
+        cacheKey: laneCacheKey(parsed.body.prompt_cache_key ?? this.#sessionKey, streamId),
         findLocal: (id) => this.#cache.get(id),
         onCreated: (response) => (pending.responseId = response.id),
         onFinished: (response, conversation) => {
@@ -312,7 +375,7 @@ export class ResponsesConnection {
   /** The age limit passed: never cut a running response; otherwise say so and close 1001. */
   #expire(): void {
     this.#isExpired = true;
-    if (!this.#running && this.#queue.length === 0) this.#limitReached();
+    if (this.#lanes.size === 0) this.#limitReached();
   }
 
   #limitReached(): void {
@@ -333,7 +396,7 @@ export class ResponsesConnection {
   #touch(): void {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
-      if (!this.#running && this.#queue.length === 0) this.#socket.close(closeCodes.normal, 'idle');
+      if (this.#lanes.size === 0) this.#socket.close(closeCodes.normal, 'idle');
       else this.#touch();
     }, this.#limits.idleTimeoutMs);
     this.#idleTimer.unref();
@@ -341,7 +404,8 @@ export class ResponsesConnection {
 
   #abortAll(): void {
     this.#closed.abort(new RunAborted('client_gone'));
-    for (const pending of this.#queue.splice(0)) void pending.run.dispose();
+    for (const lane of this.#lanes.values()) for (const pending of lane.queue.splice(0)) void pending.run.dispose();
+    this.#waiting.length = 0;
   }
 
   #onClose(): void {
@@ -356,6 +420,11 @@ export class ResponsesConnection {
 
 function shuttingDown(): FlintError {
   return new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
+}
+
+/** The slot-affinity key of a lane: the session's key, plus the lane's `stream_id` when it has one. */
+export function laneCacheKey(base: string, streamId: string | undefined): string {
+  return streamId === undefined ? base : `${base}/${streamId}`;
 }
 
 /** Adds `stream_id` to an already serialized event object. */

@@ -8,21 +8,25 @@ import { anonymousTenant } from '../core/types.js';
 import { toCacheScope } from '../core/GenerationRun.js';
 import type { ResponseService } from '../responses/ResponseService.js';
 import { createId } from '../utils/ids.js';
+import { LruMap } from '../utils/LruMap.js';
 import { ResponsesConnection, type ConnectionLimits, type SessionObserver } from './ResponsesConnection.js';
+import { ResumableSessions, type ResumableLimits, type ResumableObserver, type SessionState } from './ResumableSessions.js';
 
 /** Options of the WebSocket mode (config `websocket` plus dependencies). */
 export interface ResponsesSocketOptions {
   readonly service: ResponseService;
   readonly requests: RequestObserver;
   readonly sessions: SessionObserver;
-  readonly limits: ConnectionLimits & { readonly maxFrameBytes: number; readonly maxSockets: number; readonly maxSocketsPerKey: number };
+  readonly limits: ConnectionLimits & ResumableLimits & { readonly maxFrameBytes: number; readonly maxSockets: number; readonly maxSocketsPerKey: number; readonly sessionHeaders: readonly string[] };
+  /** Metrics of resumable sessions. */
+  readonly resumable?: ResumableObserver;
   /** Runs in flight, for graceful shutdown. */
   readonly runs: RunRegistry;
   /** Browser origins allowed to open a socket (config `server.corsOrigins`); clients that send no Origin are not browsers. */
   readonly allowedOrigins: readonly string[];
   /** Per-tenant limits (concurrent generations). */
   readonly tenantLimits: TenantLimits;
-  /** Called when a socket closes, to drop its slot affinity. */
+  /** Called when a session ends (its socket closed, or its resume grace period ended), to drop its slot affinity. */
   readonly onSessionEnd?: (sessionKey: string) => void;
 }
 
@@ -35,11 +39,13 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
   const { limits } = options;
   const connections = new Set<ResponsesConnection>();
   const perKey = new Map<string, number>();
+  const sessions = new ResumableSessions(limits, (state) => options.onSessionEnd?.(state.affinityKey), options.resumable);
   await app.register(websocket, {
     options: { maxPayload: limits.maxFrameBytes },
     preClose: async () => {
       await Promise.all([...connections].map((connection) => connection.drain()));
       await new Promise<void>((resolve) => app.websocketServer.close(() => resolve()));
+      sessions.dispose();
     },
   });
 
@@ -51,6 +57,7 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
       // A browser always sends Origin: only listed origins may open a socket (no cross-site WebSocket hijacking).
       const origin = request.headers.origin;
       if (typeof origin === 'string' && !options.allowedOrigins.includes(origin)) throw new FlintError('FLINT_ERR_ORIGIN_FORBIDDEN', { details: { origin: origin.slice(0, 200) } });
+      sessionName(request, limits.sessionHeaders); // a malformed name is refused here, with 400
       const key = clientKey(request);
       if (connections.size >= limits.maxSockets || (perKey.get(key) ?? 0) >= limits.maxSocketsPerKey) {
         throw new FlintError('FLINT_ERR_WS_TOO_MANY_SOCKETS', { details: { open: connections.size, retryAfterS: 5 } });
@@ -61,15 +68,22 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
     },
     wsHandler: (socket, request) => {
       const key = clientKey(request);
-      const sessionKey = createId('wss_');
+      const name = sessionName(request, limits.sessionHeaders);
+      // Affinity keys are scoped like the cache (GenerationRun).
+      const fresh = (): SessionState => {
+        const id = createId('wss_');
+        return { cache: new LruMap(limits.connectionCacheSize), sessionKey: id, affinityKey: `${toCacheScope(limits.cacheScope, request.tenant)}:${id}` };
+      };
+      const state = name === undefined ? fresh() : sessions.open(request.tenant, name, fresh);
       perKey.set(key, (perKey.get(key) ?? 0) + 1);
       const connection = new ResponsesConnection(socket, {
         service: options.service,
         limits,
-        log: request.log.child({ sessionId: sessionKey }),
+        log: request.log.child({ sessionId: state.sessionKey }),
         requests: options.requests,
         sessions: options.sessions,
-        sessionKey,
+        sessionKey: state.sessionKey,
+        cache: state.cache,
         tenant: request.tenant,
         runs: options.runs,
         tenantLimits: options.tenantLimits,
@@ -81,11 +95,32 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
         const left = (perKey.get(key) ?? 1) - 1;
         if (left > 0) perKey.set(key, left);
         else perKey.delete(key);
-        // Affinity keys are scoped like the cache (GenerationRun).
-        options.onSessionEnd?.(`${toCacheScope(limits.cacheScope, request.tenant)}:${sessionKey}`);
+        if (name === undefined) options.onSessionEnd?.(state.affinityKey);
+        else sessions.close(request.tenant, name);
       });
     },
   });
+}
+
+/** Characters of a session name: what UUIDs, ULIDs and most ids use. */
+const sessionNamePattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The session a socket joins: the first of `headers` the handshake carries, else `?session=`.
+ * Undefined when it names none; a malformed name is a 400.
+ */
+function sessionName(request: FastifyRequest, headers: readonly string[]): string | undefined {
+  let value: unknown;
+  for (const header of headers) {
+    value = request.headers[header.toLowerCase()];
+    if (value !== undefined) break;
+  }
+  value ??= (request.query as Record<string, unknown> | undefined)?.session;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !sessionNamePattern.test(value)) {
+    throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'session', details: { detail: 'Invalid session name: use 1 to 128 letters, digits or . _ : - characters.' } });
+  }
+  return value;
 }
 
 /** Sockets are counted per resolved API key (its tenant), or per client address when the server has no keys. */

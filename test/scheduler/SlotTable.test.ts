@@ -69,3 +69,35 @@ test('slots of a dead worker are never leased', () => {
   assert.equal(table.removeWorker(0), true);
   assert.equal(table.total, 1);
 });
+
+test('a fork of a busy or pinned conversation goes to another idle slot of its worker, which copies the shared prefix', () => {
+  const table = new SlotTable();
+  table.addWorker(worker(0), 3);
+  table.addWorker(worker(1), 1);
+  const parent = table.lease(conv('system', 'task', 'answer'), 'lane-a')!;
+  assert.equal(parent.route, 'cold');
+  // Worker 0's other slots are used once, so the LRU rule alone would send a cold request to worker 1.
+  const filler = table.lease(conv('filler'), undefined)!;
+  table.release(filler);
+  // The parent is busy: a fork on another lane takes an idle slot on the parent's worker.
+  const fork = table.lease(conv('system', 'task', 'answer', 'fork question'), 'lane-b')!;
+  assert.equal(fork.route, 'copy');
+  assert.equal(fork.worker.index, parent.worker.index);
+  assert.notEqual(fork.slot, parent.slot);
+  table.release(fork);
+  table.release(parent);
+  // Idle but pinned to lane-a: a third lane forking before its end would cut it, so it copies too.
+  const early = table.lease(conv('system', 'task', 'other question'), 'lane-c')!;
+  assert.equal(early.route, 'copy');
+  assert.equal(early.worker.index, parent.worker.index);
+  assert.notEqual(early.slot, parent.slot);
+  table.release(early);
+  // The same lane, or a request that extends the whole held prompt, still takes the pinned slot.
+  const next = table.lease(conv('system', 'task', 'answer', 'q2'), 'lane-a')!;
+  assert.equal(next.route, 'affinity');
+  assert.equal(next.slot, parent.slot);
+  table.release(next);
+  const extends_ = table.lease(conv('system', 'task', 'answer', 'q2', 'q3'), undefined)!;
+  assert.equal(extends_.route, 'prefix');
+  assert.equal(extends_.slot, parent.slot);
+});
