@@ -79,7 +79,7 @@ function toTurn(startedAt: number, events: readonly TimedEvent[], endedAt: numbe
   return { startedAt, firstTokenAt, contentTimes, contentLengths, text, usage, finishReason: status, endedAt, responseId, status };
 }
 
-/** One Responses WebSocket connection; one response at a time, as the protocol requires. */
+/** One Responses WebSocket connection; one response at a time (a single lane). */
 export class ResponsesSocket {
   readonly #socket: WsSocket;
   #pending: { events: TimedEvent[]; done: (error?: Error) => void } | undefined;
@@ -107,8 +107,8 @@ export class ResponsesSocket {
     });
   }
 
-  static async connect(baseUrl: string, timeoutMs: number): Promise<ResponsesSocket> {
-    const socket = openSocket(toWsUrl(baseUrl, '/v1/responses'), { handshakeTimeout: timeoutMs });
+  static async connect(baseUrl: string, timeoutMs: number, headers?: Readonly<Record<string, string>>): Promise<ResponsesSocket> {
+    const socket = openSocket(toWsUrl(baseUrl, '/v1/responses'), { handshakeTimeout: timeoutMs, headers });
     await whenOpen(socket, timeoutMs);
     return new ResponsesSocket(socket);
   }

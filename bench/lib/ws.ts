@@ -31,6 +31,8 @@ export interface WsOptions {
   /** Off: the gateway's frames are small JSON, and compression would be client-side work in the measurement. */
   readonly perMessageDeflate?: boolean;
   readonly handshakeTimeout?: number;
+  /** Extra handshake headers (e.g. a session name). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 type WsConstructor = new (url: string, options?: WsOptions) => WsSocket;

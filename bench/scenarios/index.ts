@@ -7,6 +7,7 @@ import { idleSessionsScenario } from './idleSessions.js';
 import { longContextScenario } from './longContext.js';
 import { predictedOutputScenario } from './predictedOutput.js';
 import { promptCacheScenario } from './promptCache.js';
+import { sessionsScenario } from './sessions.js';
 import { ttftScenario } from './ttft.js';
 
 export const scenarios: readonly Scenario[] = [
@@ -17,5 +18,6 @@ export const scenarios: readonly Scenario[] = [
   concurrencyScenario,
   promptCacheScenario,
   idleSessionsScenario,
+  sessionsScenario,
   predictedOutputScenario,
 ];

@@ -135,7 +135,7 @@ export const ConfigSchema = Type.Object(
         /** Responses of one socket that run at once, one per `stream_id` lane; more lanes wait their turn. */
         maxConcurrentLanes: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
         /** Handshake headers (then the `session` query parameter) that name a resumable session. */
-        sessionHeaders: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: ['x-flint-session', 'session_id'], maxItems: 8 }),
+        sessionHeaders: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: ['x-flint-session', 'session-id', 'session_id'], maxItems: 8 }),
         /** How long a closed socket's responses and slot pin wait for a socket with the same session and key (0 = off). */
         resumeGraceMs: Type.Integer({ default: 120_000, minimum: 0, maximum: 86_400_000 }),
         /** Closed sessions kept for resumption, and the bytes of conversation they may hold in all; the oldest go first. */

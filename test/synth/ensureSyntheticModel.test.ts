@@ -32,7 +32,7 @@ test("concurrent ensure/synthesize calls for one file all succeed and leave no t
 });
 
 test("preset names", () => {
-    assert.deepEqual(Object.keys(presets).sort(), ["qwen2.5-0.5b", "small", "tiny", "tiny-think"]);
+    assert.deepEqual(Object.keys(presets).sort(), ["qwen2.5-0.5b", "small", "tiny", "tiny-chat", "tiny-think"]);
     assert.equal(isPresetName("tiny"), true);
     assert.equal(isPresetName("tiny-think"), true);
     assert.equal(isPresetName("qwen2.5-0.5b"), true);
