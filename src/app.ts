@@ -19,6 +19,10 @@ import { ollamaRoutes } from './http/routes/ollama.js';
 import { messagesRoutes, thinkingSealPurpose } from './http/routes/messages.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
+import { consolePaths, consoleRoutes } from './http/routes/console.js';
+import { statusRoutes } from './http/routes/status.js';
+import { RecentLatencies } from './metrics/RecentLatencies.js';
+import type { RequestObserver } from './core/RequestObserver.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
@@ -173,7 +177,14 @@ export async function createApp(config: Config): Promise<App> {
     },
   );
 
-  const observer = createRequestObserver(metrics);
+  const latencies = new RecentLatencies();
+  const metricsObserver = createRequestObserver(metrics);
+  const observer: RequestObserver = {
+    onRequestFinished: (summary) => {
+      metricsObserver.onRequestFinished(summary);
+      latencies.onRequestFinished(summary);
+    },
+  };
   const runs = new RunRegistry();
   const tenantLimits = new TenantLimits(config.limits);
 
@@ -192,7 +203,7 @@ export async function createApp(config: Config): Promise<App> {
 
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
   registerJsonBodyParser(fastify, { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems });
-  registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '' });
+  registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '', openPaths: config.console.enabled ? consolePaths : [] });
   registerRateLimit(fastify, tenantLimits);
   registerConnectionLimits(fastify, config.server);
   registerCors(fastify, config.server.corsOrigins);
@@ -206,6 +217,8 @@ export async function createApp(config: Config): Promise<App> {
     await metricsServer.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   } else await fastify.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   await fastify.register(modelRoutes, { gateway: scheduler });
+  await fastify.register(statusRoutes, { scheduler, metrics, latencies, cacheScope: config.cache.scope, savedPrefixLimitBytes: config.engine.savedPrefixBytes, startedAt: Date.now() });
+  if (config.console.enabled) await fastify.register(consoleRoutes);
   const generationRoutes = {
     gateway: scheduler,
     observer,

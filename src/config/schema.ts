@@ -182,6 +182,13 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    console: Type.Object(
+      {
+        /** The web console on `/` and `/console/` (a playground and a live status view); its pages hold no data, the API calls they make need a key as usual. */
+        enabled: Type.Boolean({ default: true }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     metrics: Type.Object(
       {
         /** When set, `/metrics` needs `Authorization: Bearer <token>` (and not an API key). */

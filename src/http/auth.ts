@@ -28,13 +28,14 @@ export function toTenant(keyDigest: Buffer): string {
  * readiness stay open. Keys may be configured as `sha256:<hex>`; every comparison is between
  * SHA-256 digests, in constant time. Each request gets its `tenant`.
  */
-export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], options: { hasMetricsToken: boolean }): void {
+export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], options: { hasMetricsToken: boolean; openPaths?: readonly string[] }): void {
   app.decorateRequest('tenant', anonymousTenant);
   if (apiKeys.length === 0) return;
   const digests = apiKeys.map(toDigest);
+  const open = new Set([...openRoutes, ...(options.openPaths ?? [])]);
   app.addHook('onRequest', async (request) => {
     const route = request.url.split('?')[0];
-    if (openRoutes.has(route) || (options.hasMetricsToken && route === '/metrics')) return;
+    if (open.has(route) || (options.hasMetricsToken && route === '/metrics')) return;
     const presented = presentedKey(request);
     const digest = presented === undefined ? undefined : sha256(presented);
     if (!digest || !isKnown(digests, digest)) throw new FlintError('FLINT_ERR_UNAUTHORIZED');
@@ -42,7 +43,12 @@ export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], o
   });
 }
 
-/** The key a request presents, from `Authorization: Bearer` (any case, any spacing), `x-api-key` (Anthropic's clients) or `api-key`. */
+/**
+ * The key a request presents, from `Authorization: Bearer` (any case, any spacing), `x-api-key`
+ * (Anthropic's clients) or `api-key`; on a WebSocket handshake also from a subprotocol
+ * `flint-insecure-api-key.<key>` (or OpenAI's `openai-insecure-api-key.<key>`), the only header
+ * a browser's WebSocket can set.
+ */
 function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string') {
@@ -51,7 +57,15 @@ function presentedKey(request: FastifyRequest): string | undefined {
   }
   const apiKey = request.headers['x-api-key'] ?? request.headers['api-key'];
   const value = (Array.isArray(apiKey) ? apiKey[0] : apiKey)?.trim();
-  return value ? value : undefined;
+  if (value) return value;
+  const protocols = request.headers['sec-websocket-protocol'];
+  if (typeof protocols === 'string' && request.headers.upgrade !== undefined) {
+    for (const protocol of protocols.split(',')) {
+      const match = /^(?:flint|openai)-insecure-api-key\.(\S+)$/.exec(protocol.trim());
+      if (match) return match[1];
+    }
+  }
+  return undefined;
 }
 
 function toDigest(configured: string): Buffer {

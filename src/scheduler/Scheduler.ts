@@ -4,7 +4,7 @@ import type { Logger } from '../core/Logger.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, PromptRender } from '../core/types.js';
 import type { WorkerClient, WorkerRun } from '../pool/WorkerClient.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
-import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
+import { SlotTable, type RouteKind, type SlotLease, type SlotSnapshot } from './SlotTable.js';
 
 /** Admission limits (config `scheduler`). */
 export interface SchedulerLimits {
@@ -103,6 +103,7 @@ export class Scheduler implements Gateway {
       leaseNow: (fingerprint, signal) => this.#leaseNow(request, fingerprint, signal),
       enqueue: (fingerprint, signal) => this.#enqueue(request, fingerprint, signal),
       release: (lease) => this.#release(lease),
+      noteHeld: (lease, tokens) => this.#slots.noteHeld(lease, tokens),
       track: (disposal) => {
         this.#drains.add(disposal);
         void disposal.finally(() => this.#drains.delete(disposal));
@@ -112,6 +113,11 @@ export class Scheduler implements Gateway {
       logger: this.#logger,
       observer: this.#observer,
     });
+  }
+
+  /** Every slot and the queue, for the status view. */
+  status(): { slots: SlotSnapshot[]; queueDepth: number; queueLimit: number } {
+    return { slots: this.#slots.snapshot(), queueDepth: this.#queue.length, queueLimit: this.#limits.maxQueueLength };
   }
 
   /** Drops the slot pin of a session that ended (a closed WebSocket). */
@@ -254,6 +260,8 @@ interface SchedulerAccess {
   leaseNow(fingerprint: PromptFingerprint, signal: AbortSignal): SlotLease | undefined;
   enqueue(fingerprint: PromptFingerprint, signal: AbortSignal): QueuedRequest;
   release(lease: SlotLease): void;
+  /** What the leased slot holds now, in tokens (for the status view). */
+  noteHeld(lease: SlotLease, tokens: number): void;
   /** Registers a disposal in progress, so shutdown can wait for it. */
   track(disposal: Promise<void>): void;
   model(): ModelInfo | undefined;
@@ -369,6 +377,7 @@ class ScheduledGeneration implements Generation {
     for await (const event of run.events) {
       if (event.type === 'started') {
         observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens, event.copiedTokens);
+        this.#access.noteHeld(lease, event.promptTokens);
         if (event.render) observer.onPromptRender?.(event.render);
         if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
         yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
@@ -378,6 +387,7 @@ class ScheduledGeneration implements Generation {
       else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
       else {
         observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
+        this.#access.noteHeld(lease, event.usage.promptTokens + event.usage.completionTokens);
         yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };
         return;
       }

@@ -22,6 +22,18 @@ interface SlotState {
   fingerprint: PromptFingerprint | undefined;
   /** Cache scope of the prefix the slot holds: other scopes never count it as shared. */
   scope: string | undefined;
+  /** Tokens the slot holds, as its last request reported them (prompt, then prompt + output). */
+  heldTokens: number;
+}
+
+/** One slot as the status view shows it. */
+export interface SlotSnapshot {
+  readonly worker: number;
+  readonly slot: number;
+  readonly isBusy: boolean;
+  readonly heldTokens: number;
+  /** The (scoped) affinity key pinned to the slot, if any. */
+  readonly cacheKey: string | undefined;
 }
 
 /** Remembered hints of prefixes a worker saved to host memory when their slot was taken over. */
@@ -69,7 +81,7 @@ export class SlotTable {
 
   addWorker(worker: WorkerClient, slots: number): void {
     for (let slot = 0; slot < slots; slot++) {
-      this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined, scope: undefined });
+      this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined, scope: undefined, heldTokens: 0 });
     }
   }
 
@@ -137,6 +149,19 @@ export class SlotTable {
   forgetAffinity(cacheKey: string): void {
     const lanes = `${cacheKey}/`;
     for (const s of this.#slots) if (s.cacheKey === cacheKey || s.cacheKey?.startsWith(lanes)) s.cacheKey = undefined;
+  }
+
+  /** Every slot of the live workers, by worker and slot index. */
+  snapshot(): SlotSnapshot[] {
+    return this.#slots
+      .map((s) => ({ worker: s.worker.index, slot: s.slot, isBusy: s.isBusy, heldTokens: s.heldTokens, cacheKey: s.cacheKey }))
+      .sort((a, b) => a.worker - b.worker || a.slot - b.slot);
+  }
+
+  /** What the worker reported the leased slot holds now. */
+  noteHeld(lease: SlotLease, tokens: number): void {
+    const state = this.#slots.find((s) => s.worker === lease.worker && s.slot === lease.slot);
+    if (state) state.heldTokens = tokens;
   }
 
   release(lease: SlotLease): void {

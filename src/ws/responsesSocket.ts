@@ -41,7 +41,7 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
   const perKey = new Map<string, number>();
   const sessions = new ResumableSessions(limits, (state) => options.onSessionEnd?.(state.affinityKey), options.resumable);
   await app.register(websocket, {
-    options: { maxPayload: limits.maxFrameBytes },
+    options: { maxPayload: limits.maxFrameBytes, handleProtocols: chooseProtocol },
     preClose: async () => {
       await Promise.all([...connections].map((connection) => connection.drain()));
       await new Promise<void>((resolve) => app.websocketServer.close(() => resolve()));
@@ -54,9 +54,9 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
     url: '/v1/responses',
     preValidation: async (request) => {
       if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
-      // A browser always sends Origin: only listed origins may open a socket (no cross-site WebSocket hijacking).
+      // A browser always sends Origin: only this server's own pages (the console) and listed origins may open a socket (no cross-site WebSocket hijacking).
       const origin = request.headers.origin;
-      if (typeof origin === 'string' && !options.allowedOrigins.includes(origin)) throw new FlintError('FLINT_ERR_ORIGIN_FORBIDDEN', { details: { origin: origin.slice(0, 200) } });
+      if (typeof origin === 'string' && !options.allowedOrigins.includes(origin) && !isSameOrigin(origin, request)) throw new FlintError('FLINT_ERR_ORIGIN_FORBIDDEN', { details: { origin: origin.slice(0, 200) } });
       sessionName(request, limits.sessionHeaders); // a malformed name is refused here, with 400
       const key = clientKey(request);
       if (connections.size >= limits.maxSockets || (perKey.get(key) ?? 0) >= limits.maxSocketsPerKey) {
@@ -100,6 +100,25 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
       });
     },
   });
+}
+
+/** Whether `origin` is this server itself, as the request addressed it (its Host header). */
+function isSameOrigin(origin: string, request: FastifyRequest): boolean {
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The subprotocol the server answers with when a client offers some (a browser fails the
+ * handshake otherwise): `flint`, else the first one that is not a key (keys are never echoed).
+ */
+function chooseProtocol(protocols: Set<string>): string | false {
+  if (protocols.has('flint')) return 'flint';
+  for (const protocol of protocols) if (!protocol.includes('insecure-api-key.')) return protocol;
+  return false;
 }
 
 /** Characters of a session name: what UUIDs, ULIDs and most ids use. */
