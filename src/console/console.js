@@ -211,10 +211,14 @@ function finish({ response, error }) {
   setRunning(false);
   if (!run) return;
   if (run.kind === 'warmup') {
+    const note = $('#warm-note');
     if (response && response.status !== 'failed') {
       chat.lastId = response.id;
       chat.warmedWith = run.instructions;
-    }
+      const usage = response.usage;
+      note.textContent = `System prompt evaluated into the cache${usage ? ` (${usage.input_tokens} tokens, ${ms(performance.now() - run.startedAt)})` : ''}.`;
+      note.dataset.warmed = 'true';
+    } else note.textContent = `Could not warm the cache: ${error || response?.error?.message || 'failed'}`;
     return;
   }
   const li = run.li;

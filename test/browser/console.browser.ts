@@ -44,7 +44,7 @@ async function finishedTurn(page: Page, n: number): Promise<Record<string, strin
   return page.$eval(selector, (li) => ({ ...(li as HTMLElement).dataset }) as Record<string, string>);
 }
 
-test('the console: key prompt, two chat turns from the cache, stop with Esc while a slot is busy, FIM, phone width', { skip, timeout: 180_000 }, async () => {
+test('the console: key prompt, system prompt warm-up, two chat turns from the cache, stop with Esc while a slot is busy, FIM, phone width', { skip, timeout: 180_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const consoleErrors: string[] = [];
   page.on('console', (message) => {
@@ -60,12 +60,17 @@ test('the console: key prompt, two chat turns from the cache, stop with Esc whil
   await page.waitForSelector('body[data-ready="true"]');
   assert.match(await page.textContent('#model') ?? '', /flint-tiny/);
 
+  // A system prompt is evaluated into the cache as soon as it changes (generate: false).
   await page.click('#settings summary');
+  await page.fill('#system', 'You are a terse assistant for TypeScript code. Answer in one line.');
+  await page.keyboard.press('Tab');
+  await page.waitForSelector('#warm-note[data-warmed="true"]');
   await page.fill('#max-tokens', '12');
   await page.fill('#prompt', 'Write a function that adds two numbers.');
   await page.keyboard.press('Enter');
   const first = await finishedTurn(page, 1);
   assert.equal(first.event, 'response.incomplete'); // the tiny model runs to max_output_tokens
+  assert.ok(Number(first.cachedTokens) > 0, `the first turn continued the warm-up: ${JSON.stringify(first)}`);
   await page.fill('#prompt', 'Now make it handle strings.');
   await page.keyboard.press('Enter');
   const second = await finishedTurn(page, 2);
