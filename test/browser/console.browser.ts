@@ -14,6 +14,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer, type TestServer } from '../helpers/startServer.js';
 import { repoRoot } from '../helpers/testModel.js';
 
+// Callbacks passed to page.evaluate / waitForFunction run in the page: they reach its DOM through globalThis (the project compiles without DOM types).
+
 const executablePath = process.env.FLINT_CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(executablePath) ? false : `no Chromium at ${executablePath} (Debian: apt-get install chromium; or set FLINT_CHROMIUM)`;
 const screenshots = path.join(repoRoot, 'test', 'browser', 'screenshots');
@@ -41,7 +43,7 @@ after(async () => {
 async function finishedTurn(page: Page, n: number): Promise<Record<string, string>> {
   const selector = `#log li.assistant:nth-of-type(${n * 2})`;
   await page.waitForSelector(`${selector}:not([data-status="in_progress"])`, { timeout: 60_000 });
-  return page.$eval(selector, (li) => ({ ...(li as HTMLElement).dataset }) as Record<string, string>);
+  return page.$eval(selector, (li) => ({ ...(li as unknown as { dataset: Record<string, string> }).dataset }) as Record<string, string>);
 }
 
 test('the console: key prompt, system prompt warm-up, two chat turns from the cache, stop with Esc while a slot is busy, FIM, phone width', { skip, timeout: 180_000 }, async () => {
@@ -91,14 +93,14 @@ test('the console: key prompt, system prompt warm-up, two chat turns from the ca
   assert.equal(stopped.event, 'response.incomplete');
   assert.equal(stopped.status, 'cancelled');
   // The status view follows: the slot is idle again and holds the stopped conversation.
-  await page.waitForFunction(() => document.querySelectorAll('#slots tr[data-busy]').length === 2 && !document.querySelector('#slots tr[data-busy="true"]'), undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#slots tr[data-busy]').length === 2 && !(globalThis as any).document.querySelector('#slots tr[data-busy="true"]'), undefined, { timeout: 10_000 });
   const held = await page.$$eval('#slots tbody tr', (rows) => rows.map((tr) => Number(tr.children[2]!.textContent)));
   assert.ok(Math.max(...held) > Number(second.promptTokens), `tokens held: ${held.join(', ')}`);
 
   // Fill in the middle over /v1/completions with a suffix.
   await page.click('.tab[data-view="fim"]');
   await page.click('#fim-run');
-  await page.waitForFunction(() => /TTFT/.test(document.querySelector('#fim-stats')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  await page.waitForFunction(() => /TTFT/.test((globalThis as any).document.querySelector('#fim-stats')?.textContent ?? ''), undefined, { timeout: 30_000 });
   assert.ok(((await page.textContent('#fim-out mark')) ?? '').length > 0);
   await page.screenshot({ path: path.join(screenshots, 'fim.png'), fullPage: true });
 
@@ -106,7 +108,7 @@ test('the console: key prompt, system prompt warm-up, two chat turns from the ca
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click('.tab[data-view="chat"]');
   const overflow = await page.evaluate(() =>
-    [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > 391).map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
+    [...(globalThis as any).document.querySelectorAll('body *')].filter((el: any) => el.getBoundingClientRect().right > 391).map((el: any) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
   );
   assert.deepEqual(overflow, [], 'elements wider than the screen');
   await page.screenshot({ path: path.join(screenshots, 'phone.png'), fullPage: true });

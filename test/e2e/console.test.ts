@@ -83,7 +83,7 @@ describe('status and WebSocket auth for the console', () => {
       const done = await turn(ws, { input: 'hello', max_output_tokens: 4 });
       assert.equal(done.type, 'response.incomplete');
 
-      const mine = await (await fetch(`${server.url}/v1/flint/status`, { headers: auth(keys[0]) })).json();
+      const mine = (await (await fetch(`${server.url}/v1/flint/status`, { headers: auth(keys[0]) })).json()) as any;
       assert.equal(mine.object, 'flint.status');
       assert.equal(mine.workers.length, 1);
       assert.equal(mine.workers[0].slots.length, 2);
@@ -97,7 +97,7 @@ describe('status and WebSocket auth for the console', () => {
       assert.ok(mine.latency.ttftMs.n >= 1 && mine.latency.ttftMs.p50 > 0);
 
       // Another key sees that a session holds the slot, not which.
-      const theirs = await (await fetch(`${server.url}/v1/flint/status`, { headers: auth(keys[1]) })).json();
+      const theirs = (await (await fetch(`${server.url}/v1/flint/status`, { headers: auth(keys[1]) })).json()) as any;
       const other = theirs.workers[0].slots.find((s: { slot: number }) => s.slot === held.slot);
       assert.equal(other.pinned, 'other');
       assert.equal(other.session, undefined);
