@@ -22,6 +22,7 @@ import { metricsRoutes } from './http/routes/metrics.js';
 import { consolePaths, consoleRoutes } from './http/routes/console.js';
 import { statusRoutes } from './http/routes/status.js';
 import { RecentLatencies } from './metrics/RecentLatencies.js';
+import { createStatusReport } from './metrics/statusReport.js';
 import type { RequestObserver } from './core/RequestObserver.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions } from './logging/logger.js';
@@ -217,7 +218,15 @@ export async function createApp(config: Config): Promise<App> {
     await metricsServer.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   } else await fastify.register(metricsRoutes, { source: metrics.registry, token: config.metrics.token });
   await fastify.register(modelRoutes, { gateway: scheduler });
-  await fastify.register(statusRoutes, { scheduler, metrics, latencies, cacheScope: config.cache.scope, savedPrefixLimitBytes: config.engine.savedPrefixBytes, startedAt: Date.now() });
+  const status = createStatusReport(metrics, {
+    gateway: () => scheduler.status(),
+    model: () => scheduler.model,
+    latencies,
+    cacheScope: config.cache.scope,
+    savedPrefixLimitBytes: config.engine.savedPrefixBytes,
+    startedAt: Date.now(),
+  });
+  await fastify.register(statusRoutes, { source: status });
   if (config.console.enabled) await fastify.register(consoleRoutes);
   const generationRoutes = {
     gateway: scheduler,

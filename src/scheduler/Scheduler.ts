@@ -4,7 +4,8 @@ import type { Logger } from '../core/Logger.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, PromptRender } from '../core/types.js';
 import type { WorkerClient, WorkerRun } from '../pool/WorkerClient.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
-import { SlotTable, type RouteKind, type SlotLease, type SlotSnapshot } from './SlotTable.js';
+import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
+import type { GatewayState } from '../core/status.js';
 
 /** Admission limits (config `scheduler`). */
 export interface SchedulerLimits {
@@ -116,7 +117,7 @@ export class Scheduler implements Gateway {
   }
 
   /** Every slot and the queue, for the status view. */
-  status(): { slots: SlotSnapshot[]; queueDepth: number; queueLimit: number } {
+  status(): GatewayState {
     return { slots: this.#slots.snapshot(), queueDepth: this.#queue.length, queueLimit: this.#limits.maxQueueLength };
   }
 

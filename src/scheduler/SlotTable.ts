@@ -2,6 +2,7 @@ import { LruMap } from '../utils/LruMap.js';
 import type { WorkerClient } from '../pool/WorkerClient.js';
 import { sharedChars, type PromptFingerprint } from './fingerprint.js';
 import type { SlotPlacement } from '../core/types.js';
+import type { SlotSnapshot } from '../core/status.js';
 
 /** How a slot was chosen, from best to worst for the prompt cache. */
 export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'cold';
@@ -26,15 +27,6 @@ interface SlotState {
   heldTokens: number;
 }
 
-/** One slot as the status view shows it. */
-export interface SlotSnapshot {
-  readonly worker: number;
-  readonly slot: number;
-  readonly isBusy: boolean;
-  readonly heldTokens: number;
-  /** The (scoped) affinity key pinned to the slot, if any. */
-  readonly cacheKey: string | undefined;
-}
 
 /** Remembered hints of prefixes a worker saved to host memory when their slot was taken over. */
 const maxSavedHints = 1024;
