@@ -57,6 +57,9 @@ interface Lane {
   running: Pending | undefined;
 }
 
+/** Longest accepted `stream_id`. */
+const maxStreamIdChars = 256;
+
 /** WebSocket close codes used here (RFC 6455). */
 const closeCodes = { normal: 1000, goingAway: 1001, policyViolation: 1008 } as const;
 
@@ -183,7 +186,11 @@ export class ResponsesConnection {
     } catch (err) {
       return this.#sendError(new FlintError('FLINT_ERR_WS_INVALID_JSON', { details: { detail: (err as Error).message } }), undefined);
     }
-    const streamId = typeof event.stream_id === 'string' ? event.stream_id : undefined;
+    if (event.stream_id !== undefined && (typeof event.stream_id !== 'string' || event.stream_id.length === 0 || event.stream_id.length > maxStreamIdChars)) {
+      // Echoed in every event of its lane: bounded, so a frame cannot multiply the server's output.
+      return this.#sendError(new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'stream_id', details: { detail: `Invalid 'stream_id': expected a string of 1 to ${maxStreamIdChars} characters.` } }), undefined);
+    }
+    const streamId = event.stream_id as string | undefined;
     switch (event.type) {
       case 'response.create':
         return this.#create(event, streamId);

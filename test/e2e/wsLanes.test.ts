@@ -165,6 +165,23 @@ describe('stream_id lanes', () => {
     }
   });
 
+  test('a stream_id that is not a short string is refused with an error event; the socket serves on', async () => {
+    const socket = await Socket.open();
+    try {
+      for (const bad of ['x'.repeat(257), 42, '']) {
+        const from = socket.events.length;
+        socket.send({ type: 'response.create', model, store: false, input: [user('hi')], max_output_tokens: 2, stream_id: bad });
+        await socket.until((events) => events.length > from, 'an answer');
+        assert.equal(socket.events[from].type, 'error');
+        assert.equal(socket.events[from].error!.code, 'invalid_value');
+        assert.equal((socket.events[from].error as { param?: string }).param, 'stream_id');
+      }
+      assert.equal((await socket.turn({ input: [user('still here')], max_output_tokens: 2 }, 'ok')).type, 'response.incomplete');
+    } finally {
+      await socket.close();
+    }
+  });
+
   test("a fork of another lane's response evaluates only its new items, copied from the busy parent slot", async () => {
     const socket = await Socket.open();
     try {
