@@ -16,6 +16,7 @@ export const errorCodes = {
   FLINT_ERR_WS_INVALID_FRAME: { status: 400, type: 'invalid_request_error', code: 'invalid_frame', message: 'Binary frames are not supported; send JSON text frames.' },
   FLINT_ERR_WS_STEERING: { status: 400, type: 'invalid_request_error', code: 'steering_not_supported', message: "'{eventType}' is not supported; cancel with response.cancel and continue with previous_response_id." },
   FLINT_ERR_WS_TOO_MANY_INFLIGHT: { status: 429, type: 'rate_limit_error', code: 'too_many_inflight_responses', message: 'At most {limit} responses may run or wait on one connection. Please try again in {retryAfterS}s.' },
+  FLINT_ERR_WS_DRAINING: { status: 400, type: 'invalid_request_error', code: 'websocket_connection_limit_reached', message: 'This server is shutting down. Open a new connection to continue.' },
   FLINT_ERR_WS_CONNECTION_LIMIT: { status: 400, type: 'invalid_request_error', code: 'websocket_connection_limit_reached', message: 'This connection reached its {limitMinutes}-minute limit. Open a new connection to continue.' },
   FLINT_ERR_WS_RESPONSE_CANCELLED: { status: 400, type: 'invalid_request_error', code: 'response_cancelled', message: 'The response was cancelled before it started.' },
   FLINT_ERR_WS_REQUIRED: { status: 426, type: 'invalid_request_error', code: 'websocket_required', message: 'GET /v1/responses is the WebSocket mode of the Responses API: send an Upgrade: websocket request, or POST /v1/responses.' },

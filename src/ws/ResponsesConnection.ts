@@ -163,7 +163,12 @@ export class ResponsesConnection {
     return this.#socketClosed;
   }
 
+  /**
+   * The end of a drain: `websocket_connection_limit_reached` (what a client such as Codex answers
+   * by opening a new connection, which a balancer sends to another replica), then close 1001.
+   */
   #goAway(): void {
+    this.#sendError(new FlintError('FLINT_ERR_WS_DRAINING'), undefined);
     this.#socket.close(closeCodes.goingAway, 'server shutting down');
     // A client that never answers the close handshake is cut off.
     setTimeout(() => this.#socket.terminate(), 2_000).unref();

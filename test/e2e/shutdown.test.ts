@@ -40,7 +40,8 @@ test('SIGTERM drains: queued requests get 503, running streams end with terminal
     const wsClosed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     const wsStreaming = new Promise<void>((resolve) =>
       ws.on('message', (data) => {
-        const type = (JSON.parse(String(data)) as { type: string }).type;
+        const event = JSON.parse(String(data)) as { type: string; error?: { code: string } };
+        const type = event.type === 'error' ? `error:${event.error?.code}` : event.type;
         wsEvents.push(type);
         if (type === 'response.output_text.delta') resolve();
       }),
@@ -65,6 +66,8 @@ test('SIGTERM drains: queued requests get 503, running streams end with terminal
 
     assert.equal(await wsClosed, 1001);
     assert.ok(wsEvents.includes('response.incomplete'), `the WebSocket got its terminal event before 1001: ${wsEvents.slice(-3).join(',')}`);
+    // then the event that makes a client reconnect (to another replica behind a balancer)
+    assert.equal(wsEvents.at(-1), 'error:websocket_connection_limit_reached');
     const [code] = await exited;
     assert.equal(code, 0);
   } finally {
