@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -76,7 +76,19 @@ export function resolveThreads(config: Config): { threads: number; batchThreads:
  */
 export async function createApp(config: Config): Promise<App> {
   const store = new SqliteResponseStore(path.resolve(config.dataDir), config.store);
-  const metrics = createMetrics({ storedResponses: () => store.count() });
+  let scheduler: Scheduler | undefined;
+  const metrics = createMetrics({
+    storedResponses: () => store.count(),
+    load: () => {
+      const state = scheduler?.status();
+      const context = scheduler?.model?.contextSize ?? 0;
+      if (!state) return { waiting: 0, running: 0, kvUsage: 0 };
+      const held = state.slots.reduce((sum, s) => sum + s.heldTokens, 0);
+      const capacity = state.slots.length * context;
+      return { waiting: state.queueDepth, running: state.slots.filter((s) => s.isBusy).length, kvUsage: capacity > 0 ? Math.min(1, held / capacity) : 0 };
+    },
+    vllmAliases: config.metrics.vllmAliases,
+  });
   const fastify = Fastify({
     logger: createLoggerOptions(config.logging.level),
     bodyLimit: config.server.bodyLimitBytes,
@@ -114,7 +126,7 @@ export async function createApp(config: Config): Promise<App> {
   metrics.threadsPerWorker.set({ phase: 'prompt' }, batchThreads);
   metrics.queueLimit.set(config.scheduler.maxQueueLength);
 
-  const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, createSchedulerObserver(metrics));
+  scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, createSchedulerObserver(metrics));
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
   metrics.wsResumableLimits.set({ kind: 'sessions' }, config.websocket.maxResumableSessions);
   metrics.wsResumableLimits.set({ kind: 'bytes' }, config.websocket.maxResumableBytes);
@@ -209,6 +221,12 @@ export async function createApp(config: Config): Promise<App> {
   registerConnectionLimits(fastify, config.server);
   registerCors(fastify, config.server.corsOrigins);
   registerUpgradeCleanup(fastify);
+  // A stable name for this node, so a client or balancer can tell replicas apart (x-flint-replica).
+  const replicaId = config.server.replicaId || hostname();
+  // On the raw response, so streams that write their own head carry it too.
+  fastify.addHook('onRequest', async (_request, reply) => {
+    reply.raw.setHeader('x-flint-replica', replicaId);
+  });
   await fastify.register(healthRoutes, { gateway: scheduler });
   // /metrics on the API port, or alone on its own port (e.g. reachable only from the monitoring network).
   let metricsServer: FastifyInstance | undefined;
@@ -256,6 +274,7 @@ export async function createApp(config: Config): Promise<App> {
     limits: { ...config.websocket, json: { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems }, requestTimeoutMs: config.server.requestTimeoutMs, progressEventMs: config.server.progressEventMs, cacheScope: config.cache.scope },
     sessions: createSessionObserver(metrics),
     resumable: createResumableObserver(metrics),
+    replicaId,
     runs,
     tenantLimits,
     onSessionEnd: (key) => scheduler.releaseAffinity(key),

@@ -9,6 +9,8 @@ export const ConfigSchema = Type.Object(
       {
         /** Interface to bind; loopback unless you mean to expose it. */
         host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+        /** This node's name in `x-flint-replica` on every response and WebSocket handshake (empty: the host name). */
+        replicaId: Type.String({ default: '', maxLength: 128, pattern: '^[A-Za-z0-9._:-]*$' }),
         /** TCP port; 0 picks a free one and prints it. */
         port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
         /** Largest accepted request body (a 128k-token conversation is well under 1 MiB of JSON). */
@@ -195,6 +197,8 @@ export const ConfigSchema = Type.Object(
         token: Type.String({ default: '' }),
         /** When > 0, `/metrics` is served only on this port (on `server.host`), not on the API port. */
         port: Type.Integer({ default: 0, minimum: 0, maximum: 65535 }),
+        /** Also export the load gauges under vLLM's names (`vllm:num_requests_waiting`, `vllm:num_requests_running`, `vllm:gpu_cache_usage_perc`) for routers that read only those. */
+        vllmAliases: Type.Boolean({ default: false }),
       },
       { default: {}, additionalProperties: false },
     ),

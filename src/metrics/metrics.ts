@@ -7,6 +7,36 @@ const tokenBuckets = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
 /** Values read at scrape time. */
 export interface MetricSources {
   readonly storedResponses?: () => number;
+  /** Requests waiting and running, and the share of KV cells in use: what load-aware routers read. */
+  readonly load?: () => Load;
+  /** Also export the load under vLLM's names (`vllm:num_requests_waiting`, ...), for routers that read only those. */
+  readonly vllmAliases?: boolean;
+}
+
+/** A replica's load as routers read it. */
+export interface Load {
+  readonly waiting: number;
+  readonly running: number;
+  /** Tokens held by all slots over their capacity, 0 to 1. */
+  readonly kvUsage: number;
+}
+
+/** Gauges of the load, set from `read` at scrape time, under `names`. */
+function loadGauges(r: Registry[], read: (() => Load) | undefined, names: { waiting: string; running: string; kvUsage: string }, note = ''): Gauge[] {
+  const gauge = (name: string, help: string, pick: (l: Load) => number) =>
+    new Gauge({
+      name,
+      help: help + note,
+      registers: r,
+      collect() {
+        if (read) this.set(pick(read()));
+      },
+    });
+  return [
+    gauge(names.waiting, 'Requests waiting for a slot.', (l) => l.waiting),
+    gauge(names.running, 'Requests holding a slot (generating or evaluating their prompt).', (l) => l.running),
+    gauge(names.kvUsage, 'Share of KV cache cells in use: tokens held by all slots over their capacity (0 to 1).', (l) => l.kvUsage),
+  ];
 }
 
 /** Every instrument Flint exports, on its own Registry (never prom-client's global one). */
@@ -76,6 +106,10 @@ export function createMetrics(sources: MetricSources = {}) {
         if (sources.storedResponses) this.set(sources.storedResponses());
       },
     }),
+    load: [
+      ...loadGauges(r, sources.load, { waiting: 'flint_requests_waiting', running: 'flint_requests_running', kvUsage: 'flint_kv_cache_usage_ratio' }),
+      ...(sources.vllmAliases ? loadGauges(r, sources.load, { waiting: 'vllm:num_requests_waiting', running: 'vllm:num_requests_running', kvUsage: 'vllm:gpu_cache_usage_perc' }, ' (Flint, under vLLM\'s name)') : []),
+    ],
     threadsPerWorker: new Gauge({ name: 'flint_worker_threads', help: 'Compute threads per worker, for decode steps and for prompt batches.', labelNames: ['phase'] as const, registers: r }),
   };
 }

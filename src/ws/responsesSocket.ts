@@ -20,6 +20,8 @@ export interface ResponsesSocketOptions {
   readonly limits: ConnectionLimits & ResumableLimits & { readonly maxFrameBytes: number; readonly maxSockets: number; readonly maxSocketsPerKey: number; readonly sessionHeaders: readonly string[] };
   /** Metrics of resumable sessions. */
   readonly resumable?: ResumableObserver;
+  /** This node's name, sent as `x-flint-replica` on the 101 answer too. */
+  readonly replicaId?: string;
   /** Runs in flight, for graceful shutdown. */
   readonly runs: RunRegistry;
   /** Browser origins allowed to open a socket (config `server.corsOrigins`); clients that send no Origin are not browsers. */
@@ -48,6 +50,11 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
       sessions.dispose();
     },
   });
+
+  if (options.replicaId) {
+    const header = `x-flint-replica: ${options.replicaId}`;
+    app.websocketServer.on('headers', (headers: string[]) => headers.push(header));
+  }
 
   app.route({
     method: 'GET',
