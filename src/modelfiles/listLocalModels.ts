@@ -69,7 +69,8 @@ export function formatModelList(modelsDir: string, local: readonly LocalModel[],
     formatTable(
       ['NAME', 'PARAMS', 'QUANT', 'SIZE', 'CONTEXT', 'FIM', 'THINK', 'HARDWARE', 'SCORES', ''],
       catalog.map((e) => {
-        const size = e.files.every((f) => f.sizeBytes !== undefined) ? formatBytes(e.files.reduce((sum, f) => sum + (f.sizeBytes ?? 0), 0)) : '?';
+        const exact = e.files.every((f) => f.sizeBytes !== undefined) ? e.files.reduce((sum, f) => sum + (f.sizeBytes ?? 0), 0) : undefined;
+        const size = exact !== undefined ? formatBytes(exact) : e.sizeGB !== undefined ? `${e.sizeGB} GB` : '?';
         return [
           e.name,
           e.parameters,
@@ -79,13 +80,13 @@ export function formatModelList(modelsDir: string, local: readonly LocalModel[],
           e.fim ? 'yes' : '-',
           e.thinking ? 'yes' : '-',
           tierLabels[e.tier] ?? e.tier,
-          e.scores.map((s) => `${s.benchmark} ${s.value}`).join(', ') || '-',
+          (e.scores.map((s) => `${s.benchmark} ${s.value}`).join(', ') || '-') + (e.scores.length > 0 && e.unverified?.includes('scores') ? ' *' : ''),
           localNames.has(e.files[0].name) ? '[downloaded]' : '',
         ];
       }),
     ),
   );
-  out.push('', "Scores are the authors' published numbers; sources and checksums are in config/catalog.yaml.");
+  out.push('', "Scores are the authors' published numbers (* not re-checked against the source); sources and checksums are in the catalog file.");
   return out.join('\n') + '\n';
 }
 

@@ -42,6 +42,8 @@ const CatalogEntrySchema = Type.Object(
     files: Type.Array(CatalogFile, { minItems: 1 }),
     quantization: Type.String({ minLength: 1 }),
     parameters: Type.String({ minLength: 1 }),
+    /** Download size as the hub lists it (decimal GB, all parts); exact sizes, where known, are per file. */
+    sizeGB: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /** Context length the model was trained for (what its GGUF states). */
     contextLength: Type.Integer({ minimum: 1 }),
     /** Chat-template family (which node-llama-cpp chat wrapper renders it). */
