@@ -41,6 +41,7 @@ export const envVariables: ReadonlyArray<readonly [name: string, keyPath: readon
   ['FLINT_SLOTS', ['engine', 'slots'], 'int'],
   ['FLINT_THREADS', ['engine', 'threads'], 'int'],
   ['FLINT_BATCH_THREADS', ['engine', 'batchThreads'], 'int'],
+  ['FLINT_GPU', ['engine', 'gpu'], 'string'],
   ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
   ['FLINT_DATA_DIR', ['dataDir'], 'string'],
   ['FLINT_METRICS_TOKEN', ['metrics', 'token'], 'string'],

@@ -90,6 +90,8 @@ export const ConfigSchema = Type.Object(
         savedPrefixBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 0 }),
         /** Prefixes shorter than this are recomputed rather than saved. */
         minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
+
+        /** A slot idle this long (while no slot of its worker generates) is saved ahead of time, so the request that evicts it does not wait. */
         saveIdleSlotsAfterMs: Type.Integer({ default: 250, minimum: 0, maximum: 3_600_000 }),
         /** Text generated within this many ms of the last delta is streamed together (0 = one delta per token). */
         streamCoalesceMs: Type.Number({ default: 5, minimum: 0, maximum: 1000 }),
