@@ -25,10 +25,12 @@ import { RecentLatencies } from './metrics/RecentLatencies.js';
 import { createStatusReport } from './metrics/statusReport.js';
 import type { RequestObserver } from './core/RequestObserver.js';
 import { modelRoutes } from './http/routes/models.js';
-import { createLoggerOptions } from './logging/logger.js';
+import { createLoggerOptions, type LogFormat } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createRequestObserver, createSchedulerObserver, createResumableObserver, createSessionObserver } from './metrics/observers.js';
-import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
+import { catalogFile, loadCatalog } from './modelfiles/loadCatalog.js';
+import { resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
+import type { PullOptions } from './modelfiles/pullModel.js';
 import { WorkerPool } from './pool/WorkerPool.js';
 import { ResponseService } from './responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
@@ -39,8 +41,15 @@ import { loadSealingKey } from './store/loadSealingKey.js';
 import { Sealer } from './utils/Sealer.js';
 import { registerUpgradeCleanup, responsesSocketRoutes } from './ws/responsesSocket.js';
 
-/** The package root (where `config/`, `models/` and `src/` live). */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { packageRoot } from './utils/packageRoot.js';
+
+/** How the app logs and whether it may download its model. */
+export interface AppOptions {
+  readonly logFormat?: LogFormat;
+  readonly colorize?: boolean;
+  /** Pull a catalog model or `hf:` URI that is not downloaded yet (`serve --pull`). */
+  readonly pull?: Omit<PullOptions, 'modelsDir' | 'catalog'>;
+}
 
 /** A running gateway: its HTTP server, pool and scheduler, disposed as one. */
 export interface App extends AsyncDisposable {
@@ -74,7 +83,7 @@ export function resolveThreads(config: Config): { threads: number; batchThreads:
  * Composition root: builds metrics, Fastify, the worker pool and the scheduler from one
  * Config, loads the model in the workers, and returns them as one disposable app.
  */
-export async function createApp(config: Config): Promise<App> {
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const store = new SqliteResponseStore(path.resolve(config.dataDir), config.store);
   let scheduler: Scheduler | undefined;
   const metrics = createMetrics({
@@ -90,7 +99,7 @@ export async function createApp(config: Config): Promise<App> {
     vllmAliases: config.metrics.vllmAliases,
   });
   const fastify = Fastify({
-    logger: createLoggerOptions(config.logging.level),
+    logger: createLoggerOptions(config.logging.level, options.logFormat, { colorize: options.colorize }),
     bodyLimit: config.server.bodyLimitBytes,
     // Each generation route writes its own summary line; Fastify's per-request lines would double them.
     logController: new LogController({ disableRequestLogging: true }),
@@ -111,8 +120,9 @@ export async function createApp(config: Config): Promise<App> {
   const model = await resolveModelFile(config.model.path, {
     modelsDir,
     demoPreset: config.model.demoPreset,
-    catalog: loadCatalog(path.join(packageRoot, 'config', 'catalog.yaml')),
+    catalog: loadCatalog(catalogFile(config.model.catalog)),
     logger,
+    pull: options.pull,
   });
   if (model.isDemo) {
     logger.warn(

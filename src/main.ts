@@ -1,13 +1,21 @@
 import path from 'node:path';
-import { createApp, packageRoot } from './app.js';
+import { createApp, packageRoot, resolveThreads } from './app.js';
 import { loadConfig, type ConfigFlags } from './config/loadConfig.js';
 import { FlintError } from './errors/FlintError.js';
+import { resolveLogFormat } from './logging/logger.js';
+import { createPullOptions } from './modelfiles/createPullOptions.js';
+
+/** `flint serve` options beyond the config flags. */
+export interface ServeOptions {
+  /** Download a catalog model or `hf:` URI that is not in `model.dir` yet. */
+  readonly pull?: boolean;
+}
 
 /**
  * `flint serve`: load config, build the app, listen, and close gracefully on SIGINT/SIGTERM.
  * One of the two places that call process.exit.
  */
-export async function serve(flags: ConfigFlags): Promise<void> {
+export async function serve(flags: ConfigFlags, options: ServeOptions = {}): Promise<void> {
   let loaded;
   try {
     loaded = loadConfig({ flags, defaultFile: path.join(packageRoot, 'config', 'flint.yaml') });
@@ -15,10 +23,24 @@ export async function serve(flags: ConfigFlags): Promise<void> {
     process.stderr.write(`flint: ${(err as Error).message}\n`);
     process.exit(2);
   }
+  const config = loaded.config;
+  const logFormat = resolveLogFormat(config.logging.format, process.stdout.isTTY === true);
+  // Ctrl-C while pulling stops the download (kept for resuming) instead of waiting for it.
+  const pulling = new AbortController();
+  const onInterrupt = () => (pulling.signal.aborted ? process.exit(130) : pulling.abort(new Error('interrupted')));
+  // `on`, not `once`: signal-exit (loaded by a dependency) re-raises a signal that no other listener is left for.
+  process.on('SIGINT', onInterrupt);
   let app;
   try {
-    app = await createApp(loaded.config);
+    app = await createApp(config, {
+      logFormat,
+      pull: options.pull ? createPullOptions(config.download, process.stderr, pulling.signal) : undefined,
+    });
   } catch (err) {
+    if (pulling.signal.aborted) {
+      process.stderr.write('flint: interrupted; the partial download is kept: run the same command again to resume\n');
+      process.exit(130);
+    }
     const message = err instanceof FlintError ? err.message : (err as Error)?.stack ?? String(err);
     process.stderr.write(`flint: cannot start: ${message}\n`);
     process.exit(err instanceof FlintError && err.code === 'FLINT_ERR_CONFIG' ? 2 : 1);
@@ -38,9 +60,31 @@ export async function serve(flags: ConfigFlags): Promise<void> {
       ].join('\n'),
     );
   }
+  process.removeListener('SIGINT', onInterrupt);
   const url = await app.listen();
-  app.fastify.log.info({ url, model: app.scheduler.model?.id, configFile: loaded.file }, 'listening');
-  process.stdout.write(`Flint listening on ${url} (model: ${app.scheduler.model?.id})\n`);
+  const model = app.scheduler.model;
+  const { threads, batchThreads } = resolveThreads(config);
+  app.fastify.log.info(
+    {
+      url,
+      model: model?.id,
+      modelFile: path.relative(process.cwd(), app.model.path) || app.model.path,
+      architecture: model?.architecture,
+      contextSize: model?.contextSize,
+      trainContextSize: model?.trainContextSize,
+      workers: config.engine.workers,
+      slots: config.engine.slots,
+      threads,
+      batchThreads,
+      gpu: config.engine.gpu,
+      metricsUrl: config.metrics.port > 0 ? `http://${config.server.host}:${config.metrics.port}/metrics` : `${url}/metrics`,
+      metricsToken: config.metrics.token !== '',
+      configFile: loaded.file,
+    },
+    'listening',
+  );
+  // Scripts read this line; the human log format prints its own summary that starts the same way.
+  if (logFormat === 'json' || !['info', 'debug', 'trace'].includes(config.logging.level)) process.stdout.write(`Flint listening on ${url} (model: ${model?.id})\n`);
 
   let isStopping = false;
   const stop = (signal: string) => {

@@ -24,7 +24,7 @@ const allowedInternal: Record<string, readonly string[]> = {
   config: ['core', 'errors', 'utils'],
   synth: ['errors', 'utils'],
   store: ['core', 'errors', 'utils'],
-  modelfiles: ['core', 'errors', 'utils', 'synth'],
+  modelfiles: ['core', 'errors', 'utils', 'synth', 'config'],
 };
 const compositionRoot = new Set(['app.ts', 'main.ts', 'cli.ts']);
 
@@ -40,7 +40,8 @@ const forbiddenModules: Record<string, readonly string[]> = {
 const restrictedPackages: Array<{ pattern: RegExp; onlyIn: readonly string[] }> = [
   { pattern: /^(fastify|@fastify\/)/, onlyIn: ['http', 'ws', 'logging'] },
   { pattern: /^(ws)$/, onlyIn: ['ws'] },
-  { pattern: /^node-llama-cpp/, onlyIn: ['worker'] },
+  // modelfiles/ uses node-llama-cpp's downloader and GGUF reader (plain JavaScript; the native addon is never loaded there).
+  { pattern: /^node-llama-cpp/, onlyIn: ['worker', 'modelfiles'] },
   { pattern: /^prom-client/, onlyIn: ['metrics'] },
   { pattern: /^better-sqlite3/, onlyIn: ['store'] },
 ];

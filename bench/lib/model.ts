@@ -1,7 +1,7 @@
 /** Which GGUF the bench runs: a synthetic preset (generated on first use) or a real model. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadCatalog } from '../../src/modelfiles/resolveModelFile.js';
+import { findCatalogEntry, loadCatalog } from '../../src/modelfiles/loadCatalog.js';
 import { ensureSyntheticModel } from '../../src/synth/ensureSyntheticModel.js';
 import type { BenchOptions } from './options.js';
 
@@ -21,9 +21,9 @@ export async function resolveBenchModel(options: BenchOptions, repoRoot: string)
   }
   const direct = path.resolve(options.model);
   if (existsSync(direct)) return { path: direct, label: path.basename(direct).replace(/\.gguf$/i, ''), isSynthetic: false };
-  const entry = loadCatalog(path.join(repoRoot, 'config', 'catalog.yaml')).find((e) => e.name === options.model || e.uri === options.model);
+  const entry = findCatalogEntry(loadCatalog(path.join(repoRoot, 'config', 'catalog.yaml')), options.model);
   if (entry) {
-    const file = path.join(modelsDir, entry.file);
+    const file = path.join(modelsDir, entry.files[0].name);
     if (existsSync(file)) return { path: file, label: entry.name, isSynthetic: false };
     throw new Error(`model '${options.model}' is not downloaded yet: run 'npx flint pull ${entry.name}' first`);
   }

@@ -12,6 +12,7 @@ export interface ConfigFlags {
   model?: string;
   host?: string;
   port?: string | number;
+  logFormat?: string;
 }
 
 /** Where configuration comes from; `env` defaults to `process.env`, `cwd` to `process.cwd()`. */
@@ -29,7 +30,8 @@ export interface LoadedConfig {
   file: string | undefined;
 }
 
-const envMap: ReadonlyArray<[string, string[], 'string' | 'int' | 'list']> = [
+/** Environment variables and the config keys they set; a later row wins over an earlier one. */
+export const envVariables: ReadonlyArray<readonly [name: string, keyPath: readonly string[], kind: 'string' | 'int' | 'list']> = [
   ['FLINT_HOST', ['server', 'host'], 'string'],
   ['FLINT_PORT', ['server', 'port'], 'int'],
   ['FLINT_API_KEYS', ['server', 'apiKeys'], 'list'],
@@ -39,9 +41,15 @@ const envMap: ReadonlyArray<[string, string[], 'string' | 'int' | 'list']> = [
   ['FLINT_SLOTS', ['engine', 'slots'], 'int'],
   ['FLINT_THREADS', ['engine', 'threads'], 'int'],
   ['FLINT_BATCH_THREADS', ['engine', 'batchThreads'], 'int'],
+  ['FLINT_GPU', ['engine', 'gpu'], 'string'],
   ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
   ['FLINT_DATA_DIR', ['dataDir'], 'string'],
   ['FLINT_METRICS_TOKEN', ['metrics', 'token'], 'string'],
+  ['FLINT_LOG_FORMAT', ['logging', 'format'], 'string'],
+  // Hugging Face's own variables, as huggingface_hub and llama.cpp read them; FLINT_HF_ENDPOINT wins.
+  ['HF_ENDPOINT', ['download', 'hfEndpoint'], 'string'],
+  ['FLINT_HF_ENDPOINT', ['download', 'hfEndpoint'], 'string'],
+  ['HF_TOKEN', ['download', 'hfToken'], 'string'],
 ];
 
 /**
@@ -64,7 +72,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   let raw: Record<string, unknown> = {};
   if (file && (explicitFile || existsSync(file))) raw = readConfigFile(file, problems);
 
-  for (const [name, keyPath, kind] of envMap) {
+  for (const [name, keyPath, kind] of envVariables) {
     const value = env[name];
     if (value === undefined || value === '') continue;
     setPath(raw, keyPath, coerce(value, kind, name, problems));
@@ -72,6 +80,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   if (flags.host !== undefined) setPath(raw, ['server', 'host'], flags.host);
   if (flags.port !== undefined) setPath(raw, ['server', 'port'], coerce(String(flags.port), 'int', '--port', problems));
   if (flags.model !== undefined) setPath(raw, ['model', 'path'], flags.model);
+  if (flags.logFormat !== undefined) setPath(raw, ['logging', 'format'], flags.logFormat);
 
   const withDefaults = Value.Default(ConfigSchema, structuredClone(raw)) as Record<string, unknown>;
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
@@ -96,6 +105,7 @@ export function redactConfig(config: Config): unknown {
     ...config,
     server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***') },
     metrics: { ...config.metrics, token: config.metrics.token ? '***' : '' },
+    download: { ...config.download, hfToken: config.download.hfToken ? '***' : '' },
   };
 }
 
@@ -131,7 +141,7 @@ function coerce(value: string, kind: 'string' | 'int' | 'list', name: string, pr
   return Number(value);
 }
 
-function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown): void {
+function setPath(target: Record<string, unknown>, keyPath: readonly string[], value: unknown): void {
   if (value === undefined) return;
   let node = target;
   for (const key of keyPath.slice(0, -1)) {

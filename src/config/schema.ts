@@ -61,6 +61,8 @@ export const ConfigSchema = Type.Object(
         demoPreset: Type.Union([Type.Literal('tiny'), Type.Literal('tiny-think'), Type.Literal('tiny-chat'), Type.Literal('small'), Type.Literal('qwen2.5-0.5b')], { default: 'tiny' }),
         /** Folder for downloaded and generated models. */
         dir: Type.String({ default: 'models', minLength: 1 }),
+        /** Catalog of models known by name (`flint models`); empty means the packaged `config/catalog.yaml`. */
+        catalog: Type.String({ default: '' }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -90,6 +92,8 @@ export const ConfigSchema = Type.Object(
         savedPrefixBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 0 }),
         /** Prefixes shorter than this are recomputed rather than saved. */
         minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
+
+        /** A slot idle this long (while no slot of its worker generates) is saved ahead of time, so the request that evicts it does not wait. */
         saveIdleSlotsAfterMs: Type.Integer({ default: 250, minimum: 0, maximum: 3_600_000 }),
         /** Text generated within this many ms of the last delta is streamed together (0 = one delta per token). */
         streamCoalesceMs: Type.Number({ default: 5, minimum: 0, maximum: 1000 }),
@@ -213,9 +217,23 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    download: Type.Object(
+      {
+        /** Hugging Face endpoint or mirror for `hf:` URIs (else `HF_ENDPOINT`, else https://huggingface.co). */
+        hfEndpoint: Type.String({ default: '' }),
+        /** Token for gated or private repositories (else `HF_TOKEN`); better set in the environment than in a file. */
+        hfToken: Type.String({ default: '' }),
+        /** When the output is not a terminal, a progress line is printed this often. */
+        progressIntervalMs: Type.Integer({ default: 5_000, minimum: 100, maximum: 3_600_000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     logging: Type.Object(
       {
+        /** Least severe level written. */
         level: Type.Unsafe<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({ ...LogLevel, default: 'info' }),
+        /** `pretty`: short human lines (pino-pretty); `json`: one JSON object per line; `auto`: pretty on a terminal, else JSON. */
+        format: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], { default: 'auto' }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -41,6 +41,9 @@ export const errorCodes = {
   FLINT_ERR_SHUTTING_DOWN: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The server is shutting down. Please try again in {retryAfterS}s.' },
   FLINT_ERR_DEADLINE: { status: 504, type: 'server_error', code: 'timeout', message: 'The request did not finish within the server deadline ({detail}).' },
   FLINT_ERR_CONFIG: { status: 500, type: 'server_error', code: 'server_error', message: 'Invalid configuration: {detail}' },
+  FLINT_ERR_MODEL_DOWNLOAD: { status: 502, type: 'server_error', code: 'model_download_failed', message: 'Downloading {model} failed: {detail}' },
+  FLINT_ERR_MODEL_INVALID: { status: 502, type: 'server_error', code: 'model_invalid', message: "'{file}' is not a usable GGUF file: {detail}" },
+  FLINT_ERR_MODEL_CHECKSUM: { status: 502, type: 'server_error', code: 'model_checksum_mismatch', message: "'{file}' does not match its checksum: SHA-256 {actual}, but {source} states {expected}. The download is corrupt or the file changed upstream" },
   FLINT_ERR_MODEL_LOAD: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The model could not be loaded: {detail}' },
 } as const satisfies Record<string, ErrorCodeRow>;
 

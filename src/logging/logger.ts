@@ -1,15 +1,39 @@
 import type { FastifyServerOptions } from 'fastify';
+import pinoPretty from 'pino-pretty';
+import { formatLogLine } from './formatLogLine.js';
 
 /** Header and field paths never written to logs. */
-export const redactPaths = ['req.headers.authorization', 'req.headers["api-key"]', 'req.headers.cookie', 'headers.authorization', '*.apiKeys'];
+export const redactPaths = ['req.headers.authorization', 'req.headers["api-key"]', 'req.headers.cookie', 'headers.authorization', '*.apiKeys', '*.hfToken'];
 
-/** pino options for the gateway: JSON lines, the level from config, secrets redacted. */
-export function createLoggerOptions(level: string): NonNullable<FastifyServerOptions['logger']> {
-  return {
+/** How log lines look: JSON objects, or short human lines rendered by pino-pretty. */
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * pino options for the gateway: the level from config, secrets redacted, and either JSON lines
+ * or pino-pretty writing human lines to stdout (synchronously, so nothing is lost at exit).
+ */
+export function createLoggerOptions(level: string, format: LogFormat = 'json', options: { colorize?: boolean } = {}): NonNullable<FastifyServerOptions['logger']> {
+  const base = {
     level,
     redact: { paths: redactPaths, censor: '[redacted]' },
     serializers: {
       req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, reqId: req.id }),
     },
   };
+  if (format === 'json') return base;
+  const stream = pinoPretty({
+    destination: 1,
+    sync: true,
+    colorize: options.colorize,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname',
+    hideObject: true,
+    messageFormat: (log) => formatLogLine(log),
+  });
+  return { ...base, stream } as NonNullable<FastifyServerOptions['logger']>;
+}
+
+/** `auto` → pretty on a terminal, JSON otherwise. */
+export function resolveLogFormat(format: 'auto' | LogFormat, isTty: boolean): LogFormat {
+  return format === 'auto' ? (isTty ? 'pretty' : 'json') : format;
 }

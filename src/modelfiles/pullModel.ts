@@ -1,83 +1,191 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { CatalogEntry } from './resolveModelFile.js';
+import { FlintError } from '../errors/FlintError.js';
+import type { DownloadProgress } from './DownloadProgress.js';
+import type { CatalogEntry } from './loadCatalog.js';
+import { readGgufFacts } from './readGgufFacts.js';
+import { toModelSource, type ModelSource, type ModelSourceFile } from './toModelSource.js';
 
-/** Where a model comes from: a download URL, the local file name, and its sha256 if known. */
-export interface ModelSource {
-  readonly url: string;
-  readonly file: string;
-  readonly sha256?: string;
+/** Where `pullModel` saves, where it downloads from, and how it reports. */
+export interface PullOptions {
+  readonly modelsDir: string;
+  readonly catalog: readonly CatalogEntry[];
+  /** Hugging Face endpoint or mirror, ending in '/'. */
+  readonly hfEndpoint: string;
+  /** Bearer token for gated or private repositories; absent: node-llama-cpp's own lookup (its token file). */
+  readonly hfToken?: string;
+  /** A progress display for one download. */
+  readonly createProgress: (label: string) => DownloadProgress;
+  /** One line of status (resuming, verifying, ...). */
+  readonly log: (line: string) => void;
+  readonly signal?: AbortSignal;
 }
 
-/** `hf:owner/repo/path/file.gguf[#revision]` or a catalog name → download URL and file name. */
-export function toModelSource(spec: string, catalog: readonly CatalogEntry[]): ModelSource {
-  const entry = catalog.find((e) => e.name === spec || e.uri === spec);
-  const uri = entry?.uri ?? spec;
-  const match = /^hf:([^/]+)\/([^/]+)\/(.+?)(?:#(.+))?$/.exec(uri);
-  if (!match) throw new Error(`'${spec}' is neither a catalog name nor an hf:owner/repo/file.gguf URI`);
-  const [, owner, repo, file, revision = 'main'] = match;
-  // Every part stays inside its repository: no '..', '.', empty or encoded segments that a URL would resolve elsewhere.
-  const isSafe = (part: string) => part.length > 0 && part !== '.' && part !== '..' && !/[%\\?#]/.test(part);
-  if (![owner, repo, ...revision.split('/'), ...file.split('/')].every(isSafe)) throw new Error(`'${spec}': hf: URIs may not contain '.', '..', empty or escaped path segments`);
-  return {
-    url: `https://huggingface.co/${owner}/${repo}/resolve/${revision}/${file}`,
-    file: entry?.file ?? path.basename(file),
-    sha256: entry?.sha256,
-  };
+/** A model ready under `modelsDir`. */
+export interface PulledModel {
+  /** The file to load (the first part of a split model). */
+  readonly path: string;
+  readonly files: readonly string[];
+  readonly wasDownloaded: boolean;
+  /** Which stated SHA-256 the files were checked against. */
+  readonly verifiedBy: 'catalog' | 'hub' | 'none';
+}
+
+/** Folder under `modelsDir` where downloads are written and checked before they are moved into place. */
+export const stagingDirName = '.partial';
+
+/**
+ * Downloads a catalog model, `hf:` URI or URL into `modelsDir` with node-llama-cpp's downloader
+ * (parallel ranges, split files, resume from the partial file of an interrupted run). The files
+ * land in `modelsDir/.partial/` first and move into `modelsDir` only after each is checked: a
+ * readable GGUF header, the stated size, and the SHA-256 the catalog (else the hub's
+ * `X-Linked-Etag`) states. A file that fails is deleted; an interrupted download is kept for
+ * the next run to resume.
+ */
+export async function pullModel(spec: string, options: PullOptions): Promise<PulledModel> {
+  const source = toModelSource(spec, options.catalog);
+  const { modelsDir } = options;
+  if (source.files && source.files.every((f) => existsSync(path.join(modelsDir, f.name)))) {
+    const files = source.files.map((f) => path.join(modelsDir, f.name));
+    for (const file of files) await readGgufFacts(file);
+    return { path: files[0], files, wasDownloaded: false, verifiedBy: 'none' };
+  }
+  const stagingDir = path.join(modelsDir, stagingDirName);
+  await mkdir(stagingDir, { recursive: true });
+  const expected = await resolveChecksums(source, options);
+
+  const { createModelDownloader } = await import('node-llama-cpp');
+  const progress = options.createProgress(source.files?.[0]?.name ?? spec);
+  const downloader = await abortable(
+    createModelDownloader({
+      modelUri: source.uri,
+      dirPath: stagingDir,
+      fileName: source.files?.[0]?.name,
+      showCliProgress: false,
+      onProgress: ({ downloadedSize, totalSize }) => progress.update(downloadedSize, totalSize),
+      // An interrupted download stays in .partial/ so the next run resumes it.
+      deleteTempFileOnCancel: false,
+      skipExisting: true,
+      endpoints: { huggingFace: options.hfEndpoint },
+      tokens: options.hfToken ? { huggingFace: options.hfToken } : undefined,
+    }),
+    options.signal,
+  ).catch((err: unknown) => {
+    throw options.signal?.aborted ? err : downloadError(spec, err);
+  });
+  if (downloader.downloadedSize > 0 && downloader.downloadedSize < downloader.totalSize) {
+    progress.message(`resuming: ${formatMb(downloader.downloadedSize)} of ${formatMb(downloader.totalSize)} MB already downloaded`);
+  }
+  try {
+    await downloader.download({ signal: options.signal });
+  } catch (err) {
+    progress.finish();
+    if (options.signal?.aborted) {
+      await downloader.cancel({ deleteTempFile: false });
+      throw err;
+    }
+    throw downloadError(spec, err);
+  }
+  progress.finish();
+
+  const staged = downloader.filesInfo.map((f) => f.filePath);
+  // ipull (node-llama-cpp's transfer engine) keeps its resume state after the file's bytes and cuts
+  // it off when done; a state save already under way can land after that cut, leaving the state
+  // appended. The bytes the hub sent end at totalSize, so cut there again before checking.
+  for (const info of downloader.filesInfo) {
+    if (info.totalSize > 0 && (await stat(info.filePath)).size > info.totalSize) await truncate(info.filePath, info.totalSize);
+  }
+  try {
+    for (const [index, file] of staged.entries()) await checkFile(file, source.files?.[index], expected[index], options);
+  } catch (err) {
+    for (const file of staged) await rm(file, { force: true });
+    throw err;
+  }
+  const files: string[] = [];
+  for (const file of staged) {
+    const target = path.join(modelsDir, path.basename(file));
+    await rename(file, target);
+    files.push(target);
+  }
+  const entrypoint = path.join(modelsDir, downloader.entrypointFilename);
+  return { path: entrypoint, files, wasDownloaded: true, verifiedBy: expected.every((e) => e?.source === 'catalog') ? 'catalog' : expected.every((e) => e) ? 'hub' : 'none' };
+}
+
+interface ExpectedChecksum {
+  readonly sha256: string;
+  readonly source: 'catalog' | 'hub';
+}
+
+/** The SHA-256 of each file: the catalog's, else what the hub states for the file (absent from other hosts). */
+async function resolveChecksums(source: ModelSource, options: PullOptions): Promise<Array<ExpectedChecksum | undefined>> {
+  const files = source.files ?? [];
+  return Promise.all(
+    files.map(async (file) => {
+      if (file.sha256) return { sha256: file.sha256, source: 'catalog' as const };
+      if (!source.repo || !file.repoPath) return undefined;
+      const sha256 = await fetchHubChecksum(options.hfEndpoint, source.repo, file.repoPath, options);
+      return sha256 ? { sha256, source: 'hub' as const } : undefined;
+    }),
+  );
 }
 
 /**
- * Downloads a model into `modelsDir` with a progress bar. A partial `.part` file is resumed
- * with an HTTP Range request; a known sha256 is verified before the file is put in place.
+ * The hub answers a HEAD of a file's `resolve` URL with the file's SHA-256 in `X-Linked-Etag`
+ * (for files in large-file storage, which GGUFs are), before redirecting to where the bytes are.
+ * Any failure means "not stated": the download goes ahead unverified.
  */
-export async function pullModel(spec: string, options: { modelsDir: string; catalog: readonly CatalogEntry[] }): Promise<string> {
-  const source = toModelSource(spec, options.catalog);
-  mkdirSync(options.modelsDir, { recursive: true });
-  const target = path.join(options.modelsDir, source.file);
-  if (existsSync(target)) return target;
-  const partial = `${target}.part`;
-  const have = existsSync(partial) ? statSync(partial).size : 0;
-  const response = await fetch(source.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow' });
-  if (!response.ok || !response.body) throw new Error(`download failed: HTTP ${response.status} for ${source.url}`);
-  const isResumed = response.status === 206;
-  const start = isResumed ? have : 0;
-  const total = start + Number(response.headers.get('content-length') ?? 0);
-  let done = start;
-  let lastDraw = 0;
-  const progress = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      done += chunk.byteLength;
-      const now = Date.now();
-      if (now - lastDraw > 200 || done === total) {
-        lastDraw = now;
-        drawProgress(source.file, done, total);
-      }
-      controller.enqueue(chunk);
-    },
-  });
-  await pipeline(Readable.fromWeb(response.body.pipeThrough(progress) as import('node:stream/web').ReadableStream), createWriteStream(partial, { flags: isResumed ? 'a' : 'w' }));
-  process.stderr.write('\n');
-  if (source.sha256) {
-    const actual = await sha256File(partial);
-    if (actual !== source.sha256.toLowerCase()) throw new Error(`checksum mismatch for ${source.file}: expected ${source.sha256}, got ${actual}; delete ${partial} and retry`);
+async function fetchHubChecksum(endpoint: string, repo: { id: string; revision: string }, repoPath: string, options: PullOptions): Promise<string | undefined> {
+  const url = `${endpoint}${repo.id.split('/').map(encodeURIComponent).join('/')}/resolve/${encodeURIComponent(repo.revision)}/${repoPath.split('/').map(encodeURIComponent).join('/')}`;
+  const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(15_000)]) : AbortSignal.timeout(15_000);
+  try {
+    const response = await fetch(url, { method: 'HEAD', redirect: 'manual', signal, headers: options.hfToken ? { authorization: `Bearer ${options.hfToken}` } : {} });
+    const etag = response.headers.get('x-linked-etag')?.replace(/^W\//, '').replaceAll('"', '').toLowerCase();
+    return etag && /^[0-9a-f]{64}$/.test(etag) ? etag : undefined;
+  } catch {
+    return undefined;
   }
-  renameSync(partial, target);
-  return target;
 }
 
-async function sha256File(file: string): Promise<string> {
+async function checkFile(file: string, known: ModelSourceFile | undefined, expected: ExpectedChecksum | undefined, options: PullOptions): Promise<void> {
+  const facts = await readGgufFacts(file, { displayName: path.basename(file) });
+  if (known?.sizeBytes !== undefined && facts.sizeBytes !== known.sizeBytes) {
+    throw new FlintError('FLINT_ERR_MODEL_INVALID', { details: { file, detail: `it is ${facts.sizeBytes} bytes, but the catalog states ${known.sizeBytes}` } });
+  }
+  if (!expected) return;
+  options.log(`verifying SHA-256 of ${path.basename(file)} (${formatMb(facts.sizeBytes)} MB)`);
+  const actual = await sha256File(file, options.signal);
+  if (actual !== expected.sha256) {
+    throw new FlintError('FLINT_ERR_MODEL_CHECKSUM', {
+      details: { file: path.basename(file), actual, expected: expected.sha256, source: expected.source === 'catalog' ? 'the catalog' : 'the hub' },
+    });
+  }
+}
+
+async function sha256File(file: string, signal: AbortSignal | undefined): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024, signal })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-function drawProgress(name: string, done: number, total: number): void {
-  const width = 30;
-  const ratio = total > 0 ? Math.min(1, done / total) : 0;
-  const filled = Math.round(ratio * width);
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  process.stderr.write(`\r${name} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(ratio * 100).toFixed(1)}% ${mb(done)}/${mb(total)} MB`);
+function downloadError(spec: string, err: unknown): FlintError {
+  if (err instanceof FlintError) return err;
+  const message = (err as Error)?.message ?? String(err);
+  return new FlintError('FLINT_ERR_MODEL_DOWNLOAD', { details: { model: spec, detail: `${message}. Run the same command again to resume.` }, cause: err });
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the promise's work is left to the process exit). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function formatMb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
 }

@@ -1,20 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
 import { ensureSyntheticModel } from '../synth/ensureSyntheticModel.js';
 import { isPresetName, type PresetName } from '../synth/presets.js';
-
-/** One entry of `config/catalog.yaml`. */
-export interface CatalogEntry {
-  readonly name: string;
-  readonly uri: string;
-  readonly file: string;
-  readonly description?: string;
-  /** When set, `flint pull` verifies the download against it. */
-  readonly sha256?: string;
-}
+import { findCatalogEntry, type CatalogEntry } from './loadCatalog.js';
+import { pullModel, type PullOptions } from './pullModel.js';
+import { toModelSource } from './toModelSource.js';
 
 /** A model file ready to serve and how it was found. */
 export interface ResolvedModel {
@@ -24,18 +16,15 @@ export interface ResolvedModel {
   readonly isDemo: boolean;
 }
 
-/** Reads the catalog of known models (names → `hf:` URIs and file names). */
-export function loadCatalog(file: string): CatalogEntry[] {
-  if (!existsSync(file)) return [];
-  const parsed = parseYaml(readFileSync(file, 'utf8')) as { models?: CatalogEntry[] } | null;
-  return parsed?.models ?? [];
-}
-
 /**
  * Turns the configured model (`path`, a catalog name, `hf:` URI, `synth:<preset>`, or empty)
- * into a local GGUF file. Empty means the random-weights demo model, generated once.
+ * into a local GGUF file. Empty means the random-weights demo model, generated once. A catalog
+ * model or `hf:` URI that is not downloaded yet is pulled only when `pull` is given.
  */
-export async function resolveModelFile(spec: string, options: { modelsDir: string; demoPreset: PresetName; catalog: CatalogEntry[]; logger: Logger }): Promise<ResolvedModel> {
+export async function resolveModelFile(
+  spec: string,
+  options: { modelsDir: string; demoPreset: PresetName; catalog: readonly CatalogEntry[]; logger: Logger; pull?: Omit<PullOptions, 'modelsDir' | 'catalog'> },
+): Promise<ResolvedModel> {
   const { modelsDir, catalog } = options;
   if (spec === '' || spec.startsWith('synth:')) {
     const preset = spec === '' ? options.demoPreset : spec.slice('synth:'.length);
@@ -45,16 +34,21 @@ export async function resolveModelFile(spec: string, options: { modelsDir: strin
     const file = await ensureSyntheticModel({ preset, dir: modelsDir });
     return { path: file, defaultAlias: `flint-demo-${preset}`, isDemo: true };
   }
-  const entry = catalog.find((e) => e.name === spec || e.uri === spec);
-  if (entry) {
-    const file = path.resolve(modelsDir, entry.file);
-    if (!existsSync(file)) {
-      throw new FlintError('FLINT_ERR_CONFIG', { details: { detail: `model '${spec}' is not downloaded yet: run 'flint pull ${entry.name}' (expected ${file})` } });
+  const entry = findCatalogEntry(catalog, spec);
+  if (entry || /^(hf:|https?:\/\/)/i.test(spec)) {
+    const source = toModelSource(spec, catalog);
+    const local = source.files?.map((f) => path.resolve(modelsDir, f.name));
+    const alias = entry?.name ?? path.basename(local?.[0] ?? spec).replace(/(-\d{5}-of-\d{5})?\.gguf$/i, '');
+    if (local && local.every((f) => existsSync(f))) return { path: local[0], defaultAlias: alias, isDemo: false };
+    if (!options.pull) {
+      throw new FlintError('FLINT_ERR_CONFIG', {
+        details: { detail: `model '${spec}' is not downloaded yet: run 'flint pull ${entry?.name ?? spec}', or start with --pull to download it now${local ? ` (expected ${local[0]})` : ''}` },
+      });
     }
-    return { path: file, defaultAlias: entry.name, isDemo: false };
-  }
-  if (spec.startsWith('hf:')) {
-    throw new FlintError('FLINT_ERR_CONFIG', { details: { detail: `model '${spec}' is not downloaded: run 'flint pull ${spec}' first` } });
+    options.logger.info({ model: spec }, 'model not downloaded yet: pulling it (--pull)');
+    const pulled = await pullModel(spec, { ...options.pull, modelsDir, catalog });
+    const defaultAlias = entry?.name ?? path.basename(pulled.path).replace(/(-\d{5}-of-\d{5})?\.gguf$/i, '');
+    return { path: pulled.path, defaultAlias, isDemo: false };
   }
   const file = path.resolve(spec);
   if (!existsSync(file)) {

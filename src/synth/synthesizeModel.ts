@@ -17,7 +17,11 @@ const fileTypes: Record<SynthPreset["weightType"], number> = {f32: 0, f16: 1, q8
 
 /** Result of {@link synthesizeModel}. */
 export type SynthesizeModelResult = {
+    /** The model's file (the first part of a split model). */
     path: string,
+
+    /** Every file written, in part order (just `path` unless split). */
+    parts: string[],
     bytes: number,
 
     /** Total vocabulary size: trained tokens + special tokens (+ padding). */
@@ -35,9 +39,12 @@ export type SynthesizeModelResult = {
 export async function synthesizeModel(options: {
     preset: PresetName,
     outPath: string,
-    seed?: number
+    seed?: number,
+
+    /** Write the model as this many split files (`<base>-00001-of-0000N.gguf`, ...) as llama.cpp's gguf-split does. */
+    splitParts?: number
 }): Promise<SynthesizeModelResult> {
-    const {preset: presetName, outPath, seed = DEFAULT_SYNTH_SEED} = options;
+    const {preset: presetName, outPath, seed = DEFAULT_SYNTH_SEED, splitParts} = options;
     const preset = presets[presetName];
     if (preset == null)
         throw new Error(`Unknown synthetic model preset: ${presetName}`);
@@ -47,33 +54,68 @@ export async function synthesizeModel(options: {
     const training = trainBpe(await loadCorpus(), {vocabSize: preset.trainedVocabSize});
     const vocabulary = buildVocabulary(training, preset.paddedVocabSize, {thinking: preset.thinking});
 
-    const writer = new GgufWriter({alignment: 32});
-    addMetadata(writer, preset, vocabulary);
-    for (const tensor of qwen2Tensors(preset, vocabulary, seed))
-        writer.addTensor(tensor);
+    const tensors = [...qwen2Tensors(preset, vocabulary, seed)];
+    const partCount = splitParts ?? 1;
+    if (!Number.isInteger(partCount) || partCount < 1 || partCount > tensors.length)
+        throw new RangeError(`splitParts must be an integer in [1, ${tensors.length}], got ${splitParts}`);
+
+    // like llama.cpp's gguf-split: the first part carries all metadata, every part its share of the tensors
+    // and the split keys (llama.cpp reads them as uint16/int32), named <base>-0000i-of-0000N.gguf
+    const writers: GgufWriter[] = [];
+    for (let part = 0; part < partCount; part++) {
+        const writer = new GgufWriter({alignment: 32});
+        if (part === 0)
+            addMetadata(writer, preset, vocabulary);
+        if (partCount > 1) {
+            writer
+                .addUint16("split.no", part)
+                .addUint16("split.count", partCount)
+                .addInt32("split.tensors.count", tensors.length);
+        }
+        const first = Math.floor(part * tensors.length / partCount);
+        const end = Math.floor((part + 1) * tensors.length / partCount);
+        for (const tensor of tensors.slice(first, end))
+            writer.addTensor(tensor);
+        writers.push(writer);
+    }
+    const partPaths = partCount === 1 ? [outPath] : writers.map((_, part) => splitPartPath(outPath, part + 1, partCount));
 
     await fs.mkdir(path.dirname(outPath), {recursive: true});
 
-    // a unique temporary name, so concurrent writers (even in other processes) never share a file
-    const tempPath = path.join(
-        path.dirname(outPath),
-        `.${path.basename(outPath)}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`
-    );
-    let bytes: number;
-    try {
-        bytes = await writer.writeFile(tempPath);
-        await fs.rename(tempPath, outPath);
-    } catch (err) {
-        await fs.rm(tempPath, {force: true});
-        throw err;
-    }
+    let bytes = 0;
+    for (const [part, writer] of writers.entries())
+        bytes += await writeAtomically(writer, partPaths[part]);
 
     return {
-        path: outPath,
+        path: partPaths[0],
+        parts: partPaths,
         bytes,
         vocabSize: vocabulary.tokens.length,
         trainedVocabSize: vocabulary.trainedVocabSize
     };
+}
+
+/** `dir/name.gguf` → `dir/name-0000i-of-0000N.gguf`, llama.cpp's split naming. */
+function splitPartPath(outPath: string, part: number, parts: number) {
+    const base = outPath.replace(/\.gguf$/i, "");
+    return `${base}-${String(part).padStart(5, "0")}-of-${String(parts).padStart(5, "0")}.gguf`;
+}
+
+/** Writes next to `filePath` under a temporary name and renames it into place once complete. */
+async function writeAtomically(writer: GgufWriter, filePath: string) {
+    // a unique temporary name, so concurrent writers (even in other processes) never share a file
+    const tempPath = path.join(
+        path.dirname(filePath),
+        `.${path.basename(filePath)}.${process.pid}-${randomBytes(6).toString("hex")}.tmp`
+    );
+    try {
+        const bytes = await writer.writeFile(tempPath);
+        await fs.rename(tempPath, filePath);
+        return bytes;
+    } catch (err) {
+        await fs.rm(tempPath, {force: true});
+        throw err;
+    }
 }
 
 function addMetadata(writer: GgufWriter, preset: SynthPreset, vocabulary: SynthVocabulary) {

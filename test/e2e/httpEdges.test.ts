@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { toModelSource } from '../../src/modelfiles/pullModel.js';
+import { toModelSource } from '../../src/modelfiles/toModelSource.js';
 import { startServer, type TestServer } from '../helpers/startServer.js';
 
 let server: TestServer;
@@ -34,7 +34,7 @@ test('an oversized URI or header block gets the OpenAI envelope before any route
 });
 
 test("hf: URIs cannot reach outside their repository", () => {
-  assert.equal(toModelSource('hf:owner/repo/model.gguf', []).url, 'https://huggingface.co/owner/repo/resolve/main/model.gguf');
+  assert.deepEqual(toModelSource('hf:owner/repo/model.gguf', []).repo, { id: 'owner/repo', revision: 'main' });
   for (const bad of ['hf:owner/repo/../other/model.gguf', 'hf:owner/../x/model.gguf', 'hf:owner/repo/a/%2e%2e/model.gguf', 'hf:owner/repo/model.gguf#../main']) {
     assert.throws(() => toModelSource(bad, []), /may not contain/, bad);
   }

@@ -21,6 +21,13 @@ export class ByteBuilder {
         return this;
     }
 
+    public uint16(value: number): this {
+        this.reserve(2);
+        this.view.setUint16(this.length, value, true);
+        this.length += 2;
+        return this;
+    }
+
     public uint32(value: number): this {
         this.reserve(4);
         this.view.setUint32(this.length, value, true);

@@ -39,6 +39,11 @@ export class GgufWriter {
         this.alignment = alignment;
     }
 
+    public addUint16(key: string, value: number): this {
+        this.beginKey(key, GgufValueType.uint16).uint16(value);
+        return this;
+    }
+
     public addUint32(key: string, value: number): this {
         if (key === ALIGNMENT_KEY && value !== this.alignment)
             throw new Error(`${ALIGNMENT_KEY} must match the writer's alignment (${this.alignment})`);

@@ -1,0 +1,189 @@
+/**
+ * Writes the reference pages that must never drift from the code: `docs/configuration.md` from the
+ * config schema (`src/config/schema.ts`: types, defaults and bounds from TypeBox, descriptions from
+ * its doc comments, environment variables from `loadConfig`) and `docs/metrics.md` from the metrics
+ * Flint registers. `npm run docs` rewrites them; `npm run docs -- --check` (and a test) fails when
+ * the committed pages differ.
+ */
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import ts from 'typescript';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigSchema } from '../src/config/schema.js';
+import { envVariables } from '../src/config/loadConfig.js';
+import { createMetrics } from '../src/metrics/metrics.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The generated pages, by path relative to the repository root. */
+export async function renderDocs(): Promise<Record<string, string>> {
+  return { 'docs/configuration.md': renderConfigReference(), 'docs/metrics.md': await renderMetricsReference() };
+}
+
+/** Doc comments of the schema's keys, by dotted path; a key without one shares the comment of the key right above it. */
+function schemaComments(): Map<string, string> {
+  const file = path.join(repoRoot, 'src', 'config', 'schema.ts');
+  const text = readFileSync(file, 'utf8');
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const comments = new Map<string, string>();
+  const visitObject = (object: ts.ObjectLiteralExpression, prefix: string) => {
+    let previous: { end: number; comment: string } | undefined;
+    for (const property of object.properties) {
+      if (!ts.isPropertyAssignment(property)) continue;
+      const name = property.name.getText(source).replace(/^['"]|['"]$/g, '');
+      const key = prefix ? `${prefix}.${name}` : name;
+      const own = (ts.getLeadingCommentRanges(text, property.getFullStart()) ?? [])
+        .map((range) => text.slice(range.pos, range.end))
+        .filter((c) => c.startsWith('/**'))
+        .map((c) => c.replace(/^\/\*\*|\*\/$/g, '').split('\n').map((l) => l.replace(/^\s*\* ?/, '').trim()).filter(Boolean).join(' '))
+        .join(' ');
+      const isGrouped = !own && previous !== undefined && !/\n\s*\n/.test(text.slice(previous.end, property.getStart(source)));
+      const comment = own || (isGrouped ? previous!.comment : '');
+      comments.set(key, comment);
+      previous = { end: property.getEnd(), comment };
+      const init = property.initializer;
+      if (ts.isCallExpression(init) && init.expression.getText(source) === 'Type.Object' && init.arguments[0] && ts.isObjectLiteralExpression(init.arguments[0])) {
+        visitObject(init.arguments[0], key);
+      }
+    }
+  };
+  const visit = (node: ts.Node) => {
+    if (ts.isVariableDeclaration(node) && node.name.getText(source) === 'ConfigSchema' && node.initializer && ts.isCallExpression(node.initializer)) {
+      const [object] = node.initializer.arguments;
+      if (object && ts.isObjectLiteralExpression(object)) visitObject(object, '');
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return comments;
+}
+
+function describeType(schema: TSchema): { type: string; allowed: string } {
+  const literals = (schema.anyOf as TSchema[] | undefined)?.filter((s) => s.const !== undefined).map((s) => `\`${String(s.const)}\``);
+  if (literals && literals.length > 0) return { type: 'enum', allowed: literals.join(', ') };
+  const bounds: string[] = [];
+  if (schema.minimum !== undefined) bounds.push(`>= ${schema.minimum}`);
+  if (schema.maximum !== undefined) bounds.push(`<= ${schema.maximum}`);
+  if (schema.minLength !== undefined && schema.minLength > 0) bounds.push('not empty');
+  if (schema.maxItems !== undefined) bounds.push(`at most ${schema.maxItems} items`);
+  const type = schema.type === 'array' ? `${(schema.items as TSchema | undefined)?.type ?? 'any'}[]` : String(schema.type ?? 'any');
+  return { type, allowed: bounds.join(', ') };
+}
+
+function formatDefault(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'number' && value >= 10_000 && Number.isInteger(value)) return `\`${value}\`${humanNumber(value)}`;
+  return `\`${JSON.stringify(value)}\``;
+}
+
+function humanNumber(n: number): string {
+  const mib = n / (1024 * 1024);
+  if (Number.isInteger(mib) && mib >= 1) return ` (${mib} MiB)`;
+  return '';
+}
+
+/** `docs/configuration.md`. */
+export function renderConfigReference(): string {
+  const comments = schemaComments();
+  const envByKey = new Map<string, string[]>();
+  for (const [name, keyPath] of envVariables) envByKey.set(keyPath.join('.'), [...(envByKey.get(keyPath.join('.')) ?? []), name]);
+  const out = [
+    '# Configuration reference',
+    '',
+    '<!-- Generated by `npm run docs` from src/config/schema.ts; do not edit by hand (a test compares). -->',
+    '',
+    'Every key is optional. Precedence: these defaults < `config/flint.yaml` (or the file named by `--config` /',
+    '`FLINT_CONFIG`) < environment variables < command-line flags (`--model`, `--host`, `--port`, `--log-format`).',
+    'An invalid value stops start-up with a message naming the key and what is allowed (exit code 2).',
+    '',
+  ];
+  const properties = ConfigSchema.properties as Record<string, TSchema>;
+  const topLevel: string[] = [];
+  for (const [section, schema] of Object.entries(properties)) {
+    if (schema.type !== 'object') {
+      topLevel.push(section);
+      continue;
+    }
+    out.push(`## \`${section}\``, '');
+    if (comments.get(section)) out.push(comments.get(section)!, '');
+    out.push('| key | type | default | allowed | environment | description |', '| --- | --- | --- | --- | --- | --- |');
+    for (const [key, child] of Object.entries(schema.properties as Record<string, TSchema>)) out.push(row(`${section}.${key}`, child, comments, envByKey));
+    out.push('');
+  }
+  if (topLevel.length > 0) {
+    out.push('## Top level', '', '| key | type | default | allowed | environment | description |', '| --- | --- | --- | --- | --- | --- |');
+    for (const key of topLevel) out.push(row(key, properties[key], comments, envByKey));
+    out.push('');
+  }
+  out.push(
+    '## Other environment variables',
+    '',
+    '- `FLINT_CONFIG`: the config file to read instead of `config/flint.yaml`.',
+    "- `HF_TOKEN`, `HF_ENDPOINT`: Hugging Face's own variables, read as `download.hfToken` and `download.hfEndpoint` (`FLINT_HF_ENDPOINT` wins over `HF_ENDPOINT`).",
+    '- `FLINT_WORKER_CPU_PROFILE_DIR`: every worker writes a V8 CPU profile there when it exits (diagnosis).',
+    '',
+  );
+  return out.join('\n');
+}
+
+function row(key: string, schema: TSchema, comments: Map<string, string>, envByKey: Map<string, string[]>): string {
+  const { type, allowed } = describeType(schema);
+  const env = (envByKey.get(key) ?? []).map((e) => `\`${e}\``).join(', ');
+  const description = (comments.get(key) ?? '').replaceAll('|', '\\|');
+  return `| \`${key}\` | ${type} | ${formatDefault(schema.default)} | ${allowed} | ${env} | ${description} |`;
+}
+
+/** `docs/metrics.md`. */
+export async function renderMetricsReference(): Promise<string> {
+  const metrics = createMetrics();
+  const instruments = metrics.registry.getMetricsAsArray() as unknown as Array<{ name: string; help: string; labelNames?: readonly string[] }>;
+  const types = new Map((await metrics.registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
+  const isProcess = (name: string) => /^flint_(process_|nodejs_)/.test(name);
+  const own = instruments.filter((m) => !isProcess(m.name)).sort((a, b) => a.name.localeCompare(b.name));
+  const process = instruments.filter((m) => isProcess(m.name)).map((m) => `\`${m.name}\``).sort();
+  const out = [
+    '# Metrics reference',
+    '',
+    '<!-- Generated by `npm run docs` from src/metrics/metrics.ts; do not edit by hand (a test compares). -->',
+    '',
+    'Served at `GET /metrics` in Prometheus text format (behind `metrics.token` when set, or on `metrics.port`).',
+    'Histograms also export `_bucket`, `_sum` and `_count` series; latency buckets run from 0.5 ms to 60 s.',
+    'Labels have few values (API, status, outcome, worker index, reason); none names a session, key or prompt.',
+    '',
+    '| metric | type | labels | meaning |',
+    '| --- | --- | --- | --- |',
+    ...own.map((m) => `| \`${m.name}\` | ${types.get(m.name) ?? ''} | ${(m.labelNames ?? []).map((l) => `\`${l}\``).join(', ')} | ${m.help.replaceAll('|', '\\|')} |`),
+    '',
+    "The gateway process's own Node.js metrics (prom-client's defaults, prefixed `flint_`; model workers are separate processes and not included):",
+    process.join(', ') + '.',
+    '',
+  ];
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const isCheck = process.argv.includes('--check');
+  let stale = 0;
+  for (const [file, text] of Object.entries(await renderDocs())) {
+    const target = path.join(repoRoot, file);
+    let current = '';
+    try {
+      current = readFileSync(target, 'utf8');
+    } catch {
+      // not written yet
+    }
+    if (current === text) continue;
+    if (isCheck) {
+      process.stderr.write(`${file} is out of date: run npm run docs\n`);
+      stale++;
+    } else {
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, text);
+      process.stdout.write(`wrote ${file}\n`);
+    }
+  }
+  process.exitCode = stale > 0 ? 1 : 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
