@@ -25,6 +25,7 @@ const allowedInternal: Record<string, readonly string[]> = {
   synth: ['errors', 'utils'],
   store: ['core', 'errors', 'utils'],
   modelfiles: ['core', 'errors', 'utils', 'synth', 'config'],
+  cluster: ['core', 'errors', 'utils'],
 };
 const compositionRoot = new Set(['app.ts', 'main.ts', 'cli.ts']);
 
