@@ -22,7 +22,7 @@ import { metricsRoutes } from './http/routes/metrics.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { createRequestObserver, createSchedulerObserver, createSessionObserver } from './metrics/observers.js';
+import { createDiskCacheObserver, createRequestObserver, createSchedulerObserver, createSessionObserver } from './metrics/observers.js';
 import { loadCatalog, resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import { WorkerPool } from './pool/WorkerPool.js';
 import { ResponseService } from './responses/ResponseService.js';
@@ -111,6 +111,10 @@ export async function createApp(config: Config): Promise<App> {
 
   const scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, createSchedulerObserver(metrics));
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
+  const diskCache = resolveDiskCache(config);
+  metrics.diskCacheLimit.set(diskCache.bytes);
+  metrics.diskCacheEntryLimit.set(diskCache.bytes > 0 ? config.engine.diskCacheMaxEntries : 0);
+  const diskObserver = createDiskCacheObserver(metrics);
   const alias = config.model.alias || model.defaultAlias;
   const pool = new WorkerPool(
     {
@@ -130,6 +134,10 @@ export async function createApp(config: Config): Promise<App> {
         maxOutputTokens: config.engine.maxOutputTokens,
         savedPrefixBytes: config.engine.savedPrefixBytes,
         minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
+        diskCacheDir: diskCache.bytes > 0 ? diskCache.dir : '',
+        diskCacheBytes: Math.floor(diskCache.bytes / config.engine.workers),
+        diskCacheMaxEntries: Math.max(1, Math.floor(config.engine.diskCacheMaxEntries / config.engine.workers)),
+        workers: config.engine.workers,
         saveIdleSlotsAfterMs: config.engine.saveIdleSlotsAfterMs,
         streamCoalesceMs: config.engine.streamCoalesceMs,
       },
@@ -157,6 +165,7 @@ export async function createApp(config: Config): Promise<App> {
           createdS: Math.floor(Date.now() / 1000),
         });
         scheduler.addWorker(worker, config.engine.slots);
+        worker.onDiskCacheReport((report) => diskObserver.onDiskCacheReport(worker.index, report));
         metrics.workersUp.set(pool.liveWorkers.length);
         metrics.workerUp.set({ worker: String(worker.index) }, 1);
         metrics.modelInfo.reset();
@@ -299,6 +308,15 @@ export async function createApp(config: Config): Promise<App> {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The disk prompt cache: `<dataDir>/prompt-cache`, and its budget for all workers together (0 when
+ * off: saving itself is off without host memory for it).
+ */
+function resolveDiskCache(config: Config): { dir: string; bytes: number } {
+  const bytes = config.engine.savedPrefixBytes > 0 ? config.engine.diskCacheBytes : 0;
+  return { dir: path.join(path.resolve(config.dataDir), 'prompt-cache'), bytes };
 }
 
 /** Size and write time of the model file (for Ollama's model lists); absent if it cannot be read. */

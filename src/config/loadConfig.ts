@@ -41,6 +41,7 @@ const envMap: ReadonlyArray<[string, string[], 'string' | 'int' | 'list']> = [
   ['FLINT_BATCH_THREADS', ['engine', 'batchThreads'], 'int'],
   ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
   ['FLINT_DATA_DIR', ['dataDir'], 'string'],
+  ['FLINT_DISK_CACHE_BYTES', ['engine', 'diskCacheBytes'], 'int'],
   ['FLINT_METRICS_TOKEN', ['metrics', 'token'], 'string'],
 ];
 
