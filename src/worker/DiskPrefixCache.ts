@@ -1,10 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { link, mkdir, readdir, rename, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import type { DiskCacheBadReason, DiskCacheReport } from '../ipc/messages.js';
 import { LruMap } from '../utils/LruMap.js';
+import { codeOf, DiskCacheStats } from './DiskCacheStats.js';
 import { encodeTrailer, entrySuffix, readEntryHeader, verifyEntryFile, writeEntryFile, type EntryExpectation } from './promptCacheFile.js';
+import { isOwnedBy, isTempName, isWriterFolder, removeStaleTemp, tempPath, writerFolder } from './promptCacheFolder.js';
 import { commonPrefix, isPrefixOf } from './tokenPrefix.js';
 
 /** How one worker's disk tier is set up. */
@@ -20,7 +22,7 @@ export interface DiskPrefixCacheOptions {
   readonly model: string;
   readonly format: string;
   readonly maxTokens: number;
-  /** Bytes of evicted states waiting to be written (their host-memory files stay until then); more are dropped. */
+  /** Bytes of evicted states waiting to be written (their host-memory files stay until then); more are dropped (one always may wait). */
   readonly maxPendingBytes: number;
   /** Degraded but handled (a full disk, permissions): the worker goes on, the entry is a miss. */
   readonly onWarn: (message: string, details: Record<string, string | number>) => void;
@@ -46,16 +48,12 @@ interface DiskEntry {
   readonly isOwn: boolean;
   /** Until written: true once the file is complete, false if writing failed. */
   written: Promise<boolean> | undefined;
+  /** Until written: the host-memory state file it is copied from (deleted once written). */
+  source: string | undefined;
 }
 
 /** Entries of other workers this worker indexes, per entry of its own share (a safeguard; each owner keeps its share). */
 const foreignEntriesFactor = 2;
-/** Temporary files of a live process other than this one are left alone for this long. */
-const staleTempMs = 3_600_000;
-/** The same warning (by what failed and its code) at most this often per worker. */
-const warnEveryMs = 60_000;
-/** Most timing samples kept between two reports. */
-const maxSamples = 256;
 /** Files whose headers are read at once while scanning. */
 const scanConcurrency = 8;
 
@@ -73,20 +71,19 @@ export class DiskPrefixCache {
   readonly #ownDir: string;
   readonly #entries: DiskEntry[] = [];
   readonly #scopes = new LruMap<string, string>(1024);
-  readonly #warnedAt = new Map<string, number>();
+  readonly #stats: DiskCacheStats;
   #writes: Promise<unknown> = Promise.resolve();
   #refreshing: Promise<void> | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
   #pendingBytes = 0;
   #temps = 0;
   #isClosed = false;
-  #isDirty = true;
-  #report = emptyCounts();
 
   private constructor(options: DiskPrefixCacheOptions) {
     this.#options = options;
     this.#expect = { model: options.model, format: options.format, maxTokens: options.maxTokens };
-    this.#ownDir = path.join(options.dir, `w${options.workerIndex}`);
+    this.#ownDir = writerFolder(options.dir, options.workerIndex);
+    this.#stats = new DiskCacheStats(options.dir, options.onWarn);
   }
 
   /** Lists the folder (deleting bad and stale files) and returns the tier; never throws. */
@@ -110,9 +107,9 @@ export class DiskPrefixCache {
     return this.#ownUsage().bytes;
   }
 
-  /** Complete entries known to this worker: its own and other workers'. */
-  get size(): number {
-    return this.#entries.filter((e) => !e.written).length;
+  /** Bytes of host-memory state files taken by `spill` and not yet written (host memory still holds them). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /** The entry sharing the most leading tokens with `prompt` in `scope`, if it shares more than `atLeast`. */
@@ -133,9 +130,7 @@ export class DiskPrefixCache {
 
   /** Counts a request that looked for its prefix here: found (hit) or found nowhere (miss). */
   noteLookup(isHit: boolean): void {
-    if (isHit) this.#report.hits++;
-    else this.#report.misses++;
-    this.#isDirty = true;
+    this.#stats.lookup(isHit);
   }
 
   /** Whether the entry for exactly this token array (as `spill` got it or `find` returned it) is kept. */
@@ -152,46 +147,51 @@ export class DiskPrefixCache {
     const scopeHash = this.#scopeHash(scope);
     const bytes = stateBytes + encodeTrailer({ model: this.#options.model, format: this.#options.format, scope: scopeHash, tokens: tokens.length, stateBytes, sha256: '0'.repeat(64) }).length;
     const isKept = this.#entries.some((e) => e.scope === scopeHash && isPrefixOf(tokens, e.tokens));
-    // A flush (shutdown) moves files that already count against host memory: the pending cap is not for them.
-    const isOverPending = !options.isFlush && this.#pendingBytes + stateBytes > this.#options.maxPendingBytes;
+    // One state may always wait (it may be larger than the cap); a flush (shutdown) moves files that already count against host memory.
+    const isOverPending = !options.isFlush && this.#pendingBytes > 0 && this.#pendingBytes + stateBytes > this.#options.maxPendingBytes;
     if (this.#isClosed || isKept || bytes > this.#options.maxBytes || isOverPending) {
       void unlink(source).catch(() => undefined);
       return false;
     }
     const file = path.join(this.#ownDir, `${this.#keyOf(scopeHash, tokens)}${entrySuffix}`);
-    const entry: DiskEntry = { scope: scopeHash, tokens, file, bytes, stateBytes, sha256: '', lastUsed: Date.now(), isOwn: true, written: undefined };
+    const entry: DiskEntry = { scope: scopeHash, tokens, file, bytes, stateBytes, sha256: '', lastUsed: Date.now(), isOwn: true, written: undefined, source };
     this.#pendingBytes += stateBytes;
     this.#entries.push(entry);
     const written = this.#writes.then(() => this.#write(entry, source));
     this.#writes = written;
     entry.written = written.finally(() => {
       this.#pendingBytes -= stateBytes;
-      this.#isDirty = true;
+      this.#stats.changed();
       this.#options.onChange?.();
     });
     return true;
   }
 
   /**
-   * Loads the entry for exactly `tokens` into `sequence` after checking the file; the entry stays
-   * on disk. False (a miss, the sequence left empty) when the file is gone, bad or refused.
+   * Loads the entry for exactly `tokens` into `sequence` after checking the file (or from host
+   * memory, while it is being written); the entry stays on disk. False (a miss, the sequence left
+   * empty) when the file is gone, bad or refused.
    */
   async restore(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<boolean> {
     const entry = this.#entries.find((e) => e.tokens === tokens);
     if (!entry) return false;
-    if (entry.written && !(await entry.written)) return this.#failRestore();
     const started = performance.now();
-    const reading = path.join(this.#ownDir, `.read-${process.pid}-${++this.#temps}-${randomBytes(4).toString('hex')}`);
+    if (entry.source) {
+      const fromMemory = await this.#restoreUnwritten(sequence, entry, entry.source);
+      if (fromMemory !== undefined) return fromMemory ? this.#stats.restored(started) : this.#stats.failedRestore();
+    }
+    if (entry.written && !(await entry.written)) return this.#stats.failedRestore();
+    const reading = tempPath(this.#ownDir, 'read', ++this.#temps);
     let source = entry.file;
     try {
       // A hard link keeps the file whole while it is checked and loaded, even if its owner deletes it meanwhile.
-      await mkdir(this.#ownDir, { recursive: true });
+      await mkdir(this.#ownDir, { recursive: true, mode: 0o700 });
       await link(entry.file, reading);
       source = reading;
     } catch (err) {
       if (codeOf(err) === 'ENOENT') {
         this.#forget(entry); // deleted by another worker (its budget) or by hand: a clean miss
-        return this.#failRestore();
+        return this.#stats.failedRestore();
       }
       // No hard links here (some network file systems): read the file in place.
     }
@@ -212,13 +212,11 @@ export class DiskPrefixCache {
       entry.lastUsed = Date.now();
       // The mtime carries the LRU order across restarts; a file deleted meanwhile needs nothing.
       void utimes(entry.file, new Date(), new Date()).catch(() => undefined);
-      this.#report.restores++;
-      this.#sample(this.#report.readSeconds, (performance.now() - started) / 1000);
-      return true;
+      return this.#stats.restored(started);
     } catch (err) {
       if (codeOf(err) === 'ENOENT') this.#forget(entry);
-      else this.#fsError('read', err);
-      return this.#failRestore();
+      else this.#stats.fsError('read', err);
+      return this.#stats.failedRestore();
     } finally {
       if (source === reading) await unlink(reading).catch(() => undefined);
     }
@@ -227,6 +225,30 @@ export class DiskPrefixCache {
   /** Settles once every write queued so far has ended (written or failed). */
   async idle(): Promise<void> {
     await this.#writes;
+  }
+
+  /**
+   * An entry still waiting for (or in) its write is loaded from its host-memory file, this
+   * worker's own state saved moments ago: the request does not wait for the disk. Undefined when
+   * the write finished meanwhile (the file on disk is read instead).
+   */
+  async #restoreUnwritten(sequence: LlamaContextSequence, entry: DiskEntry, source: string): Promise<boolean | undefined> {
+    const reading = `${source}.read-${++this.#temps}`;
+    try {
+      await link(source, reading);
+    } catch {
+      return undefined;
+    }
+    try {
+      await sequence.loadStateFromFile(reading, { acceptRisk: true });
+      entry.lastUsed = Date.now();
+      return true;
+    } catch {
+      await sequence.clearHistory();
+      return false;
+    } finally {
+      await unlink(reading).catch(() => undefined);
+    }
   }
 
   /** Lists other workers' subfolders again: their new entries become visible, deleted ones are forgotten. */
@@ -239,12 +261,8 @@ export class DiskPrefixCache {
 
   /** Gauges and what happened since the last call; undefined when nothing changed. Only one reader may call it. */
   takeReport(): DiskCacheReport | undefined {
-    if (!this.#isDirty) return undefined;
     const usage = this.#ownUsage();
-    const report: DiskCacheReport = { ...this.#report, bytes: usage.bytes, entries: usage.count };
-    this.#report = emptyCounts();
-    this.#isDirty = false;
-    return report;
+    return this.#stats.take({ bytes: usage.bytes, entries: usage.count });
   }
 
   /** Takes no more entries and waits (at most `timeoutMs`) for those being written. */
@@ -264,26 +282,28 @@ export class DiskPrefixCache {
 
   async #write(entry: DiskEntry, source: string): Promise<boolean> {
     const started = performance.now();
-    const temp = path.join(this.#ownDir, `.tmp-${process.pid}-${++this.#temps}-${randomBytes(4).toString('hex')}`);
+    const temp = tempPath(this.#ownDir, 'tmp', ++this.#temps);
     try {
       if (!this.#entries.includes(entry)) return false;
-      await mkdir(this.#ownDir, { recursive: true });
+      await mkdir(this.#ownDir, { recursive: true, mode: 0o700 });
       await this.#makeRoom(entry.bytes);
       const written = await writeEntryFile(source, temp, { model: this.#options.model, format: this.#options.format, scope: entry.scope, tokens: entry.tokens.length });
       if (written.bytes !== entry.bytes) throw new Error(`the state file changed while it was copied (${written.stateBytes} of ${entry.stateBytes} bytes)`);
       await rename(temp, entry.file);
       entry.sha256 = written.sha256;
       entry.written = undefined;
+      entry.source = undefined;
       // An entry this one extends is of no more use: a prompt shares at least as much with this one.
       for (const other of this.#entries.filter((e) => e !== entry && e.isOwn && !e.written && e.scope === entry.scope && isPrefixOf(e.tokens, entry.tokens))) await this.#delete(other);
-      this.#sample(this.#report.writeSeconds, (performance.now() - started) / 1000);
+      this.#stats.wrote(started);
       return true;
     } catch (err) {
-      this.#fsError('write', err);
+      this.#stats.fsError('write', err);
       this.#forget(entry);
       await unlink(temp).catch(() => undefined);
       return false;
     } finally {
+      entry.source = undefined;
       await unlink(source).catch(() => undefined);
     }
   }
@@ -307,16 +327,16 @@ export class DiskPrefixCache {
   async #scan(isFirst: boolean): Promise<void> {
     let dirs: string[];
     try {
-      if (isFirst) await mkdir(this.#ownDir, { recursive: true });
-      dirs = (await readdir(this.#options.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && /^w\d+$/.test(d.name)).map((d) => d.name);
+      if (isFirst) await mkdir(this.#ownDir, { recursive: true, mode: 0o700 });
+      dirs = (await readdir(this.#options.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && isWriterFolder(d.name)).map((d) => d.name);
     } catch (err) {
-      this.#fsError('scan', err);
+      this.#stats.fsError('scan', err);
       return;
     }
     const { workers, workerIndex, maxEntries } = this.#options;
     const before = this.#entries.length;
     for (const name of dirs) {
-      const isOwn = Number(name.slice(1)) % workers === workerIndex;
+      const isOwn = isOwnedBy(name, workerIndex, workers);
       // Own subfolders are indexed whole (then trimmed to the share); other workers' up to a safeguard.
       if (isFirst || !isOwn) await this.#scanDir(path.join(this.#options.dir, name), isOwn, isOwn ? Infinity : maxEntries * (foreignEntriesFactor * workers + 1));
     }
@@ -329,7 +349,7 @@ export class DiskPrefixCache {
         await this.#delete(victim);
       }
     }
-    if (isFirst) this.#isDirty = true;
+    if (isFirst) this.#stats.changed();
     else if (this.#entries.length !== before) this.#options.onChange?.();
   }
 
@@ -338,7 +358,7 @@ export class DiskPrefixCache {
     try {
       names = await readdir(dir);
     } catch (err) {
-      if (codeOf(err) !== 'ENOENT') this.#fsError('scan', err);
+      if (codeOf(err) !== 'ENOENT') this.#stats.fsError('scan', err);
       return;
     }
     const listed = new Set(names);
@@ -346,7 +366,7 @@ export class DiskPrefixCache {
     for (const entry of this.#entries.filter((e) => !e.written && path.dirname(e.file) === dir && !listed.has(path.basename(e.file)))) this.#forget(entry);
     const known = new Set(this.#entries.filter((e) => path.dirname(e.file) === dir).map((e) => path.basename(e.file)));
     const fresh = names.filter((n) => n.endsWith(entrySuffix) && !known.has(n));
-    if (isOwn) for (const name of names.filter((n) => n.startsWith('.tmp-') || n.startsWith('.read-'))) await this.#removeStale(path.join(dir, name));
+    if (isOwn) for (const name of names.filter(isTempName)) await removeStaleTemp(path.join(dir, name));
     for (let i = 0; i < fresh.length && this.#entries.length < maxIndexed; i += scanConcurrency) {
       await Promise.all(fresh.slice(i, i + scanConcurrency).map((name) => this.#index(path.join(dir, name), isOwn)));
     }
@@ -360,38 +380,25 @@ export class DiskPrefixCache {
         return;
       }
       const { trailer, tokens, bytes, mtimeMs } = header;
-      this.#entries.push({ scope: trailer.scope, tokens, file, bytes, stateBytes: trailer.stateBytes, sha256: trailer.sha256, lastUsed: mtimeMs, isOwn, written: undefined });
+      this.#entries.push({ scope: trailer.scope, tokens, file, bytes, stateBytes: trailer.stateBytes, sha256: trailer.sha256, lastUsed: mtimeMs, isOwn, written: undefined, source: undefined });
     } catch (err) {
-      if (codeOf(err) !== 'ENOENT') this.#fsError('scan', err);
-    }
-  }
-
-  /** A temporary file of a write or read that never finished (its process died). */
-  async #removeStale(file: string): Promise<void> {
-    const pid = Number(path.basename(file).split('-')[1]);
-    try {
-      const isOtherLive = pid !== process.pid && isAlive(pid);
-      if (isOtherLive && Date.now() - (await stat(file)).mtimeMs < staleTempMs) return;
-      await unlink(file);
-    } catch {
-      // gone already
+      if (codeOf(err) !== 'ENOENT') this.#stats.fsError('scan', err);
     }
   }
 
   async #reject(entry: DiskEntry, reason: DiskCacheBadReason): Promise<boolean> {
     this.#forget(entry);
     await this.#removeBad(entry.file, reason);
-    return this.#failRestore();
+    return this.#stats.failedRestore();
   }
 
   /** Deletes a bad file and counts it (once, whichever worker got there first). */
   async #removeBad(file: string, reason: DiskCacheBadReason): Promise<void> {
     try {
       await unlink(file);
-      this.#report.badFiles[reason] = (this.#report.badFiles[reason] ?? 0) + 1;
-      this.#isDirty = true;
+      this.#stats.badFile(reason);
     } catch (err) {
-      if (codeOf(err) !== 'ENOENT') this.#fsError('scan', err);
+      if (codeOf(err) !== 'ENOENT') this.#stats.fsError('scan', err);
     }
   }
 
@@ -403,13 +410,7 @@ export class DiskPrefixCache {
   #forget(entry: DiskEntry): void {
     const at = this.#entries.indexOf(entry);
     if (at !== -1) this.#entries.splice(at, 1);
-    this.#isDirty = true;
-  }
-
-  #failRestore(): false {
-    this.#report.failedRestores++;
-    this.#isDirty = true;
-    return false;
+    this.#stats.changed();
   }
 
   #ownUsage(): { bytes: number; count: number } {
@@ -421,22 +422,6 @@ export class DiskPrefixCache {
       count++;
     }
     return { bytes, count };
-  }
-
-  #sample(samples: number[], seconds: number): void {
-    if (samples.length < maxSamples) samples.push(seconds);
-    this.#isDirty = true;
-  }
-
-  #fsError(kind: 'scan' | 'write' | 'read', err: unknown): void {
-    this.#report.errors[kind] = (this.#report.errors[kind] ?? 0) + 1;
-    this.#isDirty = true;
-    const code = codeOf(err) ?? 'error';
-    const key = `${kind}:${code}`;
-    const last = this.#warnedAt.get(key);
-    if (last !== undefined && Date.now() - last < warnEveryMs) return;
-    this.#warnedAt.set(key, Date.now());
-    this.#options.onWarn(`disk prompt cache: ${kind} failed; treated as a miss`, { kind, code, dir: this.#options.dir, detail: (err as Error)?.message ?? String(err) });
   }
 
   #scopeHash(scope: string): string {
@@ -458,26 +443,8 @@ export class DiskPrefixCache {
   }
 }
 
-function emptyCounts(): { hits: number; misses: number; restores: number; failedRestores: number; writeSeconds: number[]; readSeconds: number[]; badFiles: Partial<Record<DiskCacheBadReason, number>>; errors: Partial<Record<'scan' | 'write' | 'read', number>> } {
-  return { hits: 0, misses: 0, restores: 0, failedRestores: 0, writeSeconds: [], readSeconds: [], badFiles: {}, errors: {} };
-}
-
 function leastRecentlyUsed(entries: readonly DiskEntry[]): DiskEntry | undefined {
   let best: DiskEntry | undefined;
   for (const e of entries) if (!best || e.lastUsed < best.lastUsed) best = e;
   return best;
-}
-
-function codeOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return codeOf(err) === 'EPERM';
-  }
 }

@@ -55,9 +55,9 @@ export class SavedPrefixes {
     return this.#dir;
   }
 
-  /** Bytes of state held in host memory. */
+  /** Bytes of state held in host memory: entries, and evicted ones still waiting for the disk tier. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#bytes + (this.#disk?.pendingBytes ?? 0);
   }
 
   /** The disk tier, if there is one. */
@@ -87,7 +87,9 @@ export class SavedPrefixes {
     }
     this.#entries.push({ scope, tokens, file, bytes: size, lastUsed: ++this.#clock });
     this.#bytes += size;
-    while (this.#bytes > this.#maxBytes) this.#evict(this.#leastRecentlyUsed());
+    // States on their way to disk still take host memory: they count against the budget until written
+    // (the state just saved stays, whatever is still being written).
+    while (this.#entries.length > 1 && this.bytes > this.#maxBytes) this.#evict(this.#leastRecentlyUsed());
     return this.holds(tokens) ? tokens : undefined;
   }
 

@@ -74,7 +74,8 @@ export function encodeTrailer(trailer: EntryTrailer): Buffer {
 export async function writeEntryFile(source: string, target: string, fields: Omit<EntryTrailer, 'stateBytes' | 'sha256'>): Promise<{ bytes: number; stateBytes: number; sha256: string }> {
   const input = await open(source, 'r');
   try {
-    const output = await open(target, 'wx');
+    // Owner-only: a state holds the prompt's tokens.
+    const output = await open(target, 'wx', 0o600);
     try {
       const hash = createHash('sha256');
       const buffer = Buffer.allocUnsafe(chunkBytes);

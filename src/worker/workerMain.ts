@@ -89,7 +89,8 @@ async function openDiskCache(loaded: Engine, workerIndex: number): Promise<DiskP
       maxPendingBytes: settings.savedPrefixBytes,
       onWarn: (text, details) => send({ type: 'log', level: 'warn', message: text, details }),
       onChange: scheduleDiskReport,
-      refreshMs: diskCacheRefreshMs,
+      // With one worker there is nobody else's entries to find.
+      refreshMs: settings.workers > 1 ? diskCacheRefreshMs : 0,
     });
   } catch (err) {
     send({ type: 'log', level: 'warn', message: 'disk prompt cache unavailable; saved prefixes stay in host memory', details: { dir: settings.diskCacheDir, detail: (err as Error)?.message ?? String(err) } });

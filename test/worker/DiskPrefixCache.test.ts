@@ -216,6 +216,28 @@ test('the disk tier keeps its byte budget, least recently used first (a restore 
   }
 });
 
+test('a state still being written restores at once (from its host-memory file), and is on disk afterwards', async () => {
+  const dir = path.join(scratch, 'pending');
+  const sequence = context.getSequence();
+  try {
+    const tokens = promptOf('pending');
+    const state = await stateFile(sequence, tokens, 'pending');
+    const { cache } = await openTier(dir);
+    assert.equal(cache.spill(tokens, 't:one', state.file, state.bytes), true);
+    await sequence.clearHistory();
+    const restoring = cache.restore(sequence, tokens);
+    assert.equal(await restoring, true);
+    assert.deepEqual(sequence.contextTokens, tokens);
+    await cache.idle();
+    assert.equal(entryFiles(cache.directory).length, 1);
+    assert.throws(() => statSync(state.file), /ENOENT/, 'the host-memory file is gone once written');
+    assert.equal(cache.takeReport()!.restores, 1);
+    cache.dispose();
+  } finally {
+    sequence.dispose();
+  }
+});
+
 test('workers share the folder: each finds the others\' entries, and a file deleted under a reader is a clean miss', async () => {
   const dir = path.join(scratch, 'shared');
   const sequence = context.getSequence();
