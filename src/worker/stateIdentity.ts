@@ -27,9 +27,10 @@ export async function loadModelIdentity(modelPath: string): Promise<string> {
  * context (checked against llama.cpp's `state_seq_load_file` and `llama_kv_cache::state_read`):
  * the build (the file format), the number of sequences (node-llama-cpp keeps one KV stream per
  * sequence and llama.cpp refuses a state with another stream count), the K and V cache types,
- * and flash attention (it decides whether V is stored transposed). The context size is not part
- * of it: a state loads into a larger or smaller context as long as its tokens fit, which the
- * cache checks per entry.
+ * and flash attention (it decides whether V is stored transposed; this is the setting, and where
+ * `auto` resolves differently llama.cpp refuses the state cleanly, which the cache counts as a
+ * format mismatch). The context size is not part of it: a state loads into a larger or smaller
+ * context as long as its tokens fit, which the cache checks per entry.
  */
 export function toStateFormat(llama: Llama, context: LlamaContext): string {
   return JSON.stringify({

@@ -85,11 +85,11 @@ async function openDiskCache(loaded: Engine, workerIndex: number): Promise<DiskP
       model: await loadModelIdentity(settings.modelPath),
       format: toStateFormat(loaded.llama, loaded.context),
       maxTokens: loaded.context.contextSize,
-      // Evicted states wait for the disk in host memory: at most another memory budget of them.
+      // Evicted states wait for the disk in host memory (and count against its budget meanwhile).
       maxPendingBytes: settings.savedPrefixBytes,
       onWarn: (text, details) => send({ type: 'log', level: 'warn', message: text, details }),
       onChange: scheduleDiskReport,
-      // With one worker there is nobody else's entries to find.
+      // With one worker there are no other workers' entries to find.
       refreshMs: settings.workers > 1 ? diskCacheRefreshMs : 0,
     });
   } catch (err) {
