@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { getLlama, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { DiskPrefixCache, type DiskPrefixCacheOptions } from '../../src/worker/DiskPrefixCache.js';
 import { SavedPrefixes } from '../../src/worker/SavedPrefixes.js';
@@ -30,6 +30,17 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+/** What a test opened, disposed after it even when an assertion failed (disposing twice is harmless). */
+const opened: Array<{ dispose(): void }> = [];
+afterEach(() => {
+  for (const item of opened.splice(0)) item.dispose();
+});
+
+function track<T extends { dispose(): void }>(item: T): T {
+  opened.push(item);
+  return item;
+}
+
 /** A prompt of exactly `n` tokens, different for every `seed`. */
 function promptOf(seed: string, n = 96): Token[] {
   const tokens = model().tokenize(`${seed}: ` + 'export function cached(value: number): number { return value + 1; }\n'.repeat(12), false);
@@ -49,7 +60,7 @@ async function stateFile(sequence: LlamaContextSequence, tokens: Token[], name: 
 /** The disk tier of worker 0 of 1 in `dir`, with warnings collected. */
 async function openTier(dir: string, overrides: Partial<DiskPrefixCacheOptions> = {}) {
   const warnings: string[] = [];
-  const cache = await DiskPrefixCache.open({
+  const cache = track(await DiskPrefixCache.open({
     dir,
     workerIndex: 0,
     workers: 1,
@@ -61,7 +72,7 @@ async function openTier(dir: string, overrides: Partial<DiskPrefixCacheOptions> 
     maxPendingBytes: 64 * 1024 * 1024,
     onWarn: (message, details) => warnings.push(`${message} ${details.code}`),
     ...overrides,
-  });
+  }));
   return { cache, warnings };
 }
 
@@ -89,7 +100,7 @@ test('memory evicts to disk; after a restart the state restores with exactly its
     const { bytes } = await stateFile(first, a, 'probe');
     // Host memory holds one state: saving B evicts A, which moves to disk.
     const { cache } = await openTier(dir);
-    const saved = new SavedPrefixes(Math.floor(bytes * 1.5), cache);
+    const saved = track(new SavedPrefixes(Math.floor(bytes * 1.5), cache));
     await first.clearHistory();
     await first.evaluateWithoutGeneratingNewTokens(a);
     const savedA = await saved.save(first, 't:one');
@@ -106,7 +117,7 @@ test('memory evicts to disk; after a restart the state restores with exactly its
 
     // A new worker process: nothing in memory, the disk tier lists the folder.
     const { cache: reopened } = await openTier(dir);
-    const afterRestart = new SavedPrefixes(Math.floor(bytes * 1.5), reopened);
+    const afterRestart = track(new SavedPrefixes(Math.floor(bytes * 1.5), reopened));
     assert.equal(afterRestart.find([...a, ...promptOf('more')], 16, 't:two'), undefined, 'another tenant never sees it');
     const found = afterRestart.find([...a, ...promptOf('more')], 16, 't:one');
     assert.deepEqual(found?.tokens, a);
@@ -291,7 +302,7 @@ test('a cache folder that cannot be written degrades to misses with a warning, a
     const report = cache.takeReport()!;
     assert.deepEqual(report.errors, { scan: 1, write: 1 });
     assert.throws(() => statSync(state.file), /ENOENT/, 'the host-memory file was deleted all the same');
-    const saved = new SavedPrefixes(16 * 1024 * 1024, cache);
+    const saved = track(new SavedPrefixes(16 * 1024 * 1024, cache));
     await sequence.clearHistory();
     await sequence.evaluateWithoutGeneratingNewTokens(tokens);
     const kept = await saved.save(sequence, 't:one');
