@@ -27,7 +27,7 @@ import type { RequestObserver } from './core/RequestObserver.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions, type LogFormat } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { createRequestObserver, createSchedulerObserver, createResumableObserver, createSessionObserver } from './metrics/observers.js';
+import { createDiskCacheObserver, createRequestObserver, createSchedulerObserver, createResumableObserver, createSessionObserver } from './metrics/observers.js';
 import { catalogFile, loadCatalog } from './modelfiles/loadCatalog.js';
 import { resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import type { PullOptions } from './modelfiles/pullModel.js';
@@ -140,6 +140,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
   metrics.wsResumableLimits.set({ kind: 'sessions' }, config.websocket.maxResumableSessions);
   metrics.wsResumableLimits.set({ kind: 'bytes' }, config.websocket.maxResumableBytes);
+  const diskCache = resolveDiskCache(config);
+  metrics.diskCacheLimit.set(diskCache.bytes);
+  metrics.diskCacheEntryLimit.set(diskCache.bytes > 0 ? config.engine.diskCacheMaxEntries : 0);
+  const diskObserver = createDiskCacheObserver(metrics);
   const alias = config.model.alias || model.defaultAlias;
   const pool = new WorkerPool(
     {
@@ -159,6 +163,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         maxOutputTokens: config.engine.maxOutputTokens,
         savedPrefixBytes: config.engine.savedPrefixBytes,
         minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
+        diskCacheDir: diskCache.bytes > 0 ? diskCache.dir : '',
+        diskCacheBytes: Math.floor(diskCache.bytes / config.engine.workers),
+        diskCacheMaxEntries: Math.max(1, Math.floor(config.engine.diskCacheMaxEntries / config.engine.workers)),
+        workers: config.engine.workers,
         saveIdleSlotsAfterMs: config.engine.saveIdleSlotsAfterMs,
         streamCoalesceMs: config.engine.streamCoalesceMs,
       },
@@ -186,6 +194,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           createdS: Math.floor(Date.now() / 1000),
         });
         scheduler.addWorker(worker, config.engine.slots);
+        worker.onDiskCacheReport((report) => diskObserver.onDiskCacheReport(worker.index, report));
         metrics.workersUp.set(pool.liveWorkers.length);
         metrics.workerUp.set({ worker: String(worker.index) }, 1);
         metrics.modelInfo.reset();
@@ -353,6 +362,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The disk prompt cache: `<dataDir>/prompt-cache`, and its budget for all workers together (0 when
+ * off: saving itself is off without host memory for it).
+ */
+function resolveDiskCache(config: Config): { dir: string; bytes: number } {
+  const bytes = config.engine.savedPrefixBytes > 0 ? config.engine.diskCacheBytes : 0;
+  return { dir: path.join(path.resolve(config.dataDir), 'prompt-cache'), bytes };
 }
 
 /** Size and write time of the model file (for Ollama's model lists); absent if it cannot be read. */

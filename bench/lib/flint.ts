@@ -24,6 +24,8 @@ export interface FlintSettings {
   readonly savedPrefixBytes?: number;
   /** Extra config sections (e.g. `websocket` limits), applied only where Flint's schema has that section. */
   readonly sections?: Readonly<Record<string, Record<string, unknown>>>;
+  /** Flint's data folder, kept after close (a restart on the same data); undefined: a fresh one, removed on close. */
+  readonly dataDir?: string;
 }
 
 export interface FlintServer extends AsyncDisposable {
@@ -58,7 +60,7 @@ export async function startFlint(settings: FlintSettings): Promise<FlintServer> 
     model: { path: settings.modelPath, contextSize: settings.contextSize, acceptAnyModelName: true },
     engine,
     logging: { level: settings.logLevel },
-    dataDir: path.join(dir, 'data'),
+    dataDir: settings.dataDir ?? path.join(dir, 'data'),
   };
   // A scenario's section is merged into the bench's own (its `server` keys join host and port).
   for (const [name, values] of sections) base[name] = { ...(base[name] as Record<string, unknown> | undefined), ...values };

@@ -51,7 +51,7 @@ export const usage = `npm run bench -- [options]
   --threads N                        decode threads for both sides (default 1)
   --batch-threads N                  prompt-batch threads for both sides (default: all cores, as Flint's default)
   --quick                            fewer runs and sizes (under 5 minutes on tiny)
-  --scenario NAME[,NAME]             decode, ttft, agent-loop, long-context, concurrency, prompt-cache, idle-sessions, predicted-output
+  --scenario NAME[,NAME]             decode, ttft, agent-loop, long-context, concurrency, prompt-cache, disk-cache, idle-sessions, predicted-output
   --runs N                           repetitions per measurement (overrides each scenario's default)
   --tokens N                         tokens per decode run (default 128)
   --context N                        largest context per slot a scenario may use (default: the model's, at most 32768)

@@ -10,6 +10,8 @@ export interface FlintOverrides {
   readonly slots: number;
   readonly savedPrefixBytes?: number;
   readonly sections?: Readonly<Record<string, Record<string, unknown>>>;
+  /** Flint's data folder, kept after close (for a restart on the same data). */
+  readonly dataDir?: string;
 }
 
 /** What every scenario gets from the runner. */

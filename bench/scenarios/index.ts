@@ -3,6 +3,7 @@ import type { Scenario } from '../lib/types.js';
 import { agentLoopScenario } from './agentLoop.js';
 import { concurrencyScenario } from './concurrency.js';
 import { decodeScenario } from './decode.js';
+import { diskCacheScenario } from './diskCache.js';
 import { idleSessionsScenario } from './idleSessions.js';
 import { longContextScenario } from './longContext.js';
 import { predictedOutputScenario } from './predictedOutput.js';
@@ -17,6 +18,7 @@ export const scenarios: readonly Scenario[] = [
   longContextScenario,
   concurrencyScenario,
   promptCacheScenario,
+  diskCacheScenario,
   idleSessionsScenario,
   sessionsScenario,
   predictedOutputScenario,

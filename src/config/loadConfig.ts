@@ -44,6 +44,7 @@ export const envVariables: ReadonlyArray<readonly [name: string, keyPath: readon
   ['FLINT_GPU', ['engine', 'gpu'], 'string'],
   ['FLINT_LOG_LEVEL', ['logging', 'level'], 'string'],
   ['FLINT_DATA_DIR', ['dataDir'], 'string'],
+  ['FLINT_DISK_CACHE_BYTES', ['engine', 'diskCacheBytes'], 'int'],
   ['FLINT_METRICS_TOKEN', ['metrics', 'token'], 'string'],
   ['FLINT_LOG_FORMAT', ['logging', 'format'], 'string'],
   // Hugging Face's own variables, as huggingface_hub and llama.cpp read them; FLINT_HF_ENDPOINT wins.

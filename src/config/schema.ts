@@ -90,6 +90,13 @@ export const ConfigSchema = Type.Object(
         heartbeatTimeoutMs: Type.Integer({ default: 20_000, minimum: 500 }),
         /** Host memory per worker for KV states of evicted prefixes (0 disables saving). */
         savedPrefixBytes: Type.Integer({ default: 256 * 1024 * 1024, minimum: 0 }),
+        /**
+         * Disk for KV states that host memory evicts, under `<dataDir>/prompt-cache`, shared by the workers
+         * (each gets an equal share to write) and kept across restarts (0 = off; needs `savedPrefixBytes` > 0).
+         */
+        diskCacheBytes: Type.Integer({ default: 0, minimum: 0 }),
+        /** Most entries in the disk prompt cache, split over the workers like the bytes. */
+        diskCacheMaxEntries: Type.Integer({ default: 4096, minimum: 1, maximum: 1_000_000 }),
         /** Prefixes shorter than this are recomputed rather than saved. */
         minSavedPrefixTokens: Type.Integer({ default: 64, minimum: 1 }),
 

@@ -1,7 +1,7 @@
 import type { FinishReason, GenerateRequest, GenerationTimings, PromptRender, ToolCall, Usage } from '../core/types.js';
 
 /** Bumped whenever a message changes shape; parent and worker refuse to talk across versions. */
-export const IPC_VERSION = 4;
+export const IPC_VERSION = 5;
 
 /** Settings a worker needs to load its model; sent in the `init` message. */
 export interface WorkerSettings {
@@ -20,6 +20,13 @@ export interface WorkerSettings {
   readonly maxOutputTokens: number;
   readonly savedPrefixBytes: number;
   readonly minSavedPrefixTokens: number;
+  /** Folder of the disk prompt cache that every worker shares (`<dataDir>/prompt-cache`); empty = off. */
+  readonly diskCacheDir: string;
+  /** This worker's share of the disk prompt cache, in bytes and in entries (0 bytes = off). */
+  readonly diskCacheBytes: number;
+  readonly diskCacheMaxEntries: number;
+  /** Worker processes in the pool: worker i writes the cache subfolders w<j> with j % workers = i. */
+  readonly workers: number;
   /** A slot idle this long has what it holds saved, so evicting it later costs no request a copy (0 = off). */
   readonly saveIdleSlotsAfterMs: number;
   /** Deltas closer together than this are sent to the gateway as one message. */
@@ -28,7 +35,8 @@ export interface WorkerSettings {
 
 /** Parent → worker. */
 export type ParentMessage =
-  | { readonly type: 'init'; readonly version: number; readonly settings: WorkerSettings }
+  /** `workerIndex` is the worker's place in the pool (stable across its restarts). */
+  | { readonly type: 'init'; readonly version: number; readonly settings: WorkerSettings; readonly workerIndex: number }
   /**
    * A chat request's messages may be sent as a tail: the first `baseMessages` messages are those
    * of the previous `generate` on the same slot, which the worker keeps; `request` carries the rest.
@@ -67,9 +75,33 @@ export interface WireFailure {
   readonly message: string;
 }
 
+/** Why a file of the disk prompt cache was deleted without being loaded. */
+export type DiskCacheBadReason = 'corrupt' | 'truncated' | 'model' | 'format';
+
+/** The disk prompt cache of one worker: its gauges now, and what happened since the previous report. */
+export interface DiskCacheReport {
+  /** Bytes and entries of the cache folders this worker writes. */
+  readonly bytes: number;
+  readonly entries: number;
+  /** Requests with a prefix worth restoring that the memory tier could not serve: found on disk (hit) or nowhere (miss). */
+  readonly hits: number;
+  readonly misses: number;
+  /** States loaded from disk into a slot, and loads that failed (file gone, bad, refused). */
+  readonly restores: number;
+  readonly failedRestores: number;
+  /** Seconds per entry written (copy, hash, rename) and per restore (verify and load); at most a few hundred per report. */
+  readonly writeSeconds: readonly number[];
+  readonly readSeconds: readonly number[];
+  /** Files deleted as bad, by reason. */
+  readonly badFiles: Readonly<Partial<Record<DiskCacheBadReason, number>>>;
+  /** File-system failures (full disk, permissions, missing folder), by what was being done; each degraded to a miss. */
+  readonly errors: Readonly<Partial<Record<'scan' | 'write' | 'read', number>>>;
+}
+
 /** Worker → parent. */
 export type WorkerMessage =
-  | { readonly type: 'ready'; readonly version: number; readonly facts: WorkerModelFacts }
+  /** `diskCache`: the disk prompt cache as the worker found it at start (absent when off). */
+  | { readonly type: 'ready'; readonly version: number; readonly facts: WorkerModelFacts; readonly diskCache?: DiskCacheReport }
   | {
       readonly type: 'started';
       readonly id: string;
@@ -110,4 +142,8 @@ export type WorkerMessage =
   | { readonly type: 'fatal'; readonly message: string }
   /** An idle slot's prefix was saved ahead of eviction: the bytes of saved prefixes now held. */
   | { readonly type: 'saved'; readonly savedPrefixBytes: number }
+  /** The disk prompt cache changed (sent before a `done` and after background writes). */
+  | { readonly type: 'disk_cache'; readonly report: DiskCacheReport }
+  /** A line for the gateway's log (degraded but handled: the worker goes on). */
+  | { readonly type: 'log'; readonly level: 'warn' | 'info'; readonly message: string; readonly details?: Readonly<Record<string, string | number>> }
   | { readonly type: 'pong'; readonly seq: number };

@@ -94,3 +94,35 @@ export function createSessionObserver(metrics: Metrics) {
     onTurnFirstToken: (seconds: number) => metrics.wsTurnTimeToFirstToken.observe(seconds),
   };
 }
+
+/** What a worker reports of its disk prompt cache (the shape of the IPC's DiskCacheReport): gauges, and counts since its last report. */
+export interface DiskCacheObservation {
+  readonly bytes: number;
+  readonly entries: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly restores: number;
+  readonly failedRestores: number;
+  readonly writeSeconds: readonly number[];
+  readonly readSeconds: readonly number[];
+  readonly badFiles: Readonly<Record<string, number | undefined>>;
+  readonly errors: Readonly<Record<string, number | undefined>>;
+}
+
+/** Reports of each worker's disk prompt cache. */
+export function createDiskCacheObserver(metrics: Metrics) {
+  return {
+    onDiskCacheReport: (worker: number, report: DiskCacheObservation) => {
+      metrics.diskCacheBytes.set({ worker: String(worker) }, report.bytes);
+      metrics.diskCacheEntries.set({ worker: String(worker) }, report.entries);
+      metrics.diskCacheLookups.inc({ result: 'hit' }, report.hits);
+      metrics.diskCacheLookups.inc({ result: 'miss' }, report.misses);
+      metrics.diskCacheRestores.inc({ result: 'ok' }, report.restores);
+      metrics.diskCacheRestores.inc({ result: 'failed' }, report.failedRestores);
+      for (const seconds of report.writeSeconds) metrics.diskCacheWriteSeconds.observe(seconds);
+      for (const seconds of report.readSeconds) metrics.diskCacheReadSeconds.observe(seconds);
+      for (const [reason, n] of Object.entries(report.badFiles)) metrics.diskCacheBadFiles.inc({ reason }, n ?? 0);
+      for (const [kind, n] of Object.entries(report.errors)) metrics.diskCacheErrors.inc({ kind }, n ?? 0);
+    },
+  };
+}

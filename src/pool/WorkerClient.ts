@@ -9,7 +9,7 @@ import { AsyncQueue } from '../utils/AsyncQueue.js';
 import type { ChatMessage, GenerateRequest } from '../core/types.js';
 import { sameMessage } from '../core/sameMessage.js';
 import type { Logger } from '../core/Logger.js';
-import { IPC_VERSION, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
+import { IPC_VERSION, type DiskCacheReport, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
 
 /** Events of one generation as the worker reports them. */
 export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'reasoning' | 'progress' | 'tool_call' | 'done' }>;
@@ -69,6 +69,9 @@ export class WorkerClient {
   readonly #sentMessages: Array<readonly ChatMessage[] | undefined> = [];
   readonly #exitHandlers: Array<(reason: string) => void> = [];
   readonly #savedHandlers: Array<(bytes: number) => void> = [];
+  readonly #diskHandlers: Array<(report: DiskCacheReport) => void> = [];
+  /** The disk cache as the worker found it at start, until a handler takes it. */
+  #startDiskReport: DiskCacheReport | undefined;
   #exitReason: string | undefined;
   #isDisposed = false;
 
@@ -76,10 +79,11 @@ export class WorkerClient {
   #lastPongAt = performance.now();
   #pingSeq = 0;
 
-  private constructor(child: ChildProcess, index: number, facts: WorkerModelFacts, logger: Logger, heartbeat: { intervalMs: number; timeoutMs: number }) {
+  private constructor(child: ChildProcess, index: number, ready: Extract<WorkerMessage, { type: 'ready' }>, logger: Logger, heartbeat: { intervalMs: number; timeoutMs: number }) {
     this.#child = child;
     this.index = index;
-    this.facts = facts;
+    this.facts = ready.facts;
+    this.#startDiskReport = ready.diskCache;
     this.#logger = logger;
     child.on('message', (message: WorkerMessage) => this.#onMessage(message));
     child.once('exit', (code, signal) => this.#onExit(signal ? `killed by ${signal}` : `exited with code ${code}`));
@@ -108,9 +112,9 @@ export class WorkerClient {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), options.startTimeoutMs);
     try {
-      child.send({ type: 'init', version: IPC_VERSION, settings: options.settings } satisfies ParentMessage);
-      const ready = await waitForReady(child, controller.signal);
-      return new WorkerClient(child, options.index, ready.facts, logger, { intervalMs: options.heartbeatIntervalMs, timeoutMs: options.heartbeatTimeoutMs });
+      child.send({ type: 'init', version: IPC_VERSION, settings: options.settings, workerIndex: options.index } satisfies ParentMessage);
+      const ready = await waitForReady(child, controller.signal, logger);
+      return new WorkerClient(child, options.index, ready, logger, { intervalMs: options.heartbeatIntervalMs, timeoutMs: options.heartbeatTimeoutMs });
     } catch (err) {
       child.kill('SIGKILL');
       const reason = controller.signal.aborted ? `did not load within ${options.startTimeoutMs} ms` : (err as Error).message;
@@ -132,6 +136,13 @@ export class WorkerClient {
   /** Registers a callback for saves of idle slots' prefixes (with the bytes now held). */
   onSavedPrefixBytes(handler: (bytes: number) => void): void {
     this.#savedHandlers.push(handler);
+  }
+
+  /** Registers a callback for reports of the disk prompt cache; the first one also gets the report from start-up. */
+  onDiskCacheReport(handler: (report: DiskCacheReport) => void): void {
+    this.#diskHandlers.push(handler);
+    if (this.#startDiskReport) handler(this.#startDiskReport);
+    this.#startDiskReport = undefined;
   }
 
   /** Registers a callback for the process ending (crash or dispose). */
@@ -254,6 +265,12 @@ export class WorkerClient {
       case 'saved':
         for (const handler of this.#savedHandlers) handler(message.savedPrefixBytes);
         break;
+      case 'disk_cache':
+        for (const handler of this.#diskHandlers) handler(message.report);
+        break;
+      case 'log':
+        logFromWorker(this.#logger, message);
+        break;
       case 'ready':
         break;
     }
@@ -297,7 +314,12 @@ function removeScratch(pid: number | undefined): void {
   }
 }
 
-async function waitForReady(child: ChildProcess, signal: AbortSignal): Promise<Extract<WorkerMessage, { type: 'ready' }>> {
+/** A worker's line for the log, at its level, with its details. */
+function logFromWorker(logger: Logger, message: Extract<WorkerMessage, { type: 'log' }>): void {
+  logger[message.level]({ ...message.details }, message.message);
+}
+
+async function waitForReady(child: ChildProcess, signal: AbortSignal, logger: Logger): Promise<Extract<WorkerMessage, { type: 'ready' }>> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       child.off('message', onMessage);
@@ -312,7 +334,7 @@ async function waitForReady(child: ChildProcess, signal: AbortSignal): Promise<E
       } else if (message.type === 'fatal') {
         cleanup();
         reject(new Error(message.message));
-      }
+      } else if (message.type === 'log') logFromWorker(logger, message);
     };
     const onExit = (code: number | null, sig: string | null) => {
       cleanup();

@@ -12,6 +12,18 @@ import { TokenizeAborted } from './tokenizeInChunks.js';
 import { SavedPrefixes } from './SavedPrefixes.js';
 import { Slot } from './Slot.js';
 import { DecodeBarrier } from './DecodeBarrier.js';
+import { DiskPrefixCache } from './DiskPrefixCache.js';
+import { loadModelIdentity, toStateFormat } from './stateIdentity.js';
+
+/** Other workers' new disk-cache entries become visible within this. */
+const diskCacheRefreshMs = 5_000;
+/** Background changes of the disk cache reach the gateway's metrics within this. */
+const diskReportDelayMs = 250;
+/**
+ * At shutdown, idle slots and host memory are written to the disk cache for at most this long (the
+ * parent kills a worker that has not exited 5 s after asking it to).
+ */
+const shutdownWriteBackMs = 3_000;
 
 let engine: Engine | undefined;
 let slots: Slot[] = [];
@@ -25,6 +37,7 @@ const slotPrompts: Array<RenderedChat | undefined> = [];
 /** Slots a generation runs on, and per slot the timer of its idle save. */
 const busySlots = new Set<number>();
 const idleSaves: Array<NodeJS.Timeout | undefined> = [];
+let diskReportTimer: NodeJS.Timeout | undefined;
 
 /** Every message but text goes out after the text held before it, so each stream's order is kept. */
 function send(message: WorkerMessage): void {
@@ -42,18 +55,63 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
       if (text.length > 0) process.stderr.write(`[llama.cpp ${level}] ${text}\n`);
     });
     const { context, model } = engine;
-    const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes);
+    const disk = await openDiskCache(engine, message.workerIndex);
+    const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes, disk);
     saved = savedPrefixes;
     const siblings: Slot[] = [];
     const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens, barrier: new DecodeBarrier(), siblings };
     slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, options));
     siblings.push(...slots);
     outbox = new Outbox(message.settings.streamCoalesceMs);
-    send({ type: 'ready', version: IPC_VERSION, facts: engine.facts() });
+    send({ type: 'ready', version: IPC_VERSION, facts: engine.facts(), diskCache: disk?.takeReport() });
   } catch (err) {
     send({ type: 'fatal', message: `model load failed: ${(err as Error).message}` });
     process.exit(1);
   }
+}
+
+/**
+ * The disk tier of saved prefixes, when configured (and saving is on). Any failure to set it up
+ * leaves the worker without one (a warning), never a failed start.
+ */
+async function openDiskCache(loaded: Engine, workerIndex: number): Promise<DiskPrefixCache | undefined> {
+  const settings = loaded.settings;
+  if (settings.diskCacheDir === '' || settings.diskCacheBytes <= 0 || settings.savedPrefixBytes <= 0) return undefined;
+  try {
+    return await DiskPrefixCache.open({
+      dir: settings.diskCacheDir,
+      workerIndex,
+      workers: settings.workers,
+      maxBytes: settings.diskCacheBytes,
+      maxEntries: Math.max(1, settings.diskCacheMaxEntries),
+      model: await loadModelIdentity(settings.modelPath),
+      format: toStateFormat(loaded.llama, loaded.context),
+      maxTokens: loaded.context.contextSize,
+      // Evicted states wait for the disk in host memory (and count against its budget meanwhile).
+      maxPendingBytes: settings.savedPrefixBytes,
+      onWarn: (text, details) => send({ type: 'log', level: 'warn', message: text, details }),
+      onChange: scheduleDiskReport,
+      // With one worker there are no other workers' entries to find.
+      refreshMs: settings.workers > 1 ? diskCacheRefreshMs : 0,
+    });
+  } catch (err) {
+    send({ type: 'log', level: 'warn', message: 'disk prompt cache unavailable; saved prefixes stay in host memory', details: { dir: settings.diskCacheDir, detail: (err as Error)?.message ?? String(err) } });
+    return undefined;
+  }
+}
+
+/** What the disk cache did since the last report, ahead of the message that follows it. */
+function sendDiskReport(): void {
+  clearTimeout(diskReportTimer);
+  diskReportTimer = undefined;
+  const report = saved?.disk?.takeReport();
+  if (report) send({ type: 'disk_cache', report });
+}
+
+function scheduleDiskReport(): void {
+  if (diskReportTimer) return;
+  diskReportTimer = setTimeout(sendDiskReport, diskReportDelayMs);
+  diskReportTimer.unref();
 }
 
 async function generate(message: Extract<ParentMessage, { type: 'generate' }>): Promise<void> {
@@ -84,6 +142,7 @@ async function generate(message: Extract<ParentMessage, { type: 'generate' }>): 
       onProgress: (evaluatedTokens, totalTokens) => send({ type: 'progress', id, evaluatedTokens, totalTokens }),
       onToolCall: (call) => send({ type: 'tool_call', id, call }),
     });
+    sendDiskReport();
     send({ type: 'done', id, ...result, savedPrefixBytes: saved?.bytes ?? 0, truncated: prompt.truncated });
   } catch (err) {
     if (err instanceof TokenizeAborted) {
@@ -189,7 +248,12 @@ function scheduleIdleSave(index: number): void {
   idleSaves[index] = setTimeout(() => {
     if (busySlots.has(index)) return;
     if (busySlots.size > 0) scheduleIdleSave(index);
-    else void slot.saveWhileIdle().then(() => send({ type: 'saved', savedPrefixBytes: saved?.bytes ?? 0 }));
+    else {
+      void slot.saveWhileIdle().then(() => {
+        sendDiskReport();
+        send({ type: 'saved', savedPrefixBytes: saved?.bytes ?? 0 });
+      });
+    }
   }, after);
   idleSaves[index].unref();
 }
@@ -217,9 +281,25 @@ function withBase(message: Extract<ParentMessage, { type: 'generate' }>): Genera
 
 async function shutdown(): Promise<void> {
   for (const controller of running.values()) controller.abort();
+  for (const timer of idleSaves) clearTimeout(timer);
+  if (saved?.disk) await writeBack(saved);
   saved?.dispose();
   await engine?.dispose();
   process.exit(0);
+}
+
+/**
+ * Graceful shutdown with a disk cache: what idle slots hold is saved, and every state in host
+ * memory is written to disk, so the next start continues these conversations from the cache.
+ * Bounded by `shutdownWriteBackMs`; whatever is not written by then is lost, never half-written.
+ */
+async function writeBack(prefixes: SavedPrefixes): Promise<void> {
+  const deadline = performance.now() + shutdownWriteBackMs;
+  for (const [index, slot] of slots.entries()) {
+    if (busySlots.has(index) || performance.now() >= deadline) continue;
+    await slot.saveWhileIdle();
+  }
+  await prefixes.close(Math.max(0, deadline - performance.now()));
 }
 
 process.on('message', (message: ParentMessage) => {
@@ -241,6 +321,8 @@ process.on('message', (message: ParentMessage) => {
       break;
   }
 });
+// A terminal's Ctrl-C reaches the whole process group: the parent shuts its workers down in order (and asks for the write-back).
+process.on('SIGINT', () => undefined);
 // The parent owns this process: if the channel closes, nobody can read our output.
 process.on('disconnect', () => {
   saved?.dispose();

@@ -20,10 +20,14 @@ test('defaults < file < env < flags', () => {
   assert.ok(Object.isFrozen(config.server));
 });
 
-test('the committed config/flint.yaml is valid and states the defaults', () => {
+test('the committed config/flint.yaml is valid and states the defaults, but for the disk prompt cache it turns on', () => {
   const committed = loadConfig({ env: {}, defaultFile: path.join(repoRoot, 'config', 'flint.yaml') });
   assert.ok(committed.file?.endsWith('flint.yaml'));
-  assert.deepEqual(committed.config, loadConfig({ env: {} }).config);
+  const defaults = loadConfig({ env: {} }).config;
+  assert.equal(defaults.engine.diskCacheBytes, 0, 'off unless configured');
+  assert.equal(committed.config.engine.diskCacheBytes, 4 * 1024 ** 3);
+  assert.deepEqual(committed.config, { ...defaults, engine: { ...defaults.engine, diskCacheBytes: committed.config.engine.diskCacheBytes } });
+  assert.equal(loadConfig({ env: { FLINT_DISK_CACHE_BYTES: '0' }, defaultFile: path.join(repoRoot, 'config', 'flint.yaml') }).config.engine.diskCacheBytes, 0, 'FLINT_DISK_CACHE_BYTES overrides the file');
 });
 
 test('invalid values are all reported, naming the key and the allowed values', () => {

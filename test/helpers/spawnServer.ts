@@ -6,11 +6,14 @@ import { repoRoot } from './testModel.js';
 /** The `flint` executable of this checkout. */
 export const flintBin = path.join(repoRoot, 'bin', 'flint.js');
 
-/** Environment without any FLINT_* variable of the calling shell, plus test-friendly settings. */
+/**
+ * Environment without any FLINT_* variable of the calling shell, plus test-friendly settings; the
+ * disk prompt cache is off (config/flint.yaml turns it on) unless a test sets FLINT_DISK_CACHE_BYTES.
+ */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLINT_')) env[k] = v;
-  return { ...env, FLINT_THREADS: '1', FLINT_BATCH_THREADS: '1', FLINT_CONTEXT_SIZE: '512', ...extra };
+  return { ...env, FLINT_THREADS: '1', FLINT_BATCH_THREADS: '1', FLINT_CONTEXT_SIZE: '512', FLINT_DISK_CACHE_BYTES: '0', ...extra };
 }
 
 /** A `flint serve` child process and the URL it printed. */
