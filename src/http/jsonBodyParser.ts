@@ -20,6 +20,11 @@ export function registerJsonBodyParser(app: FastifyInstance, limits: JsonShapeLi
 export function registerAnyBodyAsJson(app: FastifyInstance, limits: JsonShapeLimits): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, jsonParser(limits));
+  // Fastify answers a malformed Content-Type (`json`, `application/json, text/plain`) with 415
+  // before any parser runs, the catch-all included: these routes never read the header, so it goes.
+  app.addHook('onRequest', async (request) => {
+    delete request.headers['content-type'];
+  });
 }
 
 function jsonParser(limits: JsonShapeLimits) {

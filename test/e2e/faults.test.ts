@@ -10,6 +10,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
 import { caseSeed, httpCase, rawHttpCase, Rng, wsFrame, type HttpCase, type WsFrame } from '../helpers/fuzz.js';
+import { handshakeCase, keyedCase, type FuzzKeys, type HandshakeCase } from '../helpers/fuzzHandshakes.js';
+import { protocolCase, type ProtocolCase } from '../helpers/fuzzProtocols.js';
+import { checkProtocolAnswer, envelopeProblem } from '../helpers/protocolAnswers.js';
 import { parsePromText, valueOf } from '../helpers/promText.js';
 import { spawnServer } from '../helpers/spawnServer.js';
 import { startServer, type TestServer } from '../helpers/startServer.js';
@@ -21,10 +24,17 @@ import { tinyModelPath } from '../helpers/testModel.js';
 
 /**
  * Fixed so a failure can be replayed (FLINT_FUZZ_SEED picks another run): HTTP case i draws from
- * `new Rng(caseSeed(SEED, i))`, first whether it goes over a raw socket (3%), then `httpCase` or `rawHttpCase`.
+ * `new Rng(caseSeed(SEED, i))`, first whether it goes over a raw socket (3%: `rawHttpCase`), then
+ * whether it goes to the Anthropic, Ollama or /infill routes (`PROTOCOL_SHARE`: `protocolCase`),
+ * else `httpCase` (the OpenAI routes).
  */
 const SEED = Number(process.env.FLINT_FUZZ_SEED ?? 0xf1a7);
 const HTTP_CASES = 3000;
+/** The part of the HTTP cases that goes to the other protocols' routes. */
+const PROTOCOL_SHARE = 0.2;
+/** On a server with keys: raw WebSocket handshakes, then small requests with key variants. */
+const HANDSHAKE_CASES = 240;
+const KEYED_CASES = 160;
 const WS_FRAMES = 2000;
 
 type Metrics = ReturnType<typeof parsePromText>;
@@ -184,8 +194,12 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
   const fiveXx: string[] = [];
   const hangs: string[] = [];
   const dropped: string[] = [];
+  /** Answers on the other protocols' routes that are not what their protocol says (envelope, shape, stream end). */
+  const wrongAnswers: string[] = [];
   const durations: Array<[number, string]> = [];
   let raws = 0;
+  let protocolCases = 0;
+  const model = server.app.scheduler.model!.id;
   // FLINT_FUZZ_TRACE=<file>: one JSON line per HTTP case (label, status, start of the answer).
   const trace: string[] | undefined = process.env.FLINT_FUZZ_TRACE ? [] : undefined;
 
@@ -215,16 +229,20 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
       durations.push([Date.now() - began, raw.label]);
       return;
     }
-    const c = httpCase(rng, knownIds);
+    const pc: ProtocolCase | undefined = rng.chance(PROTOCOL_SHARE) ? protocolCase(rng, model) : undefined;
+    const c: HttpCase = pc ?? httpCase(rng, knownIds);
+    if (pc) protocolCases++;
     inFlight.set(i, `${c.path.slice(0, 60)} body ${showBytes(c.body, 600)}`);
     try {
       const res = await send(base, agent, c);
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       const text = res.body.toString('utf8');
       trace?.push(JSON.stringify({ i, label: c.label.slice(0, 300), status: res.status, answer: text.slice(0, 300) }));
-      if (res.status >= 500 || (res.status === 200 && streamedServerError.test(text))) {
-        fiveXx.push(`#${i} ${c.method} ${c.path.slice(0, 120)} ${c.label}: ${res.status} ${JSON.stringify(text.slice(0, 300))} headers ${JSON.stringify(c.headers).slice(0, 200)} body ${showBytes(c.body)}`);
-      }
+      const report = () => `#${i} ${c.method} ${c.path.slice(0, 120)} ${c.label}: ${res.status} ${JSON.stringify(text.slice(0, 300))} headers ${JSON.stringify(c.headers).slice(0, 200)} body ${showBytes(c.body)}`;
+      if (pc) {
+        const problem = checkProtocolAnswer(pc, res);
+        if (problem) (res.status >= 500 ? fiveXx : wrongAnswers).push(`${problem}: ${report()}`);
+      } else if (res.status >= 500 || (res.status === 200 && streamedServerError.test(text))) fiveXx.push(report());
     } catch (err) {
       // A refused body is answered (with Connection: close where the server will not read on), so
       // the client never sees a connection dropped under a request: that would hit innocent
@@ -263,6 +281,8 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
     const quota = WS_FRAMES / 4;
     const labels = new Map<string, string>();
     let batchLabels: string[] = [];
+    /** The stream_ids of the frames sent so far in this batch: later frames may join or cancel their lanes. */
+    let lanes: string[] = [];
     let waiter: { id: string; resolve: () => void } | undefined;
     let closed: Promise<number>;
     let ws!: WebSocket;
@@ -284,6 +304,10 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
         if ((event.type === 'error' && (event.status ?? 0) >= 500) || (event.type === 'response.failed' && streamedServerError.test(text))) {
           wsFiveXx.push(`socket ${socketIndex}: ${JSON.stringify(text.slice(0, 300))} after ${source}`);
         }
+        // Events carry the stream_id of the lane they belong to, exactly as sent; one past the bound (or not a string) is never echoed.
+        if (event.stream_id !== undefined && !labels.has(event.stream_id) && !event.stream_id.startsWith('sync-')) {
+          wsFiveXx.push(`socket ${socketIndex}: an event on a lane no frame opened (${JSON.stringify(String(event.stream_id).slice(0, 80))}, ${String(event.stream_id).length} chars): ${JSON.stringify(text.slice(0, 200))} after one of [${batchLabels.join(' | ')}]`);
+        }
         if (waiter && event.stream_id === waiter.id && ['response.completed', 'response.incomplete', 'response.failed', 'error'].includes(event.type ?? '')) waiter.resolve();
       });
       await once(ws, 'open');
@@ -292,12 +316,15 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
     let barrier = 0;
     for (let sent = 0; sent < quota; ) {
       batchLabels = [];
+      lanes = [];
       let expectClose: number | undefined;
       const size = Math.min(quota - sent, 1 + ((socketIndex * 7919 + sent) % 10));
       for (let k = 0; k < size; k++, sent++) {
         const tag = `f${socketIndex}-${sent}`;
-        const frame: WsFrame = wsFrame(new Rng(caseSeed(SEED + 1 + socketIndex, sent)), tag, knownIds);
-        labels.set(tag, `frame ${tag} ${frame.label}`);
+        const frame: WsFrame = wsFrame(new Rng(caseSeed(SEED + 1 + socketIndex, sent)), tag, knownIds, lanes);
+        const lane = frame.streamId ?? tag;
+        labels.set(lane, `frame ${tag} ${frame.label}`);
+        if (!lanes.includes(lane)) lanes.push(lane);
         batchLabels.push(`${tag} ${frame.label}`);
         ws.send(frame.data, { binary: frame.isBinary });
         wsFramesSent++;
@@ -346,8 +373,8 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
   if (trace) writeFileSync(process.env.FLINT_FUZZ_TRACE!, `${trace.join('\n')}\n`);
   durations.sort((a, b) => b[0] - a[0]);
   t.diagnostic(
-    `fuzz seed ${SEED}: ${HTTP_CASES} HTTP cases (${raws} raw) in ${httpMs} ms; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; ` +
-      `5xx ${fiveXx.length}; hangs ${hangs.length}; dropped ${dropped.length}; slowest ${durations.slice(0, 3).map(([ms, l]) => `${ms} ms ${l.slice(0, 80)}`).join(' / ')}`,
+    `fuzz seed ${SEED}: ${HTTP_CASES} HTTP cases (${raws} raw, ${protocolCases} on the Anthropic, Ollama and /infill routes) in ${httpMs} ms; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; ` +
+      `5xx ${fiveXx.length}; wrong answers ${wrongAnswers.length}; hangs ${hangs.length}; dropped ${dropped.length}; slowest ${durations.slice(0, 3).map(([ms, l]) => `${ms} ms ${l.slice(0, 80)}`).join(' / ')}`,
   );
   t.diagnostic(`ws: ${wsFramesSent} frames on 4 sockets (${wsReopens} reopens) in ${wsMs} ms; ${wsReplies} server events; close codes ${JSON.stringify(Object.fromEntries(closeCodes))}; 5xx/unexpected ${wsFiveXx.length}`);
   t.diagnostic(`heap ${(heapBefore / MiB).toFixed(1)} -> ${(heapAfter / MiB).toFixed(1)} MiB; slots ${JSON.stringify(state)}; worker ${workerPid} -> ${server.app.pool.liveWorkers[0]?.pid}`);
@@ -357,11 +384,12 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
   const sections = [
     `${crashes.length} worker crashes seen during the HTTP cases (restarts in all: ${valueOf(metrics, 'flint_worker_restarts_total')}):\n${crashes.join('\n')}`,
     `${fiveXx.length} HTTP 5xx (or server_error in a stream), ${fiveXx.filter(isCascade).length} of them 503 while the worker was down:\n${[...fiveXx.filter((l) => !isCascade(l)), ...fiveXx.filter(isCascade)].slice(0, 25).join('\n')}`,
+    `${wrongAnswers.length} answers on the Anthropic, Ollama and /infill routes not in their protocol's envelope or framing:\n${wrongAnswers.slice(0, 25).join('\n')}`,
     `${hangs.length} requests never answered:\n${hangs.slice(0, 25).join('\n')}`,
     `${dropped.length} requests whose connection was dropped without an answer:\n${dropped.slice(0, 25).join('\n')}`,
     `${wsFiveXx.length} WebSocket server errors or unexpected closes:\n${[...wsFiveXx.filter((l) => !isCascade(l)), ...wsFiveXx.filter(isCascade)].slice(0, 25).join('\n')}`,
   ];
-  assert.equal(crashes.length + fiveXx.length + hangs.length + dropped.length + wsFiveXx.length, 0, sections.join('\n\n'));
+  assert.equal(crashes.length + fiveXx.length + wrongAnswers.length + hangs.length + dropped.length + wsFiveXx.length, 0, sections.join('\n\n'));
   assert.equal(health.status, 200);
   assert.equal(server.app.pool.liveWorkers[0]?.pid, workerPid, 'the worker was not replaced');
   assert.equal(valueOf(metrics, 'flint_worker_restarts_total'), 0);
@@ -370,6 +398,154 @@ test('fuzz: thousands of hostile HTTP requests and WebSocket frames get no 5xx a
   // And it still serves.
   const after = await server.client.chat.completions.create({ model: server.app.scheduler.model!.id, messages: [{ role: 'user', content: 'after the fuzz' }], max_tokens: 4 });
   assert.equal(after.choices[0].finish_reason, 'length');
+  // So do the other protocols' routes, each with its normal answer.
+  const json = { 'content-type': 'application/json' };
+  const others: Array<[string, object, (reply: Record<string, unknown>) => unknown]> = [
+    ['/v1/messages', { model, max_tokens: 2, messages: [{ role: 'user', content: 'after the fuzz' }] }, (r) => r.stop_reason],
+    ['/api/chat', { model, stream: false, options: { num_predict: 2 }, messages: [{ role: 'user', content: 'after the fuzz' }] }, (r) => r.done_reason],
+    ['/infill', { input_prefix: 'def after(', input_suffix: '\n', n_predict: 2 }, (r) => r.stop_type],
+  ];
+  for (const [path, body, reason] of others) {
+    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+    assert.equal(res.status, 200, path);
+    assert.equal(reason((await res.json()) as Record<string, unknown>), path === '/v1/messages' ? 'max_tokens' : path === '/api/chat' ? 'length' : 'limit', path);
+  }
+});
+
+/** A client's WebSocket text frame, masked with a zero key (so the payload goes as is). */
+function clientTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([Buffer.from([0x81]), length, Buffer.alloc(4), payload]);
+}
+
+/** A client's close frame with code 1000. */
+const clientCloseFrame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+
+interface HandshakeResult {
+  status: number;
+  headers: Map<string, string>;
+  /** What followed the head: an error body, or (after a 101) the server's frames. */
+  rest: string;
+  timedOut: boolean;
+}
+
+/** Writes a handshake on a raw socket; after a 101, one generate:false create until its answer, then a close. */
+function sendHandshake(base: URL, c: HandshakeCase, ms = 15_000): Promise<HandshakeResult> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: base.hostname, port: Number(base.port) });
+    let buffer = Buffer.alloc(0);
+    let head: { status: number; headers: Map<string, string> } | undefined;
+    let isClosing = false;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, ms);
+    socket.on('connect', () => socket.write(Buffer.from(`GET ${c.path} HTTP/1.1\r\n${c.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'latin1')));
+    socket.on('data', (d: Buffer) => {
+      buffer = Buffer.concat([buffer, d]);
+      if (!head) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const [statusLine, ...lines] = buffer.subarray(0, end).toString('latin1').split('\r\n');
+        const headers = new Map(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
+        head = { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0), headers };
+        buffer = buffer.subarray(end + 4);
+        if (head.status === 101) socket.write(clientTextFrame(JSON.stringify({ type: 'response.create', generate: false, store: false, input: 'handshake', stream_id: 'h' })));
+      }
+      if (head.status === 101 && !isClosing && /"type":"(?:response\.completed|error)"/.test(buffer.toString('latin1'))) {
+        isClosing = true;
+        socket.write(clientCloseFrame);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ status: head?.status ?? 0, headers: head?.headers ?? new Map(), rest: buffer.toString('latin1'), timedOut });
+    });
+  });
+}
+
+/** Why a handshake's answer is not what `c` expects, or undefined. */
+function handshakeProblem(c: HandshakeCase, res: HandshakeResult): string | undefined {
+  if (res.timedOut) return 'no close within 15 s';
+  const offered = res.headers.get('sec-websocket-protocol');
+  if (offered?.includes('insecure-api-key')) return `the 101 echoes a key: ${offered}`;
+  if (c.expect === 'refused') return res.status >= 400 && res.status < 500 ? undefined : `status ${res.status}, expected a 4xx refusal`;
+  if (res.status !== c.expect) return `status ${res.status}, expected ${c.expect}`;
+  if (c.expect !== 101) {
+    let body: unknown;
+    try {
+      body = JSON.parse(res.rest);
+    } catch {
+      return `a refusal that is not JSON: ${JSON.stringify(res.rest.slice(0, 200))}`;
+    }
+    return envelopeProblem('openai', res.status, body);
+  }
+  if (offered !== c.protocol) return `subprotocol ${String(offered)}, expected ${String(c.protocol)}`;
+  return /"type":"response\.completed"/.test(res.rest) ? undefined : `the socket's first response did not complete: ${JSON.stringify(res.rest.slice(0, 300))}`;
+}
+
+test('fuzz: API keys (Authorization, x-api-key, subprotocol) and WebSocket handshakes (session names, subprotocols, Origin) get exactly the answer their rules give', { timeout: 90_000 }, async (t) => {
+  const keys: FuzzKeys = { valid: 'sk-fuzz-valid', other: 'sk-fuzz-other' };
+  const server = await startServer({ FLINT_SLOTS: '1', FLINT_CONTEXT_SIZE: '512', FLINT_API_KEYS: keys.valid }, `${noClientLimits}websocket:\n  maxMessagesPerSecond: 0\n`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  t.after(async () => {
+    agent.destroy();
+    await server.close();
+  });
+  const base = new URL(server.url);
+  const model = server.app.scheduler.model!.id;
+  const workerPid = server.app.pool.liveWorkers[0].pid;
+  const problems: string[] = [];
+  const outcomes = new Map<string, number>();
+  const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+  const startedAt = Date.now();
+  // Case i draws from new Rng(caseSeed(SEED + 7, i)): handshakes first, then keyed requests.
+  await pool(HANDSHAKE_CASES + KEYED_CASES, 8, async (i) => {
+    const rng = new Rng(caseSeed(SEED + 7, i));
+    if (i < HANDSHAKE_CASES) {
+      const c = handshakeCase(rng, keys);
+      const res = await sendHandshake(base, c);
+      count(`ws ${res.status}`);
+      const problem = handshakeProblem(c, res);
+      if (problem) problems.push(`handshake #${i} ${c.label}: ${problem}; request GET ${c.path.slice(0, 100)} ${JSON.stringify(c.headers).slice(0, 400)}; answer ${res.status} ${JSON.stringify(res.rest.slice(0, 200))}`);
+      return;
+    }
+    const c = keyedCase(rng, keys, model);
+    try {
+      const res = await send(base, agent, c);
+      count(`${c.protocol} ${res.status}`);
+      const problem = checkProtocolAnswer(c, res);
+      if (problem) problems.push(`keyed #${i} ${c.method} ${c.path} ${c.label}: ${problem}; answer ${JSON.stringify(res.body.toString('utf8').slice(0, 300))}`);
+    } catch (err) {
+      problems.push(`keyed #${i} ${c.method} ${c.path} ${c.label}: ${String(err)}`);
+    }
+  });
+  const state = await until(() => slotState(server), idle, 'slots, queue and sockets to be idle after the handshakes');
+  t.diagnostic(`keys and handshakes: ${HANDSHAKE_CASES} handshakes and ${KEYED_CASES} keyed requests in ${Date.now() - startedAt} ms; ${JSON.stringify(Object.fromEntries([...outcomes].sort()))}; problems ${problems.length}; slots ${JSON.stringify(state)}`);
+  assert.deepEqual(problems.slice(0, 25), []);
+  assert.equal(server.app.pool.liveWorkers[0]?.pid, workerPid, 'the worker was not replaced');
+  const failures = (await server.app.metrics.requests.get()).values.filter((v) => Number(v.labels.status) >= 500);
+  assert.deepEqual(failures, []);
+  // And it still serves: a request with the key, and a socket that presents it as a subprotocol.
+  const after = await server.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'after the handshakes' }], max_tokens: 2 });
+  assert.equal(after.choices[0].finish_reason, 'length');
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/responses?session=after-fuzz`, ['flint', `flint-insecure-api-key.${keys.valid}`]);
+  await once(ws, 'open');
+  assert.equal(ws.protocol, 'flint');
+  const terminal = await new Promise<string>((resolve) => {
+    ws.on('message', (data) => {
+      const type = (JSON.parse(String(data)) as { type: string }).type;
+      if (['response.completed', 'response.incomplete', 'response.failed', 'error'].includes(type)) resolve(type);
+    });
+    ws.send(JSON.stringify({ type: 'response.create', model, input: 'ws after the handshakes', max_output_tokens: 2, store: false }));
+  });
+  ws.close();
+  await once(ws, 'close');
+  assert.equal(terminal, 'response.incomplete');
+  await until(() => slotState(server), idle, 'the check requests to finish');
 });
 
 test('disconnect storm: 300 clients vanishing while queued, in prefill, mid-stream and on WebSockets leak no slot', { timeout: 120_000 }, async (t) => {
@@ -385,12 +561,27 @@ test('disconnect storm: 300 clients vanishing while queued, in prefill, mid-stre
   const stuck: string[] = [];
   // A prompt of ~0.7-2k tokens that no slot holds yet, so it is evaluated for real.
   const medium = (i: number) => `${i} ${rng.int(1e9)} ${'Explain this code: function f(x) { return x * 2 } '.repeat(rng.range(60, 160))}`;
-  const body = (api: 'chat' | 'responses', tokens: number, stream: boolean, prompt: string) =>
-    JSON.stringify(api === 'chat' ? { model, messages: [{ role: 'user', content: prompt }], max_tokens: tokens, temperature: 1, stream } : { model, input: prompt, max_output_tokens: tokens, temperature: 1, stream, store: rng.chance(0.5) });
-  const pathOf = (api: 'chat' | 'responses') => (api === 'chat' ? '/v1/chat/completions' : '/v1/responses');
+  type StormApi = 'chat' | 'responses' | 'messages' | 'ollama' | 'infill';
+  const body = (api: StormApi, tokens: number, stream: boolean, prompt: string) => {
+    const messages = [{ role: 'user', content: prompt }];
+    switch (api) {
+      case 'chat':
+        return JSON.stringify({ model, messages, max_tokens: tokens, temperature: 1, stream });
+      case 'responses':
+        return JSON.stringify({ model, input: prompt, max_output_tokens: tokens, temperature: 1, stream, store: rng.chance(0.5) });
+      case 'messages':
+        return JSON.stringify({ model, messages, max_tokens: tokens, temperature: 1, stream });
+      case 'ollama':
+        return JSON.stringify({ model, messages, options: { num_predict: tokens, temperature: 1 }, stream });
+      default:
+        return JSON.stringify({ input_prefix: prompt, input_suffix: '\n', n_predict: tokens, temperature: 1, stream });
+    }
+  };
+  const paths: Record<StormApi, string> = { chat: '/v1/chat/completions', responses: '/v1/responses', messages: '/v1/messages', ollama: '/api/chat', infill: '/infill' };
+  const pathOf = (api: StormApi) => paths[api];
 
   /** fetch, then abort after `chunks` body chunks (0: as soon as the headers arrive) or at `ms`. */
-  const fetchAndVanish = async (giveUp: AbortSignal, api: 'chat' | 'responses', payload: string, chunks: number, ms: number | undefined) => {
+  const fetchAndVanish = async (giveUp: AbortSignal, api: StormApi, payload: string, chunks: number, ms: number | undefined) => {
     const controller = new AbortController();
     giveUp.addEventListener('abort', () => controller.abort());
     const timer = ms === undefined ? undefined : setTimeout(() => controller.abort(), ms);
@@ -448,7 +639,7 @@ test('disconnect storm: 300 clients vanishing while queued, in prefill, mid-stre
 
   const clients: Array<() => Promise<void>> = [];
   for (let i = 0; i < 300; i++) {
-    const kind = rng.pick(['sse-chat', 'sse-responses', 'non-stream', 'prefill', 'raw-after-write', 'raw-first-data', 'raw-mid-upload', 'ws', 'complete']);
+    const kind = rng.pick(['sse-chat', 'sse-responses', 'non-stream', 'prefill', 'raw-after-write', 'raw-first-data', 'raw-mid-upload', 'ws', 'complete', 'stream-other']);
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     // Every random choice is made here, in order, so the storm is the same on every run.
     const chunks = rng.range(0, 8);
@@ -459,6 +650,13 @@ test('disconnect storm: 300 clients vanishing while queued, in prefill, mid-stre
       case 'sse-chat': {
         const payload = body('chat', 300, true, `client ${i}`);
         run = (g) => fetchAndVanish(g, 'chat', payload, chunks, ms);
+        break;
+      }
+      case 'stream-other': {
+        // Anthropic's SSE, Ollama's NDJSON or /infill's SSE, left mid-stream (or, non-streaming, at a time).
+        const other = rng.pick(['messages', 'ollama', 'infill'] as const);
+        const payload = body(other, 300, rng.chance(0.8), `client ${i}`);
+        run = (g) => fetchAndVanish(g, other, payload, chunks, ms);
         break;
       }
       case 'sse-responses': {

@@ -114,3 +114,12 @@ test('errors use Ollama\'s envelope; embeddings say they are not supported; requ
   assert.ok(count(after, 'ollama_chat', '404') - count(before, 'ollama_chat', '404') >= 1);
   assert.ok(count(after, 'ollama_generate', '400') - count(before, 'ollama_generate', '400') >= 2);
 });
+
+test('a JSON body is read whatever the Content-Type says, a malformed one included (Ollama ignores it)', async () => {
+  const body = JSON.stringify({ model: name(), stream: false, prompt: 'def f(', options: { num_predict: 1 } });
+  for (const contentType of ['application/json', 'text/plain', 'application/json, text/plain', 'json', 'application/json;;;', ' ', '*/*']) {
+    const res = await fetch(`${server.url}/api/generate`, { method: 'POST', headers: { 'content-type': contentType }, body });
+    assert.equal(res.status, 200, `${JSON.stringify(contentType)}: ${await res.clone().text()}`);
+    assert.equal(((await res.json()) as Record<string, any>).done, true);
+  }
+});

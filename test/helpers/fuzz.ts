@@ -1,7 +1,8 @@
 /**
  * Seeded generators of malformed and hostile requests for the fault tests (test/e2e/faults.test.ts).
- * Every case is a pure function of (seed, index) (and of the response ids the test passes in), so
- * a failure names a case that can be rebuilt on its own from `new Rng(caseSeed(seed, index))`.
+ * Every case is a pure function of (seed, index) (and of the response ids, and for a frame the
+ * lanes of its batch, that the test passes in), so a failure names a case that can be rebuilt on
+ * its own from `new Rng(caseSeed(seed, index))`.
  */
 
 import { isUtf8 } from 'node:buffer';
@@ -126,7 +127,7 @@ const invalidUtf8: readonly number[][] = [
   [0x80, 0x80, 0x80],
 ];
 
-function badUtf8(rng: Rng): Buffer {
+export function badUtf8(rng: Rng): Buffer {
   const parts: Buffer[] = [];
   for (let i = rng.range(1, 4); i > 0; i--) {
     if (rng.chance(0.5)) parts.push(Buffer.from(rng.pick(['x', 'héllo', '日本', '"', '\\']), 'utf8'));
@@ -156,7 +157,7 @@ export function deep(rng: Rng, depth: number): Raw {
 }
 
 /** Depth: mostly past the server's limit (64), sometimes just under it so the value reaches the handlers. */
-function depthFor(rng: Rng): number {
+export function depthFor(rng: Rng): number {
   return rng.weighted([
     [3, rng.range(40, 63)],
     [2, rng.range(65, 400)],
@@ -165,7 +166,7 @@ function depthFor(rng: Rng): number {
   ]);
 }
 
-function longArray(rng: Rng): Raw {
+export function longArray(rng: Rng): Raw {
   const n = rng.weighted([
     [3, rng.range(500, 5000)],
     [2, rng.range(49_990, 50_010)],
@@ -175,7 +176,7 @@ function longArray(rng: Rng): Raw {
   return new Raw(`[${Array.from({ length: n }, () => item).join(',')}]`);
 }
 
-function longString(rng: Rng): string {
+export function longString(rng: Rng): string {
   const n = rng.weighted([
     [4, rng.range(100, 5000)],
     [2, rng.range(20_000, 200_000)],
@@ -184,7 +185,7 @@ function longString(rng: Rng): string {
   return rng.pick(['x', 'é', '日', '😀', ' ', '\n', '<|im_start|>', '\u0000', '{', '\\', '"']).repeat(Math.ceil(n / 4));
 }
 
-const weirdStrings: readonly Json[] = [
+export const weirdStrings: readonly Json[] = [
   '',
   ' ',
   '0',
@@ -216,7 +217,7 @@ const weirdStrings: readonly Json[] = [
   new Raw('"\\u0000"'),
 ];
 
-const hugeNumbers: readonly Json[] = [
+export const hugeNumbers: readonly Json[] = [
   new Raw('1e400'),
   new Raw('-1e400'),
   new Raw('123456789012345678901234567890'),
@@ -313,7 +314,7 @@ export function hostileSchema(rng: Rng): Json {
 }
 
 /** `{"type":"array","items":...}` nested `depth` times, balanced. */
-function nestedItemsSchema(depth: number): Raw {
+export function nestedItemsSchema(depth: number): Raw {
   return new Raw(`${'{"type":"array","items":'.repeat(depth)}{"type":"string"}${'}'.repeat(depth)}`);
 }
 
@@ -561,7 +562,7 @@ function promptValue(rng: Rng): Json {
   ])();
 }
 
-function maxTokensValue(rng: Rng): Json {
+export function maxTokensValue(rng: Rng): Json {
   // Mostly invalid; valid-but-large values run to the context end, which the test's small context bounds.
   return rng.weighted<Json>([
     [10, rng.pick<Json>([0, -1, -0.5, 1.5, '4', '', true, [], {}, [4], { value: 4 }, new Raw('4.5'), new Raw('1e400'), new Raw('-1e400'), new Raw('NaN'), new Raw('-0'), 1, 2, 3, 4])],
@@ -569,15 +570,15 @@ function maxTokensValue(rng: Rng): Json {
   ]);
 }
 
-function numberParam(rng: Rng): Json {
+export function numberParam(rng: Rng): Json {
   return rng.pick<Json>([-1, 3, 2.0000001, -0.0000001, 1e308, -1e308, new Raw('1e400'), new Raw('NaN'), '0.5', null, 0, 2, 1, [], {}, true, ...hugeNumbers]);
 }
 
-function seedValue(rng: Rng): Json {
+export function seedValue(rng: Rng): Json {
   return rng.pick<Json>([2 ** 32, 2 ** 32 - 1, -(2 ** 31), -(2 ** 31) - 1, 1.5, -1.5, 1e300, -1e300, 2 ** 53, -(2 ** 53), new Raw('1e400'), new Raw('-0'), new Raw('4294967296.0'), '42', null, [], true, 0, -1, ...hugeNumbers]);
 }
 
-function streamValue(rng: Rng): Json {
+export function streamValue(rng: Rng): Json {
   return rng.pick<Json>(['true', 1, 0, null, {}, [], true, false, 'false', new Entries([['x', 1]])]);
 }
 
@@ -716,7 +717,7 @@ export interface HttpCase {
 
 const generationPaths: Record<Api, string> = { chat: '/v1/chat/completions', completions: '/v1/completions', responses: '/v1/responses' };
 
-const contentTypes: readonly string[] = [
+export const contentTypes: readonly string[] = [
   'text/plain',
   'text/plain; charset=utf-8',
   'application/x-www-form-urlencoded',
@@ -737,7 +738,7 @@ const contentTypes: readonly string[] = [
   'application/json\t',
 ];
 
-function jsonHeaders(rng: Rng): Record<string, string> {
+export function jsonHeaders(rng: Rng): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (rng.chance(0.15)) headers.accept = rng.pick(['text/event-stream', '*/*', 'application/xml', '']);
   if (rng.chance(0.05)) headers['content-encoding'] = rng.pick(['gzip', 'br', 'deflate', 'identity', 'bogus']);
@@ -961,19 +962,25 @@ export interface WsFrame {
   readonly label: string;
   /** The close code the server must answer with: 1007 for text that is not UTF-8, 1009 for a frame over the server's limit. */
   readonly closesSocket?: 1007 | 1009;
+  /** The `stream_id` the frame's events carry where it is not the tag (another lane's, or a long or odd one). */
+  readonly streamId?: string;
 }
 
 /** `websocket.maxFrameBytes` of the default config. */
 export const maxFrameBytes = 8 * 1024 * 1024;
 
-/** One hostile client frame; `tag` is put in `stream_id` where the frame is an object, to match the replies. */
-export function wsFrame(rng: Rng, tag: string, knownIds: readonly string[]): WsFrame {
-  const frame = generateFrame(rng, tag, knownIds);
+/**
+ * One hostile client frame; `tag` is put in `stream_id` where the frame is an object, to match the
+ * replies. `lanes`: the `stream_id`s of the frames sent before it in its batch, which a frame may
+ * join (queued behind them) or cancel.
+ */
+export function wsFrame(rng: Rng, tag: string, knownIds: readonly string[], lanes: readonly string[] = []): WsFrame {
+  const frame = generateFrame(rng, tag, knownIds, lanes);
   const closesSocket = frame.data.length > maxFrameBytes ? 1009 : !frame.isBinary && !isUtf8(frame.data) ? 1007 : undefined;
   return { ...frame, closesSocket };
 }
 
-function generateFrame(rng: Rng, tag: string, knownIds: readonly string[]): WsFrame {
+function generateFrame(rng: Rng, tag: string, knownIds: readonly string[], lanes: readonly string[]): WsFrame {
   const text = (value: Json, label: string): WsFrame => {
     const data = toBody(value);
     return { data, isBinary: false, label };
@@ -990,6 +997,8 @@ function generateFrame(rng: Rng, tag: string, knownIds: readonly string[]): WsFr
     [5, 'deep'],
     [2, 'invalid-utf8'],
     [3, 'odd-stream-id'],
+    [6, 'lane'],
+    [3, 'lane-cancel'],
   ]);
   switch (kind) {
     case 'binary': {
@@ -1035,9 +1044,31 @@ function generateFrame(rng: Rng, tag: string, knownIds: readonly string[]): WsFr
       const bytes = toBody({ type: 'response.create', input: new BadBytes(badUtf8(rng)), max_output_tokens: 1, stream_id: tag });
       return { data: bytes, isBinary: false, label: `invalid UTF-8 text frame ${bytes.toString('hex').slice(0, 80)}` };
     }
+    case 'lane': {
+      // A valid create on a lane that is not just the tag: one of the batch's (queued behind it), or an id at and past the 256-character bound.
+      const streamId = rng.weighted<string>([
+        [3, lanes.length > 0 ? rng.pick(lanes) : tag],
+        [2, `${tag}.`.padEnd(256, 'x')],
+        [1, `${tag}.`.padEnd(257, 'x')],
+        [1, `${tag}.${'😀'.repeat(rng.range(1, 126))}`],
+        [2, `${tag}/${rng.pick([' ', '\u0000', '"', '\\', '\u2028', '<|im_end|>', 'é', '\n'])}`],
+      ]);
+      const { body, changed } = rng.chance(0.3) ? mutate(rng, 'responses', baseBody(rng, 'responses'), knownIds) : { body: new Entries(Object.entries(baseBody(rng, 'responses'))), changed: [] };
+      const entries = [...(body as Entries).entries].filter(([k]) => k !== 'stream');
+      const isValid = streamId.length <= 256;
+      const label = `response.create on lane ${describe(streamId)} (${streamId.length} chars)${changed.length > 0 ? ` mutate[${changed.join('; ')}]` : ''}`;
+      return { ...text(new Entries([['type', 'response.create'], ['stream_id', streamId], ...entries]), label), streamId: isValid ? streamId : undefined };
+    }
+    case 'lane-cancel': {
+      const streamId = lanes.length > 0 && rng.chance(0.8) ? rng.pick(lanes) : tag;
+      const id = rng.pick<Json>([undefined, undefined, 'resp_nope', ...knownIds.slice(-1)]);
+      return { ...text({ type: 'response.cancel', stream_id: streamId, response_id: id }, `response.cancel lane ${describe(streamId)} response_id ${describe(id ?? null)}`), streamId };
+    }
     default: {
       const id = rng.pick<Json>([5, null, {}, [], '', 'x'.repeat(100_000), new Raw('"\\ud800"'), true]);
-      return text(new Entries([['type', 'response.create'], ['input', 'hi'], ['max_output_tokens', 1], ['stream_id', id]]), `odd stream_id ${describe(id)}`);
+      // A lone surrogate is still a string of one character: a lane like any other.
+      const streamId = id instanceof Raw ? (JSON.parse(id.text) as string) : undefined;
+      return { ...text(new Entries([['type', 'response.create'], ['input', 'hi'], ['max_output_tokens', 1], ['stream_id', id]]), `odd stream_id ${describe(id)}`), streamId };
     }
   }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RequestId } from '../../src/core/types.js';
+import { toAnthropicError } from '../../src/protocol/anthropic/MessagesEncoder.js';
 import { parseMessagesRequest } from '../../src/protocol/anthropic/parseMessagesRequest.js';
 
 const id = 'r' as RequestId;
@@ -57,4 +58,15 @@ test('system messages inside the conversation (Claude Code sends them) stay syst
   );
   assert.ok(parsed.request.input.type === 'chat');
   assert.deepEqual(parsed.request.input.messages.map((m) => [m.role, m.content]), [['user', 'hi'], ['system', 'Available agent types: general.'], ['user', 'go']]);
+});
+
+test("errors get Anthropic's type for their status: other 4xx are invalid_request_error, only a 5xx is api_error", () => {
+  const typeOf = (status: number, isOverloaded = false) => toAnthropicError(status, 'm', isOverloaded);
+  for (const [status, type] of [[400, 'invalid_request_error'], [401, 'authentication_error'], [403, 'permission_error'], [404, 'not_found_error'], [413, 'request_too_large'], [429, 'rate_limit_error']] as const) {
+    assert.deepEqual(typeOf(status), { status, body: { type: 'error', error: { type, message: 'm' } } });
+  }
+  // A wrong method or content type is the client's mistake, not a server failure.
+  for (const status of [405, 415, 426, 499]) assert.equal(typeOf(status).body.error.type, 'invalid_request_error', String(status));
+  for (const status of [500, 503, 504]) assert.equal(typeOf(status).body.error.type, 'api_error', String(status));
+  assert.deepEqual(typeOf(503, true), { status: 529, body: { type: 'error', error: { type: 'overloaded_error', message: 'm' } } });
 });

@@ -151,16 +151,20 @@ export class MessagesStream {
   }
 }
 
-/** Anthropic's error types by HTTP status; 503 from a full queue is its `overloaded_error` (529). */
+/**
+ * Anthropic's error types by HTTP status; 503 from a full queue is its `overloaded_error` (529).
+ * Other 4xx (405, 415, ...) are `invalid_request_error`, as Anthropic documents: `api_error` says
+ * the server failed, and only a 5xx means that.
+ */
 export function toAnthropicError(status: number, message: string, isOverloaded: boolean): { status: number; body: { type: 'error'; error: { type: string; message: string } } } {
   const type =
     isOverloaded ? 'overloaded_error'
-    : status === 400 ? 'invalid_request_error'
     : status === 401 ? 'authentication_error'
     : status === 403 ? 'permission_error'
     : status === 404 ? 'not_found_error'
     : status === 413 ? 'request_too_large'
     : status === 429 ? 'rate_limit_error'
-    : 'api_error';
+    : status >= 500 ? 'api_error'
+    : 'invalid_request_error';
   return { status: isOverloaded ? 529 : status, body: { type: 'error', error: { type, message } } };
 }
