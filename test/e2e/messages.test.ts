@@ -91,6 +91,23 @@ test('count_tokens counts the rendered prompt exactly as a message uses it', asy
   assert.equal(counted.input_tokens, used.usage.input_tokens + used.usage.cache_read_input_tokens);
 });
 
+test('count_tokens counts a prompt longer than the context (a message with it is refused)', async () => {
+  const long = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+  const short = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+  const count = async (text: string) => {
+    const res = await fetch(`${server.url}/v1/messages/count_tokens`, { method: 'POST', headers, body: JSON.stringify({ model: model(), messages: [{ role: 'user', content: text }] }) });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { input_tokens: number }).input_tokens;
+  };
+  const [longCount, shortCount] = [await count(long), await count(short)];
+  assert.ok(longCount > 1024, `counted ${longCount}`);
+  // the count grows with the text as it does below the context (10x the words, about 10x the tokens)
+  assert.ok(longCount > 8 * (shortCount - 10), `long ${longCount}, short ${shortCount}`);
+  const refused = await messages({ max_tokens: 1, messages: [{ role: 'user', content: long }] });
+  assert.equal(refused.status, 400);
+  assert.equal(((await refused.json()) as { error: { type: string } }).error.type, 'invalid_request_error');
+});
+
 test("Claude Code's per-request attribution block is left out of the prompt, so turns share their prefix", async () => {
   const withAttribution = (cch: string) => [{ type: 'text', text: `x-anthropic-billing-header: cc_version=2.0.14.abc; cc_entrypoint=sdk-cli; cch=${cch};` }, ...system];
   await messages({ max_tokens: 1, system: withAttribution('11111'), messages: [{ role: 'user', content: 'Read the failing test.' }] });

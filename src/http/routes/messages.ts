@@ -12,6 +12,13 @@ import { SseWriter } from '../sendStream.js';
  * cache, which also warms it for the request that follows). Same runner, slots and cache as
  * every other route; errors in Anthropic's envelope (see errorHandler).
  */
+/** The exact prompt length a context-overflow error reports (the worker counted it), if any. */
+function overflowCount(err: unknown): number | undefined {
+  if (!(err instanceof FlintError) || err.code !== 'FLINT_ERR_CONTEXT_OVERFLOW') return undefined;
+  const tokens = err.details.promptTokens;
+  return typeof tokens === 'number' ? tokens : undefined;
+}
+
 /** Seal purpose of thoughts handed out as `thinking` signatures. */
 export const thinkingSealPurpose = 'flint.anthropic-thinking.v1';
 
@@ -19,17 +26,26 @@ export async function messagesRoutes(app: FastifyInstance, options: GenerationRo
   const parse = (countOnly: boolean) => (body: unknown, id: RequestId, resolveModel: (requested: unknown) => string) => parseMessagesRequest(body, id, resolveModel, options.messages, countOnly);
 
   app.post('/v1/messages/count_tokens', async (request, reply) => {
-    const { run } = await beginGeneration(request, reply, options, 'messages', 'msg_', parse(true));
-    await using _run = run;
-    let done: Extract<GenerationEvent, { type: 'done' }> | undefined;
     try {
-      for await (const event of run.events()) if (event.type === 'done') done = event;
-      if (!done) throw new FlintError('FLINT_ERR_INTERNAL');
+      const { run } = await beginGeneration(request, reply, options, 'messages', 'msg_', parse(true));
+      await using _run = run;
+      let done: Extract<GenerationEvent, { type: 'done' }> | undefined;
+      try {
+        for await (const event of run.events()) if (event.type === 'done') done = event;
+        if (!done) throw new FlintError('FLINT_ERR_INTERNAL');
+      } catch (err) {
+        if (overflowCount(err) === undefined) throw run.fail(err);
+        run.finish(200);
+        throw err;
+      }
+      run.finish(200);
+      return { input_tokens: done.usage.promptTokens };
     } catch (err) {
-      throw run.fail(err);
+      // A prompt longer than the context still has a count: how a client learns it must compact.
+      const promptTokens = overflowCount(err);
+      if (promptTokens === undefined) throw err;
+      return { input_tokens: promptTokens };
     }
-    run.finish(200);
-    return { input_tokens: done.usage.promptTokens };
   });
 
   app.post('/v1/messages', async (request, reply) => {
