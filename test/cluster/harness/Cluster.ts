@@ -7,7 +7,7 @@ import { Haproxy, type HealthCheck } from './Haproxy.js';
 
 /** How a scenario's cluster is set up. */
 export interface ClusterOptions {
-  /** YAML appended to each node's config (after `server:` and its replicaId, so server keys go first, indented). */
+  /** More `server:` keys for each node's config file, as indented YAML lines (the file starts `server:\n  replicaId: ...`). */
   readonly nodeConfig?: string;
   readonly nodeEnv?: Record<string, string>;
   readonly check: HealthCheck;

@@ -17,7 +17,7 @@ export interface FlintNodeOptions {
   readonly model: string;
   /** Folder for its data and config (a fresh one per node). */
   readonly dir: string;
-  /** Extra YAML appended to its config file. */
+  /** More `server:` keys, as indented YAML lines appended after its replicaId. */
   readonly config?: string;
   readonly env?: Record<string, string>;
   readonly apiKeys: readonly string[];
