@@ -108,7 +108,7 @@ test('the console: key prompt, system prompt warm-up, two chat turns from the ca
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click('.tab[data-view="chat"]');
   const overflow = await page.evaluate(() =>
-    [...(globalThis as any).document.querySelectorAll('body *')].filter((el: any) => el.getBoundingClientRect().right > 391).map((el: any) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
+    [...(globalThis as any).document.querySelectorAll('body *')].filter((el: any) => el.getBoundingClientRect().right > 391).map((el: any) => `${el.tagName.toLowerCase()}#${el.id}.${el.className} (right ${Math.round(el.getBoundingClientRect().right)}): ${JSON.stringify(el.textContent.slice(0, 300))}`),
   );
   assert.deepEqual(overflow, [], 'elements wider than the screen');
   await page.screenshot({ path: path.join(screenshots, 'phone.png'), fullPage: true });
