@@ -327,6 +327,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const close = () =>
     (closing ??= (async () => {
       const drained = scheduler.close();
+      // No new connections from here on (a balancer sends them to another replica at once); the
+      // ones open keep their requests, which now get 503 or run to the end of the grace period.
+      if (fastify.server.listening) fastify.server.close(() => undefined);
       const grace = setTimeout(() => {
         logger.warn({ inFlight: runs.size }, 'shutdown grace period over: stopping what still runs');
         runs.stopAll('shutdown');

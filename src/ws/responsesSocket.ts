@@ -42,9 +42,11 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
   const connections = new Set<ResponsesConnection>();
   const perKey = new Map<string, number>();
   const sessions = new ResumableSessions(limits, (state) => options.onSessionEnd?.(state.affinityKey), options.resumable);
+  let isDraining = false;
   await app.register(websocket, {
     options: { maxPayload: limits.maxFrameBytes, handleProtocols: chooseProtocol },
     preClose: async () => {
+      isDraining = true;
       await Promise.all([...connections].map((connection) => connection.drain()));
       await new Promise<void>((resolve) => app.websocketServer.close(() => resolve()));
       sessions.dispose();
@@ -64,6 +66,8 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
       // A browser always sends Origin: only this server's own pages (the console) and listed origins may open a socket (no cross-site WebSocket hijacking).
       const origin = request.headers.origin;
       if (typeof origin === 'string' && !options.allowedOrigins.includes(origin) && !isSameOrigin(origin, request)) throw new FlintError('FLINT_ERR_ORIGIN_FORBIDDEN', { details: { origin: origin.slice(0, 200) } });
+      // A server that is shutting down opens no new socket: 503 with Retry-After, so the client goes elsewhere.
+      if (isDraining) throw new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
       sessionName(request, limits.sessionHeaders); // a malformed name is refused here, with 400
       const key = clientKey(request);
       if (connections.size >= limits.maxSockets || (perKey.get(key) ?? 0) >= limits.maxSocketsPerKey) {
@@ -97,6 +101,8 @@ export async function responsesSocketRoutes(app: FastifyInstance, options: Respo
         limitKey: key,
       });
       connections.add(connection);
+      // Upgraded in the moment the drain began: it ends like the others.
+      if (isDraining) void connection.drain();
       socket.once('close', () => {
         connections.delete(connection);
         const left = (perKey.get(key) ?? 1) - 1;
