@@ -11,11 +11,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startLoggingProxy, summarizeExchanges, type LoggingProxy, type RecordedExchange } from './loggingProxy.js';
-import { clientsDir, clientVersion, Report, startFlint, tempDir, type Flint } from './support.js';
+import { clientsDir, clientVersion, Report, runProcess, startFlint, tempDir, type Flint, type ProcessRun } from './support.js';
 
 const report = new Report('claude-code');
 const apiKey = 'sk-ant-flint-claude-code';
@@ -45,17 +44,12 @@ function claudeExecutable(): string {
   return file;
 }
 
-interface ClaudeRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+interface ClaudeRun extends ProcessRun {
   /** The `--output-format json` result, when stdout held one. */
-  result?: { type: string; subtype: string; is_error: boolean; num_turns: number; session_id: string; result?: string; usage?: Record<string, number> };
-  stdout: string;
-  stderr: string;
-  ms: number;
+  readonly result?: { type: string; subtype: string; is_error: boolean; num_turns: number; session_id: string; result?: string; usage?: Record<string, number> };
 }
 
-function runClaude(args: string[], timeoutMs = 240_000): Promise<ClaudeRun> {
+async function runClaude(args: string[], timeoutMs = 240_000): Promise<ClaudeRun> {
   const env: NodeJS.ProcessEnv = {};
   // Nothing of the caller's Anthropic or Claude settings, nor its proxies.
   for (const [k, v] of Object.entries(process.env)) if (!/^(ANTHROPIC_|CLAUDE_|FLINT_)/.test(k) && !/_proxy$/i.test(k)) env[k] = v;
@@ -79,31 +73,14 @@ function runClaude(args: string[], timeoutMs = 240_000): Promise<ClaudeRun> {
     NO_PROXY: '127.0.0.1,localhost',
   });
   mkdirSync(path.join(home, '.claude'), { recursive: true });
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(claudeExecutable(), ['-p', ...args, '--output-format', 'json'], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      let result: ClaudeRun['result'];
-      try {
-        result = JSON.parse(stdout.trim().split('\n').pop() ?? '');
-      } catch {
-        result = undefined;
-      }
-      resolve({ code, signal, result, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  const run = await runProcess(claudeExecutable(), ['-p', ...args, '--output-format', 'json'], { cwd: work, env, timeoutMs });
+  let result: ClaudeRun['result'];
+  try {
+    result = JSON.parse(run.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    result = undefined;
+  }
+  return { ...run, result };
 }
 
 /** The SSE events of one streamed Messages answer, parsed. */

@@ -4,10 +4,9 @@
  * approvals (exec runs with approval policy `never` and a read-only sandbox), and outbound
  * traffic other than loopback pointed at a dead proxy port.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { clientsDir, tempDir } from './support.js';
+import { clientsDir, runProcess, tempDir, type ProcessRun } from './support.js';
 
 /** The musl binary of @openai/codex-linux-x64, else the npm launcher. */
 export function codexExecutable(): string {
@@ -21,13 +20,8 @@ export function codexExecutable(): string {
 }
 
 /** One `codex exec` process: exit status, JSONL events and stderr. */
-export interface CodexRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
+export interface CodexRun extends ProcessRun {
   readonly events: Array<{ type: string; [key: string]: unknown }>;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
 }
 
 /** A Codex home and workspace configured for one Flint provider. */
@@ -90,7 +84,7 @@ export class CodexSession {
   }
 
   /** `codex exec` for a first turn, or `codex exec resume --last` to continue the session. */
-  run(prompt: string, { resume = false, timeoutMs = 120_000 } = {}): Promise<CodexRun> {
+  async run(prompt: string, { resume = false, timeoutMs = 120_000 } = {}): Promise<CodexRun> {
     const args: string[] = resume
       ? ['exec', 'resume', '--last', '--skip-git-repo-check', '--strict-config', '--json', '--output-schema', this.schemaFile, prompt]
       : ['exec', '--skip-git-repo-check', '--strict-config', '--json', '--output-schema', this.schemaFile, '-C', this.work, prompt];
@@ -110,35 +104,18 @@ export class CodexSession {
       // The built-in OpenAI provider wants a key; Flint without FLINT_API_KEYS accepts any.
       ...(this.#isOpenAiProvider ? { CODEX_API_KEY: 'unused' } : {}),
     });
-    const started = Date.now();
-    return new Promise((resolve, reject) => {
-      const child = spawn(codexExecutable(), args, { cwd: this.work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      }, timeoutMs);
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
+    const run = await runProcess(codexExecutable(), args, { cwd: this.work, env, timeoutMs });
+    const events = run.stdout
+      .split('\n')
+      .filter((l) => l.trim().startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l) as CodexRun['events'][number];
+        } catch {
+          return { type: '(unparsed)', line: l };
+        }
       });
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        const events = stdout
-          .split('\n')
-          .filter((l) => l.trim().startsWith('{'))
-          .map((l) => {
-            try {
-              return JSON.parse(l) as CodexRun['events'][number];
-            } catch {
-              return { type: '(unparsed)', line: l };
-            }
-          });
-        resolve({ code, signal, events, stdout, stderr, ms: Date.now() - started });
-      });
-    });
+    return { ...run, events };
   }
 
   cleanup(): void {
