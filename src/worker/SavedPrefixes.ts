@@ -74,8 +74,16 @@ export class SavedPrefixes {
     if (this.#maxBytes === 0 || sequence.contextTokens.length === 0) return undefined;
     const tokens = sequence.contextTokens.slice();
     const file = path.join(this.#dir, `state-${++this.#files}.bin`);
-    await sequence.saveStateToFile(file);
-    const { size } = await stat(file);
+    let size: number;
+    try {
+      await sequence.saveStateToFile(file);
+      size = (await stat(file)).size;
+    } catch {
+      // A full /dev/shm (ENOSPC) or a folder someone removed: the prefix is not kept, and the
+      // request that evicts it goes on (a later request recomputes it).
+      await unlink(file).catch(() => undefined);
+      return undefined;
+    }
     if (size > this.#maxBytes) {
       // The disk tier takes over the file (and deletes it if it refuses it).
       if (this.#disk) return this.#disk.spill(tokens, scope, file, size) ? tokens : undefined;
