@@ -88,8 +88,14 @@ export class WorkerClient {
     child.on('message', (message: WorkerMessage) => this.#onMessage(message));
     child.once('exit', (code, signal) => this.#onExit(signal ? `killed by ${signal}` : `exited with code ${code}`));
     // A worker that hangs without dying (stuck native code, a blocked event loop) is treated like a crashed one.
+    let lastTickAt = performance.now();
     this.#heartbeat = setInterval(() => {
-      if (performance.now() - this.#lastPongAt > heartbeat.timeoutMs) {
+      const now = performance.now();
+      // A late tick means the gateway itself did not run (a long stall, or the process was stopped):
+      // the worker's answers may be waiting unread, so it gets a fresh window instead of a SIGKILL.
+      if (now - lastTickAt > 2 * heartbeat.intervalMs) this.#lastPongAt = Math.max(this.#lastPongAt, now - heartbeat.intervalMs);
+      lastTickAt = now;
+      if (now - this.#lastPongAt > heartbeat.timeoutMs) {
         this.#logger.warn({ silentMs: Math.round(performance.now() - this.#lastPongAt) }, 'worker stopped answering heartbeats; killing it');
         clearInterval(this.#heartbeat);
         this.#child.kill('SIGKILL');

@@ -28,3 +28,17 @@ test('a stopped worker is killed after its heartbeat timeout and replaced; reque
   const res = await server.client.chat.completions.create({ model: server.app.scheduler.model!.id, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
   assert.equal(res.object, 'chat.completion');
 });
+
+test('a stall of the gateway itself past the heartbeat timeout does not kill a healthy worker', { timeout: 30_000 }, async () => {
+  const pid = server.app.pool.liveWorkers[0].pid!;
+  // The gateway runs in this process: block its event loop for longer than heartbeatTimeoutMs.
+  const until = performance.now() + 2_500;
+  while (performance.now() < until) {
+    // busy: no timer, no IPC message is handled meanwhile
+  }
+  // Let a few heartbeat ticks run.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.equal(server.app.pool.liveWorkers[0]?.pid, pid, 'the worker was not replaced');
+  const res = await server.client.chat.completions.create({ model: server.app.scheduler.model!.id, messages: [{ role: 'user', content: 'still there' }], max_tokens: 2 });
+  assert.equal(res.object, 'chat.completion');
+});
