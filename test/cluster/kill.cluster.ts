@@ -53,6 +53,8 @@ test('(c) kill -9 of a node mid-stream: in-flight streams end at once, new sessi
 
   killedAt = performance.now();
   a.signal('SIGKILL');
+  // How long after the signal a request may still be sent into node-a's dying sockets.
+  const deathWindowMs = 250;
   const down = cluster.haproxy.waitFor('flint-a', 'DOWN', killedAt, 10_000);
   const [streamEnd, turnEnd] = await within(Promise.all([longStream.then((r) => r.entry), longTurn.then((r) => r.entry)]), deadlineMs, 'the in-flight streams ended');
 
@@ -72,9 +74,11 @@ test('(c) kill -9 of a node mid-stream: in-flight streams end at once, new sessi
     assert.ok(end.endMs - killedAt < endBoundMs, `${end.id} ended ${Math.round(end.endMs - killedAt)} ms after the kill`);
   }
   for (const entry of [...beforeDown, ...afterDown]) assert.deepEqual([entry.outcome, entry.replica], ['ok', 'node-b'], entry.id);
-  // Only requests already in flight on node-a when it died are lost.
+  // Only requests already in flight on node-a when it died are lost. The kill takes effect a few
+  // ms after the signal is sent, and a turn sent on a node-a socket before that socket's close
+  // reaches the client is lost with it: such a turn may start just after killedAt.
   const lost = ledger.lost();
-  for (const entry of lost) assert.ok(entry.startMs < killedAt && (entry.replica === 'node-a' || entry.replica === undefined), JSON.stringify(entry));
+  for (const entry of lost) assert.ok(entry.startMs < killedAt + deathWindowMs && (entry.replica === 'node-a' || entry.replica === undefined), JSON.stringify({ ...entry, killedAt }));
   for (const session of [...http.get('node-a')!, ...ws.get('node-a')!]) assert.ok(ledger.entries.some((e) => e.session === session && e.outcome === 'ok' && e.replica === 'node-b' && e.startMs > killedAt!), session);
   const switches = ledger.switches();
   for (const session of [...http.get('node-b')!, ...ws.get('node-b')!]) assert.equal(switches.get(session), 0, session);
