@@ -1,3 +1,4 @@
+import type { DiskCacheReport } from '../core/diskCache.js';
 import type { PromptRender } from '../core/types.js';
 import type { RequestObserver } from '../core/RequestObserver.js';
 import type { Metrics } from './metrics.js';
@@ -95,24 +96,11 @@ export function createSessionObserver(metrics: Metrics) {
   };
 }
 
-/** What a worker reports of its disk prompt cache (the shape of the IPC's DiskCacheReport): gauges, and counts since its last report. */
-export interface DiskCacheObservation {
-  readonly bytes: number;
-  readonly entries: number;
-  readonly hits: number;
-  readonly misses: number;
-  readonly restores: number;
-  readonly failedRestores: number;
-  readonly writeSeconds: readonly number[];
-  readonly readSeconds: readonly number[];
-  readonly badFiles: Readonly<Record<string, number | undefined>>;
-  readonly errors: Readonly<Record<string, number | undefined>>;
-}
 
 /** Reports of each worker's disk prompt cache. */
 export function createDiskCacheObserver(metrics: Metrics) {
   return {
-    onDiskCacheReport: (worker: number, report: DiskCacheObservation) => {
+    onDiskCacheReport: (worker: number, report: DiskCacheReport) => {
       metrics.diskCacheBytes.set({ worker: String(worker) }, report.bytes);
       metrics.diskCacheEntries.set({ worker: String(worker) }, report.entries);
       metrics.diskCacheLookups.inc({ result: 'hit' }, report.hits);
