@@ -134,7 +134,14 @@ test(
     const [longWs, next, ...long] = (await cluster.sessionsPerNode('todo-long', 4)).get('node-a')!;
     const longRuns = await startLongGenerations(cluster, ledger, long, longWs);
     t.after(() => longRuns.socket.terminate());
-    cluster.node('node-a').signal('SIGTERM');
+    const node = cluster.node('node-a');
+    node.signal('SIGTERM');
+    // The drain begins when node-a handles the signal: from then on its listener refuses connections.
+    const listeningUntil = performance.now() + 5_000;
+    while (await fetch(`${node.url}/health`).then(() => true, () => false)) {
+      assert.ok(performance.now() < listeningUntil, 'node-a still listens 5 s after SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     // The client of a session of node-a reconnects (as after websocket_connection_limit_reached).
     const socket = await WsClient.open(cluster.url, { session: next, key: cluster.keyOf(next), timeoutMs: 10_000 });
     t.after(() => socket.terminate());

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chatTurn, WsClient, type ChatMessage } from './harness/clients.js';
 import { Cluster } from './harness/Cluster.js';
-import { brief, countersAgainstLedger, inputMessage, logCounts, openingText, report, within } from './harness/conversation.js';
+import { brief, countersAgainstLedger, logCounts, report, within } from './harness/conversation.js';
 import { isAlive } from './harness/FlintNode.js';
 import { haproxyMissing } from './harness/Haproxy.js';
 import { Ledger } from './harness/Ledger.js';
-import { okSince, startTraffic } from './harness/traffic.js';
+import { okSince, startLongStreams, startTraffic } from './harness/traffic.js';
 
 // (d) A hung node: node-a's gateway process is stopped (SIGSTOP by PID) while it streams. Its
 // sockets stay open and the kernel still accepts connections for it, so nothing fails by itself:
@@ -40,16 +39,9 @@ test('(d) a hung node (SIGSTOP) is marked down within the bound, its requests en
   const traffic = startTraffic({ cluster, ledger, http, ws, isDone, deadlineMs });
   t.after(() => traffic.sockets.forEach((s) => s.terminate()));
 
-  let running = 0;
-  let onRunning: () => void = () => undefined;
-  const bothRunning = new Promise<void>((resolve) => (onRunning = () => ++running === 2 && resolve()));
-  const messages: ChatMessage[] = [{ role: 'system', content: openingText }, { role: 'user', content: 'Write a long essay.' }];
-  const longStream = chatTurn(cluster.url, { ledger, session: longHttp, key: cluster.keyOf(longHttp), messages, maxTokens: 7_000, deadlineMs, onFirstDelta: onRunning });
-  const socket = await WsClient.open(cluster.url, { session: longWs, key: cluster.keyOf(longWs), timeoutMs: 10_000 });
+  const { longStream, longTurn, socket } = await startLongStreams(cluster, ledger, { httpSession: longHttp, wsSession: longWs, deadlineMs });
   t.after(() => socket.terminate());
   assert.equal(socket.replica, 'node-a');
-  const longTurn = socket.turn({ ledger, input: [inputMessage(`${openingText}\nWrite a long essay.`)], maxTokens: 7_000, deadlineMs, onFirstDelta: onRunning });
-  await within(bothRunning, 20_000, 'the long streams started');
 
   const stoppedAt = performance.now();
   a.signal('SIGSTOP');

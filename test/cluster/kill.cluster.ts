@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { chatTurn, WsClient, type ChatMessage } from './harness/clients.js';
+import { chatTurn } from './harness/clients.js';
 import { Cluster } from './harness/Cluster.js';
-import { brief, countersAgainstLedger, inputMessage, logCounts, openingText, report, userText, within } from './harness/conversation.js';
+import { brief, countersAgainstLedger, logCounts, openingText, report, userText, within } from './harness/conversation.js';
 import { isAlive } from './harness/FlintNode.js';
 import { haproxyMissing } from './harness/Haproxy.js';
 import { Ledger, type Entry } from './harness/Ledger.js';
-import { okSince, startTraffic } from './harness/traffic.js';
+import { okSince, startLongStreams, startTraffic } from './harness/traffic.js';
 
 // (c) kill -9 of a node mid-stream: the streams in flight on it end with a closed connection at
 // once (the kernel closes its sockets; HAProxy passes that on), far within the request deadline;
@@ -40,16 +40,9 @@ test('(c) kill -9 of a node mid-stream: in-flight streams end at once, new sessi
   t.after(() => traffic.sockets.forEach((s) => s.terminate()));
 
   // One long stream over HTTP and one over a WebSocket, both running on node-a when it dies.
-  let running = 0;
-  let onRunning: () => void = () => undefined;
-  const bothRunning = new Promise<void>((resolve) => (onRunning = () => ++running === 2 && resolve()));
-  const messages: ChatMessage[] = [{ role: 'system', content: openingText }, { role: 'user', content: 'Write a long essay.' }];
-  const longStream = chatTurn(cluster.url, { ledger, session: longHttp, key: cluster.keyOf(longHttp), messages, maxTokens: 7_000, deadlineMs, onFirstDelta: onRunning });
-  const socket = await WsClient.open(cluster.url, { session: longWs, key: cluster.keyOf(longWs), timeoutMs: 10_000 });
+  const { longStream, longTurn, socket } = await startLongStreams(cluster, ledger, { httpSession: longHttp, wsSession: longWs, deadlineMs });
   t.after(() => socket.terminate());
   assert.equal(socket.replica, 'node-a');
-  const longTurn = socket.turn({ ledger, input: [inputMessage(`${openingText}\nWrite a long essay.`)], maxTokens: 7_000, deadlineMs, onFirstDelta: onRunning });
-  await within(bothRunning, 20_000, 'the long streams started');
 
   killedAt = performance.now();
   a.signal('SIGKILL');

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { chatTurn, outputText, WsClient, type ChatMessage } from './clients.js';
 import type { Cluster } from './Cluster.js';
-import { inputMessage, openingText, userText } from './conversation.js';
+import { inputMessage, openingText, userText, within } from './conversation.js';
 import type { Ledger } from './Ledger.js';
 
 /** A WebSocket client that opened a new socket for its session, and how long that took. */
@@ -155,4 +155,26 @@ export function okSince(ledger: Ledger, sinceMs: number): Map<string, number> {
   const counts = new Map<string, number>();
   for (const e of ledger.entries) if (e.outcome === 'ok' && e.startMs > sinceMs) counts.set(e.session, (counts.get(e.session) ?? 0) + 1);
   return counts;
+}
+
+/**
+ * One long generation over HTTP and one over a WebSocket (sessions chosen to hash to the same
+ * node), resolved once both stream; the streams' ends and the socket, for a failure scenario.
+ */
+export async function startLongStreams(cluster: Cluster, ledger: Ledger, options: { httpSession: string; wsSession: string; deadlineMs: number }) {
+  const { httpSession, wsSession, deadlineMs } = options;
+  let running = 0;
+  let onRunning: () => void = () => undefined;
+  const bothRunning = new Promise<void>((resolve) => (onRunning = () => ++running === 2 && resolve()));
+  const messages: ChatMessage[] = [{ role: 'system', content: openingText }, { role: 'user', content: 'Write a long essay.' }];
+  const longStream = chatTurn(cluster.url, { ledger, session: httpSession, key: cluster.keyOf(httpSession), messages, maxTokens: 7_000, deadlineMs, onFirstDelta: onRunning });
+  const socket = await WsClient.open(cluster.url, { session: wsSession, key: cluster.keyOf(wsSession), timeoutMs: 10_000 });
+  try {
+    const longTurn = socket.turn({ ledger, input: [inputMessage(`${openingText}\nWrite a long essay.`)], maxTokens: 7_000, deadlineMs, onFirstDelta: onRunning });
+    await within(bothRunning, 20_000, 'the long streams started');
+    return { longStream, longTurn, socket };
+  } catch (err) {
+    socket.terminate();
+    throw err;
+  }
 }
