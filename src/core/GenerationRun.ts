@@ -6,6 +6,7 @@ import type { RunRegistry } from './RunRegistry.js';
 import type { TenantLimits } from './TenantLimits.js';
 import type { RequestObserver, RequestSummary } from './RequestObserver.js';
 import { TimedEvents, timedOut } from './TimedEvents.js';
+import { LinkedAbort } from '../utils/LinkedAbort.js';
 import type { FinishReason, GenerateRequest, GenerationEvent, GenerationTimings, SlotPlacement, Usage } from './types.js';
 
 /** Why a run was stopped before its natural end; picks the outcome, status and log level. */
@@ -71,9 +72,8 @@ export interface RunContext {
 export class GenerationRun implements AsyncDisposable {
   readonly #context: RunContext;
   readonly #arrived = performance.now();
-  readonly #deadline = new AbortController();
-  /** Stops from inside the server: a cancel by id, shutdown. */
-  readonly #stop = new AbortController();
+  /** The edge's signal, the deadline and stops from inside the server (a cancel by id, shutdown). */
+  readonly #abort: LinkedAbort;
   readonly #timer: NodeJS.Timeout;
   /** The signal the generation runs under: edge, deadline, or the run's own stop. */
   readonly signal: AbortSignal;
@@ -92,9 +92,10 @@ export class GenerationRun implements AsyncDisposable {
 
   private constructor(context: RunContext) {
     this.#context = context;
-    this.#timer = setTimeout(() => this.#deadline.abort(new RunAborted('deadline')), context.deadlineMs);
+    this.#abort = new LinkedAbort([context.signal]);
+    this.#timer = setTimeout(() => this.#abort.abort(new RunAborted('deadline')), context.deadlineMs);
     this.#timer.unref();
-    this.signal = AbortSignal.any([context.signal, this.#deadline.signal, this.#stop.signal]);
+    this.signal = this.#abort.signal;
     context.registry?.add(this);
   }
 
@@ -176,7 +177,7 @@ export class GenerationRun implements AsyncDisposable {
 
   /** Stops the run (a `response.cancel`, `POST .../cancel`, shutdown): it ends as cancelled with `reason`. */
   stop(reason: AbortReason): void {
-    this.#stop.abort(new RunAborted(reason));
+    this.#abort.abort(new RunAborted(reason));
   }
 
   /** Seconds from arrival to the first output, once there was some. */
@@ -209,6 +210,8 @@ export class GenerationRun implements AsyncDisposable {
   async dispose(): Promise<void> {
     clearTimeout(this.#timer);
     await this.#generation?.dispose();
+    // What the generation ran under is over: the edge's signal (a socket's, for its lifetime) keeps no listener of it.
+    this.#abort.unlink();
     this.#releaseGeneration?.();
     this.#context.registry?.delete(this);
   }

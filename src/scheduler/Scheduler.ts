@@ -6,6 +6,7 @@ import type { WorkerClient, WorkerRun } from '../pool/WorkerClient.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
 import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
 import type { GatewayState } from '../core/status.js';
+import { LinkedAbort } from '../utils/LinkedAbort.js';
 
 /** Admission limits (config `scheduler`). */
 export interface SchedulerLimits {
@@ -280,8 +281,8 @@ class ScheduledGeneration implements Generation {
   readonly events: AsyncIterable<GenerationEvent>;
   readonly #request: GenerateRequest;
   readonly #access: SchedulerAccess;
-  /** Aborted by dispose: stops queueing or the worker. */
-  readonly #stop = new AbortController();
+  /** Follows the caller's signal; dispose aborts it too: stops queueing or the worker. */
+  readonly #abort: LinkedAbort;
   readonly #signal: AbortSignal;
   #queued: QueuedRequest | undefined;
   #lease: SlotLease | undefined;
@@ -292,7 +293,8 @@ class ScheduledGeneration implements Generation {
   constructor(request: GenerateRequest, signal: AbortSignal, access: SchedulerAccess) {
     this.#request = request;
     this.#access = access;
-    this.#signal = AbortSignal.any([signal, this.#stop.signal]);
+    this.#abort = new LinkedAbort([signal]);
+    this.#signal = this.#abort.signal;
     this.events = { [Symbol.asyncIterator]: () => this.#events() };
   }
 
@@ -305,7 +307,7 @@ class ScheduledGeneration implements Generation {
   }
 
   async #dispose(): Promise<void> {
-    this.#stop.abort(new DOMException('generation disposed', 'AbortError'));
+    this.#abort.abort(new DOMException('generation disposed', 'AbortError'));
     this.#queued?.abandon();
     const run = this.#run;
     if (run) {
@@ -318,6 +320,7 @@ class ScheduledGeneration implements Generation {
   #release(): void {
     if (this.#isReleased || !this.#lease) return;
     this.#isReleased = true;
+    this.#abort.unlink();
     this.#access.release(this.#lease);
   }
 
