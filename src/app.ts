@@ -32,6 +32,8 @@ import { catalogFile, loadCatalog } from './modelfiles/loadCatalog.js';
 import { resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import type { PullOptions } from './modelfiles/pullModel.js';
 import { WorkerPool } from './pool/WorkerPool.js';
+import type { ModelInfo } from './core/types.js';
+import { RemoteMember } from './pool/RemoteMember.js';
 import { ResponseService } from './responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
@@ -73,7 +75,7 @@ export interface App extends AsyncDisposable {
  */
 export function resolveThreads(config: Config): { threads: number; batchThreads: number } {
   const cores = availableParallelism();
-  const workers = config.engine.workers;
+  const workers = Math.max(1, config.engine.workers);
   const threads = config.engine.threads > 0 ? config.engine.threads : Math.max(1, Math.floor((cores - 1) / workers));
   const batchThreads = config.engine.batchThreads > 0 ? config.engine.batchThreads : Math.max(threads, Math.floor(cores / workers));
   return { threads, batchThreads };
@@ -117,7 +119,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   logger.info({ config: redactConfig(config) }, 'effective configuration');
 
   const modelsDir = path.resolve(config.model.dir);
-  const model = await resolveModelFile(config.model.path, {
+  // A front only (no local workers) loads no model: its members do.
+  const isFrontOnly = config.engine.workers === 0;
+  const model: ResolvedModel = isFrontOnly ? { path: config.model.path, defaultAlias: '', isDemo: false } : await resolveModelFile(config.model.path, {
     modelsDir,
     demoPreset: config.model.demoPreset,
     catalog: loadCatalog(catalogFile(config.model.catalog)),
@@ -136,7 +140,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.threadsPerWorker.set({ phase: 'prompt' }, batchThreads);
   metrics.queueLimit.set(config.scheduler.maxQueueLength);
 
-  scheduler = new Scheduler(config.scheduler, config.engine.workers, logger, createSchedulerObserver(metrics));
+  scheduler = new Scheduler({ ...config.scheduler, retriesBeforeOutput: config.upstream.retries }, config.engine.workers + config.upstreams.length, logger, createSchedulerObserver(metrics));
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
   metrics.wsResumableLimits.set({ kind: 'sessions' }, config.websocket.maxResumableSessions);
   metrics.wsResumableLimits.set({ kind: 'bytes' }, config.websocket.maxResumableBytes);
@@ -208,6 +212,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       onRestart: () => metrics.workerRestarts.inc(),
     },
   );
+  const members = config.upstreams.map((settings, i) => new RemoteMember(config.engine.workers + i, settings, config.upstream, logger));
+  for (const member of members) {
+    const labels = { member: member.settings.name, kind: member.settings.kind };
+    metrics.upstreamUp.set(labels, 0);
+    member.onStateChange((isUp) => {
+      metrics.upstreamUp.set(labels, isUp ? 1 : 0);
+      if (!isUp) {
+        metrics.upstreamDowns.inc({ member: member.settings.name });
+        scheduler.removeWorker(member.index);
+        return;
+      }
+      // Without local workers the model's facts come from the configuration and the first member up.
+      if (isFrontOnly && !scheduler.model) scheduler.setModel(frontModelInfo(config, member.modelName));
+      scheduler.addWorker(member, member.settings.slots);
+    });
+  }
 
   const latencies = new RecentLatencies();
   const metricsObserver = createRequestObserver(metrics);
@@ -310,7 +330,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   try {
     await pool.start();
+    // Each member's first probe before the listener opens: a front whose members are up is ready at once.
+    await Promise.all(members.map((m) => m.startProbing()));
   } catch (err) {
+    for (const member of members) member.dispose();
     await pool.dispose();
     await fastify.close();
     store.close();
@@ -342,6 +365,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       clearTimeout(grace);
       await metricsServer?.close();
       await drained;
+      for (const member of members) member.dispose();
       await pool.dispose();
       store.close();
     })());
@@ -374,6 +398,28 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 function resolveDiskCache(config: Config): { dir: string; bytes: number } {
   const bytes = config.engine.savedPrefixBytes > 0 ? config.engine.diskCacheBytes : 0;
   return { dir: path.join(path.resolve(config.dataDir), 'prompt-cache'), bytes };
+}
+
+/**
+ * The served model of a front without local workers: its name from `model.alias` (else the
+ * member's own), its context from `model.contextSize`; members enforce the real limits and
+ * report overflows, so the front's coarse length check only refuses what cannot fit anywhere.
+ */
+function frontModelInfo(config: Config, memberModel: string | undefined): ModelInfo {
+  const contextSize = config.model.contextSize;
+  return {
+    id: config.model.alias || memberModel || 'default',
+    aliases: config.model.aliases,
+    contextSize,
+    trainContextSize: contextSize,
+    architecture: 'remote',
+    chatWrapper: 'remote',
+    hasInfill: true,
+    hasToolCalls: true,
+    hasThinking: false,
+    maxTokenChars: 64,
+    createdS: Math.floor(Date.now() / 1000),
+  };
 }
 
 /** Size and write time of the model file (for Ollama's model lists); absent if it cannot be read. */

@@ -93,6 +93,13 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
       `server.host: '${server.host}' is reachable from other machines but server.apiKeys is empty. Set FLINT_API_KEYS, bind 127.0.0.1, or set server.allowUnauthenticatedRemote: true if a proxy in front authenticates.`,
     );
   }
+  const engine = withDefaults.engine as Config['engine'] | undefined;
+  const upstreams = withDefaults.upstreams as Config['upstreams'] | undefined;
+  if (engine && Array.isArray(upstreams)) {
+    if (engine.workers === 0 && upstreams.length === 0) problems.push('engine.workers: 0 local workers needs at least one entry in upstreams (remote engines to serve from)');
+    const names = upstreams.map((u) => u.name);
+    for (const name of new Set(names.filter((n, i) => names.indexOf(n) !== i))) problems.push(`upstreams: the name '${name}' is used twice`);
+  }
   if (problems.length > 0) {
     throw new FlintError('FLINT_ERR_CONFIG', { details: { detail: '\n  - ' + [...new Set(problems)].join('\n  - ') } });
   }
@@ -107,6 +114,7 @@ export function redactConfig(config: Config): unknown {
     server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***') },
     metrics: { ...config.metrics, token: config.metrics.token ? '***' : '' },
     download: { ...config.download, hfToken: config.download.hfToken ? '***' : '' },
+    upstreams: config.upstreams.map((u) => ({ ...u, key: u.key ? '***' : '' })),
   };
 }
 

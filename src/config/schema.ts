@@ -69,7 +69,7 @@ export const ConfigSchema = Type.Object(
     engine: Type.Object(
       {
         /** llama.cpp worker processes. */
-        workers: Type.Integer({ default: 1, minimum: 1, maximum: 64 }),
+        workers: Type.Integer({ default: 1, minimum: 0, maximum: 64 }),
         /** Sequences (slots) per worker context. */
         slots: Type.Integer({ default: 2, minimum: 1, maximum: 256 }),
         /** Compute threads per worker for decoding; 0 = one less than the available cores, split over workers, at least 1. */
@@ -241,6 +241,43 @@ export const ConfigSchema = Type.Object(
         level: Type.Unsafe<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>({ ...LogLevel, default: 'info' }),
         /** `pretty`: short human lines (pino-pretty); `json`: one JSON object per line; `auto`: pretty on a terminal, else JSON. */
         format: Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')], { default: 'auto' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    /**
+     * Remote engines served next to (or, with `engine.workers: 0`, instead of) local workers: other
+     * Flint nodes, llama-server, vLLM, Ollama or any OpenAI-compatible server with the same model.
+     * Flint keeps sockets, sessions and stored responses; members only generate.
+     */
+    upstreams: Type.Array(
+      Type.Object(
+        {
+          /** Name in logs, metrics and errors. */
+          name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }),
+          /** Base URL of the member (`http://10.0.0.2:8080`). */
+          url: Type.String({ pattern: '^https?://[^\\s]+$' }),
+          /** What serves it: its readiness probe and the sampling settings it reads. */
+          kind: Type.Union([Type.Literal('flint'), Type.Literal('llama-server'), Type.Literal('vllm'), Type.Literal('ollama'), Type.Literal('openai')], { default: 'openai' }),
+          /** Bearer key the member expects (empty: none). */
+          key: Type.String({ default: '' }),
+          /** Model name sent to it (empty: the first its /v1/models lists). */
+          model: Type.String({ default: '' }),
+          /** Requests run on it at once (its slots in the scheduler; more wait in Flint's queue). */
+          slots: Type.Integer({ default: 4, minimum: 1, maximum: 1024 }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], maxItems: 64 },
+    ),
+    upstream: Type.Object(
+      {
+        /** Readiness probe of each member this often; a member that fails it (or a request) leaves the pool until one succeeds. */
+        probeIntervalMs: Type.Integer({ default: 2_000, minimum: 100, maximum: 600_000 }),
+        probeTimeoutMs: Type.Integer({ default: 2_000, minimum: 100, maximum: 60_000 }),
+        /** A member must answer a request (its response headers) within this, else it is marked down and the request retried. */
+        connectTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+        /** Other members a request tries when its member fails before any output. */
+        retries: Type.Integer({ default: 2, minimum: 0, maximum: 8 }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -45,6 +45,9 @@ export const errorCodes = {
   FLINT_ERR_MODEL_INVALID: { status: 502, type: 'server_error', code: 'model_invalid', message: "'{file}' is not a usable GGUF file: {detail}" },
   FLINT_ERR_MODEL_CHECKSUM: { status: 502, type: 'server_error', code: 'model_checksum_mismatch', message: "'{file}' does not match its checksum: SHA-256 {actual}, but {source} states {expected}. The download is corrupt or the file changed upstream" },
   FLINT_ERR_MODEL_LOAD: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: 'The model could not be loaded: {detail}' },
+  FLINT_ERR_UPSTREAM_UNAVAILABLE: { status: 503, type: 'service_unavailable_error', code: 'server_unavailable', message: "The engine '{member}' is unavailable ({detail}). It is safe to retry." },
+  FLINT_ERR_UPSTREAM_FAILED: { status: 502, type: 'server_error', code: 'upstream_error', message: "The engine '{member}' failed while serving this request: {detail}" },
+  FLINT_ERR_UPSTREAM_REJECTED: { status: 400, type: 'invalid_request_error', code: null, message: "The engine '{member}' refused the request: {detail}" },
 } as const satisfies Record<string, ErrorCodeRow>;
 
 /** One row of the error table. */

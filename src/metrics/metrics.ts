@@ -66,6 +66,9 @@ export function createMetrics(sources: MetricSources = {}) {
     workerUp: new Gauge({ name: 'flint_worker_up', help: '1 while the worker is up, 0 while it is down or restarting.', labelNames: ['worker'] as const, registers: r }),
     modelInfo: new Gauge({ name: 'flint_model_info', help: 'The served model (value 1).', labelNames: ['model', 'architecture', 'context_size'] as const, registers: r }),
     workerRestarts: new Counter({ name: 'flint_worker_restarts_total', help: 'Worker processes restarted after dying.', registers: r }),
+    upstreamUp: new Gauge({ name: 'flint_upstream_up', help: 'Remote engines (config upstreams): 1 while the member passes its readiness probe and serves, 0 while it is out of the pool.', labelNames: ['member', 'kind'] as const, registers: r }),
+    upstreamDowns: new Counter({ name: 'flint_upstream_down_total', help: 'Times a remote engine left the pool (a failed probe or request).', labelNames: ['member'] as const, registers: r }),
+    upstreamRetries: new Counter({ name: 'flint_upstream_retries_total', help: 'Requests tried again on another member after theirs failed before any output.', registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
     routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, cold.', labelNames: ['route'] as const, registers: r }),
     promptRenders: new Counter({

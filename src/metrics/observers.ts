@@ -66,6 +66,7 @@ export function createSchedulerObserver(metrics: Metrics) {
     onEvictionSave: (kind: 'idle' | 'critical') => metrics.evictionSaves.inc({ kind }),
     onSavedPrefixBytes: (worker: number, bytes: number) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
     onStreamOverflow: () => metrics.streamOverflows.inc(),
+    onRetry: () => metrics.upstreamRetries.inc(),
   };
 }
 

@@ -9,25 +9,10 @@ import { AsyncQueue } from '../utils/AsyncQueue.js';
 import type { ChatMessage, GenerateRequest } from '../core/types.js';
 import { sameMessage } from '../core/sameMessage.js';
 import type { Logger } from '../core/Logger.js';
+import type { EngineMember, RunOptions, WorkerEvent, WorkerRun } from './EngineMember.js';
 import { IPC_VERSION, type DiskCacheReport, type ParentMessage, type WorkerMessage, type WorkerModelFacts, type WorkerSettings } from '../ipc/messages.js';
 
-/** Events of one generation as the worker reports them. */
-export type WorkerEvent = Extract<WorkerMessage, { type: 'started' | 'delta' | 'reasoning' | 'progress' | 'tool_call' | 'done' }>;
-
-/** Limits on what is buffered for a consumer that reads slower than the worker generates. */
-export interface RunOptions {
-  readonly maxBufferedBytes: number;
-  readonly onOverflow: () => void;
-}
-
-/** A generation on a worker: its events (read once), and when the worker has stopped it. */
-export interface WorkerRun {
-  readonly events: AsyncIterable<WorkerEvent>;
-  /** Settles once the worker reported `done` or a failure, or died: the slot is then free. Never rejects. */
-  readonly finished: Promise<void>;
-  /** Chat requests: messages sent to the worker, and messages it already held from the slot's previous request. */
-  readonly messages?: { readonly sent: number; readonly kept: number };
-}
+export type { RunOptions, WorkerEvent, WorkerRun } from './EngineMember.js';
 
 /** One request's events on their way from the worker to the consumer. */
 interface Stream {
@@ -59,7 +44,7 @@ export interface WorkerClientOptions {
  * One worker child process. Requests are multiplexed by id; cancels are forwarded; when the
  * process dies every request in flight fails at once with FLINT_ERR_WORKER_CRASHED.
  */
-export class WorkerClient {
+export class WorkerClient implements EngineMember {
   readonly index: number;
   readonly facts: WorkerModelFacts;
   readonly #child: ChildProcess;

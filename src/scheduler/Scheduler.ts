@@ -2,7 +2,7 @@ import { FlintError } from '../errors/FlintError.js';
 import type { Gateway, GenerateOptions, Generation, Readiness } from '../core/Gateway.js';
 import type { Logger } from '../core/Logger.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, PromptRender } from '../core/types.js';
-import type { WorkerClient, WorkerRun } from '../pool/WorkerClient.js';
+import type { EngineMember, WorkerRun } from '../pool/EngineMember.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
 import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
 import type { GatewayState } from '../core/status.js';
@@ -14,6 +14,8 @@ export interface SchedulerLimits {
   readonly maxQueueWaitMs: number;
   /** Generated text held for a consumer that is not reading before its generation is cancelled. */
   readonly maxStreamBufferBytes: number;
+  /** Times a request whose remote member failed before any output is tried on another (config `upstream.retries`). */
+  readonly retriesBeforeOutput?: number;
 }
 
 /** Observations the scheduler reports; metrics/ implements them. */
@@ -34,6 +36,8 @@ export interface SchedulerObserver {
   onEvictionSave?(kind: 'idle' | 'critical'): void;
   /** A consumer stopped reading and its generation was cancelled at the buffer limit. */
   onStreamOverflow?(): void;
+  /** A request was tried again on another member after its member failed before any output. */
+  onRetry?(): void;
 }
 
 interface Waiter {
@@ -86,7 +90,7 @@ export class Scheduler implements Gateway {
   }
 
   /** Adds a worker's slots (on start and after a restart) and serves waiting requests. */
-  addWorker(worker: WorkerClient, slots: number): void {
+  addWorker(worker: EngineMember, slots: number): void {
     this.#workersUp++;
     worker.onSavedPrefixBytes((bytes) => this.#observer.onSavedPrefixBytes?.(worker.index, bytes));
     this.#slots.addWorker(worker, slots);
@@ -336,12 +340,39 @@ class ScheduledGeneration implements Generation {
   }
 
   async *#generate(): AsyncGenerator<GenerationEvent> {
-    const { observer, limits, logger } = this.#access;
     const request = this.#request;
-    const signal = this.#signal;
     const queuedAt = performance.now();
     rejectTooLong(request, this.#access.model());
     const fingerprint = toFingerprint(request.input);
+    const retries = this.#access.limits.retriesBeforeOutput ?? 0;
+    for (let attempt = 0; ; attempt++) {
+      let hasOutput = false;
+      try {
+        for await (const event of this.#attempt(fingerprint, queuedAt)) {
+          if (event.type !== 'progress') hasOutput = true;
+          yield event;
+        }
+        return;
+      } catch (err) {
+        // A remote member that failed before the first event: the same request on another member.
+        if (hasOutput || attempt >= retries || this.#signal.aborted || this.#disposal || !isRetryable(err)) throw err;
+        await this.#run?.finished;
+        // The failed attempt's lease went back when its run finished (that reaction ran before this one).
+        this.#release();
+        this.#lease = undefined;
+        this.#run = undefined;
+        this.#isReleased = false;
+        this.#access.observer.onRetry?.();
+        this.#access.logger.info({ reqId: request.id, attempt: attempt + 1, reason: (err as Error).message }, 'engine unavailable before any output; retrying on another');
+      }
+    }
+  }
+
+  /** One lease and run: admission (queueing if needed), the run on the leased slot, its events. */
+  async *#attempt(fingerprint: PromptFingerprint, queuedAt: number): AsyncGenerator<GenerationEvent> {
+    const { observer, limits, logger } = this.#access;
+    const request = this.#request;
+    const signal = this.#signal;
     let lease = this.#access.leaseNow(fingerprint, signal);
     if (!lease) {
       // Queued: report the position now and whenever it changes, so transports can keep clients informed.
@@ -398,6 +429,11 @@ class ScheduledGeneration implements Generation {
     }
     throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
   }
+}
+
+/** Failures another member may not share: a remote engine that is down, overloaded or draining. */
+function isRetryable(err: unknown): boolean {
+  return err instanceof FlintError && err.code === 'FLINT_ERR_UPSTREAM_UNAVAILABLE';
 }
 
 /**

@@ -1,5 +1,5 @@
 import { LruMap } from '../utils/LruMap.js';
-import type { WorkerClient } from '../pool/WorkerClient.js';
+import type { EngineMember } from '../pool/EngineMember.js';
 import { sharedChars, type PromptFingerprint } from './fingerprint.js';
 import type { SlotPlacement } from '../core/types.js';
 import type { SlotSnapshot } from '../core/status.js';
@@ -9,13 +9,13 @@ export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'cold';
 
 /** A slot held by one request until the worker reports it has stopped. */
 export interface SlotLease {
-  readonly worker: WorkerClient;
+  readonly worker: EngineMember;
   readonly slot: number;
   readonly route: RouteKind;
 }
 
 interface SlotState {
-  readonly worker: WorkerClient;
+  readonly worker: EngineMember;
   readonly slot: number;
   isBusy: boolean;
   lastUsed: number;
@@ -71,7 +71,7 @@ export class SlotTable {
     return out;
   }
 
-  addWorker(worker: WorkerClient, slots: number): void {
+  addWorker(worker: EngineMember, slots: number): void {
     for (let slot = 0; slot < slots; slot++) {
       this.#slots.push({ worker, slot, isBusy: false, lastUsed: 0, cacheKey: undefined, fingerprint: undefined, scope: undefined, heldTokens: 0 });
     }

@@ -67,3 +67,20 @@ test('a host reachable from other machines without keys refuses to start, unless
   assert.equal(loadConfig({ env: { FLINT_HOST: '127.0.0.5' } }).config.server.host, '127.0.0.5');
   assert.equal(loadConfig({ env: { FLINT_HOST: '0.0.0.0', FLINT_API_KEYS: 'k', FLINT_METRICS_TOKEN: 't' } }).config.metrics.token, 't');
 });
+
+test('upstreams: a front without workers needs members; names are unique, URLs http(s), keys redacted', () => {
+  const file = path.join(dir, 'front.yaml');
+  writeFileSync(file, 'engine:\n  workers: 0\nupstreams:\n  - { name: a, url: "http://127.0.0.2:8080", kind: llama-server, key: secret }\n');
+  const { config } = loadConfig({ flags: { config: file }, env: {} });
+  assert.deepEqual(config.upstreams, [{ name: 'a', url: 'http://127.0.0.2:8080', kind: 'llama-server', key: 'secret', model: '', slots: 4 }]);
+  assert.equal(config.upstream.retries, 2);
+  assert.doesNotMatch(JSON.stringify(redactConfig(config)), /secret/);
+  const refused = (yaml: string, pattern: RegExp) => {
+    writeFileSync(file, yaml);
+    assert.throws(() => loadConfig({ flags: { config: file }, env: {} }), (err: unknown) => err instanceof FlintError && pattern.test(err.message));
+  };
+  refused('engine:\n  workers: 0\n', /engine\.workers: 0 local workers needs at least one entry in upstreams/);
+  refused('upstreams:\n  - { name: a, url: "http://h:1" }\n  - { name: a, url: "http://h:2" }\n', /the name 'a' is used twice/);
+  refused('upstreams:\n  - { name: a, url: "ftp://h" }\n', /upstreams\.0\.url/);
+  refused('upstreams:\n  - { name: a, url: "http://h", kind: tgi }\n', /upstreams\.0\.kind/);
+});

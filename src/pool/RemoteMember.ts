@@ -1,0 +1,338 @@
+import { FlintError } from '../errors/FlintError.js';
+import type { Logger } from '../core/Logger.js';
+import type { FinishReason, GenerateRequest, ToolCall } from '../core/types.js';
+import { AsyncQueue } from '../utils/AsyncQueue.js';
+import { LinkedAbort } from '../utils/LinkedAbort.js';
+import type { EngineMember, RunOptions, WorkerEvent, WorkerRun } from './EngineMember.js';
+import { healthPaths, toUpstreamRequest, type UpstreamKind } from './upstreamRequest.js';
+
+/** One entry of config `upstreams`. */
+export interface UpstreamSettings {
+  readonly name: string;
+  /** Base URL (`http://10.0.0.2:8080`); paths are appended. */
+  readonly url: string;
+  readonly kind: UpstreamKind;
+  /** Bearer key the member expects ('' for none). */
+  readonly key: string;
+  /** Model name sent to the member ('' = the first one its `/v1/models` lists, else the request's). */
+  readonly model: string;
+  /** Requests the front runs on it at once (its slots in the scheduler). */
+  readonly slots: number;
+}
+
+/** Config `upstream`: how members are probed and how long they may take to answer. */
+export interface UpstreamTimeouts {
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  /** From sending a request to the member's response headers. */
+  readonly connectTimeoutMs: number;
+}
+
+/** Longest SSE line or error body read from a member: a hostile or broken one cannot grow memory. */
+const maxLineChars = 4 * 1024 * 1024;
+const maxErrorBodyChars = 64 * 1024;
+
+/**
+ * A remote engine in the pool: another Flint node, llama-server, vLLM, Ollama or any
+ * OpenAI-compatible server, driven over its streaming Chat Completions / Completions API. It
+ * is up while its readiness probe answers; a refused connection, a 5xx or a stream cut short
+ * marks it down at once (passive ejection) until the next probe succeeds. Failures before any
+ * output are FLINT_ERR_UPSTREAM_UNAVAILABLE, which the scheduler retries on another member.
+ */
+export class RemoteMember implements EngineMember {
+  readonly index: number;
+  readonly settings: UpstreamSettings;
+  readonly #timeouts: UpstreamTimeouts;
+  readonly #logger: Logger;
+  readonly #stateHandlers: Array<(isUp: boolean, reason: string) => void> = [];
+  #isUp = false;
+  #memberModel: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #isDisposed = false;
+
+  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger) {
+    this.index = index;
+    this.settings = settings;
+    this.#timeouts = timeouts;
+    this.#logger = logger.child({ member: settings.name });
+  }
+
+  get isAlive(): boolean {
+    return this.#isUp;
+  }
+
+  /** The model name it is sent (configured, else the first its `/v1/models` listed, once probed). */
+  get modelName(): string | undefined {
+    return this.settings.model || this.#memberModel;
+  }
+
+  /** Registers a callback for the member going up (its slots can be leased) or down. */
+  onStateChange(handler: (isUp: boolean, reason: string) => void): void {
+    this.#stateHandlers.push(handler);
+  }
+
+  onSavedPrefixBytes(): void {
+    // A remote member's saved prefixes are its own business.
+  }
+
+  /** Probes now and then every `probeIntervalMs` until disposed. */
+  startProbing(): Promise<void> {
+    const tick = async () => {
+      await this.probe();
+      if (!this.#isDisposed) this.#timer = setTimeout(() => void tick(), this.#timeouts.probeIntervalMs).unref();
+    };
+    return tick();
+  }
+
+  /** One readiness probe; the first that succeeds also learns the member's model name. */
+  async probe(): Promise<void> {
+    try {
+      const res = await this.#fetch(healthPaths[this.settings.kind], { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
+      await res.body?.cancel();
+      if (!res.ok) return this.#setState(false, `readiness probe answered ${res.status}`);
+      if (this.settings.model === '' && this.#memberModel === undefined) this.#memberModel = await this.#firstModel();
+      this.#setState(true, 'readiness probe answered');
+    } catch (err) {
+      this.#setState(false, `readiness probe failed: ${describe(err)}`);
+    }
+  }
+
+  run(id: string, _slot: number, request: GenerateRequest, signal: AbortSignal, options: RunOptions): WorkerRun {
+    const queue = new AsyncQueue<WorkerEvent>();
+    const buffer = { chars: 0, isOverflowed: false };
+    const abort = new LinkedAbort([signal]);
+    const onText = () => {
+      if (buffer.chars > options.maxBufferedBytes && !buffer.isOverflowed) {
+        // The consumer is not reading: stop generating for it rather than buffer without bound.
+        buffer.isOverflowed = true;
+        options.onOverflow();
+        abort.abort(new DOMException('consumer stopped reading', 'AbortError'));
+      }
+    };
+    const finished = this.#stream(id, request, abort, queue, buffer, onText).finally(() => abort.unlink());
+    const events = (async function* () {
+      for await (const event of queue) {
+        if (event.type === 'delta' || event.type === 'reasoning') buffer.chars -= event.text.length;
+        yield event;
+      }
+    })();
+    return { events, finished };
+  }
+
+  dispose(): void {
+    this.#isDisposed = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** Streams one generation into `queue`; settles once the member's answer is over. Never rejects. */
+  async #stream(id: string, request: GenerateRequest, abort: LinkedAbort, queue: AsyncQueue<WorkerEvent>, buffer: { chars: number }, onText: () => void): Promise<void> {
+    const startedAt = performance.now();
+    let firstAt: number | undefined;
+    let isStarted = false;
+    let finishReason: FinishReason | undefined;
+    let usage = { promptTokens: 0, cachedTokens: 0, completionTokens: 0 };
+    let pieces = 0;
+    const calls = new Map<number, { id: string; name: string; arguments: string }>();
+    const start = () => {
+      if (isStarted) return;
+      isStarted = true;
+      firstAt = performance.now();
+      queue.push({ type: 'started', id, promptTokens: 0, cachedTokens: 0, restoredTokens: 0, copiedTokens: 0, evictionSave: 'none' });
+    };
+    const member = this.settings.name;
+    try {
+      const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind);
+      const headersBy = AbortSignal.timeout(this.#timeouts.connectTimeoutMs);
+      let res: Response;
+      try {
+        res = await this.#fetch(upstream.path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify(upstream.body),
+          signal: AbortSignal.any([abort.signal, headersBy]),
+        });
+      } catch (err) {
+        if (abort.signal.aborted) throw abort.signal.reason;
+        throw this.#down(headersBy.aborted ? `no answer within ${this.#timeouts.connectTimeoutMs} ms` : describe(err));
+      }
+      if (!res.ok) {
+        const detail = errorMessageOf(await readCapped(res, maxErrorBodyChars)) ?? `HTTP ${res.status}`;
+        // Overloaded, draining or broken: another member may serve it. A refusal would be refused anywhere.
+        if (res.status >= 500 || res.status === 429) throw this.#down(`HTTP ${res.status}: ${detail}`, res.status === 429 || res.status === 503);
+        throw new FlintError('FLINT_ERR_UPSTREAM_REJECTED', { details: { member, detail } });
+      }
+      if (!res.body) throw this.#down('the answer has no body');
+      const decoder = new TextDecoder();
+      let line = '';
+      const onData = (data: string): void => {
+        if (data === '[DONE]') return;
+        const chunk = JSON.parse(data) as StreamChunk;
+        if (chunk.error) {
+          const detail = chunk.error.message ?? JSON.stringify(chunk.error).slice(0, 500);
+          throw isStarted || pieces > 0 ? new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail } }) : this.#down(detail, true);
+        }
+        const choice = chunk.choices?.[0];
+        const delta = choice?.delta;
+        const reasoning = delta?.reasoning_content ?? delta?.reasoning;
+        if (typeof reasoning === 'string' && reasoning.length > 0) {
+          start();
+          buffer.chars += reasoning.length;
+          queue.push({ type: 'reasoning', id, text: reasoning, tokens: 1 });
+          pieces++;
+          onText();
+        }
+        const text = delta?.content ?? choice?.text;
+        if (typeof text === 'string' && text.length > 0 && !request.isWarmupOnly) {
+          start();
+          buffer.chars += text.length;
+          queue.push({ type: 'delta', id, text, tokens: 1 });
+          pieces++;
+          onText();
+        }
+        for (const call of delta?.tool_calls ?? []) {
+          const at = call.index ?? 0;
+          const held = calls.get(at) ?? { id: '', name: '', arguments: '' };
+          if (call.id) held.id = call.id;
+          if (call.function?.name) held.name += call.function.name;
+          if (call.function?.arguments) held.arguments += call.function.arguments;
+          calls.set(at, held);
+        }
+        if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
+        const u = chunk.usage;
+        if (u) {
+          usage = {
+            promptTokens: u.prompt_tokens ?? 0,
+            cachedTokens: u.prompt_tokens_details?.cached_tokens ?? chunk.timings?.cache_n ?? 0,
+            completionTokens: u.completion_tokens ?? 0,
+          };
+        } else if (chunk.timings?.cache_n !== undefined) usage = { ...usage, cachedTokens: chunk.timings.cache_n };
+      };
+      for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
+        line += decoder.decode(bytes, { stream: true });
+        for (let nl = line.indexOf('\n'); nl !== -1; nl = line.indexOf('\n')) {
+          const current = line.slice(0, nl).replace(/\r$/, '');
+          line = line.slice(nl + 1);
+          if (current.startsWith('data:')) onData(current.slice(5).trim());
+        }
+        if (line.length > maxLineChars) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: `an event line longer than ${maxLineChars} characters` } });
+      }
+      if (finishReason === undefined) {
+        // The member's stream ended without its last chunk: it died or the connection was cut.
+        if (!isStarted) throw this.#down('the stream ended before any output');
+        this.#down('the stream ended early');
+        throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: 'the stream ended before the answer did' } });
+      }
+      start();
+      for (const call of [...calls.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c)) {
+        const toolCall: ToolCall = { id: call.id || `call_${id}_${calls.size}`, name: call.name, arguments: call.arguments || '{}' };
+        queue.push({ type: 'tool_call', id, call: toolCall });
+      }
+      if (usage.completionTokens === 0) usage = { ...usage, completionTokens: pieces };
+      if (request.isWarmupOnly) usage = { ...usage, completionTokens: 0 };
+      const endedAt = performance.now();
+      queue.push({ type: 'done', id, finishReason: calls.size > 0 && finishReason === 'stop' ? 'tool_calls' : finishReason, usage, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0 });
+      queue.close();
+    } catch (err) {
+      if (abort.signal.aborted) {
+        // Cancelled (client gone, deadline, buffer limit): the member stops when its connection closes.
+        const endedAt = performance.now();
+        start();
+        queue.push({ type: 'done', id, finishReason: 'cancelled', usage: { ...usage, completionTokens: usage.completionTokens || pieces }, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0 });
+        queue.close();
+        return;
+      }
+      queue.fail(err instanceof FlintError ? err : new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: describe(err) }, cause: err }));
+    }
+  }
+
+  /**
+   * The member is unavailable: marked down (its slots leave the pool until a probe succeeds)
+   * unless it only said it is busy; returns the retryable error.
+   */
+  #down(detail: string, isBusy = false): FlintError {
+    if (!isBusy) this.#setState(false, detail);
+    return new FlintError('FLINT_ERR_UPSTREAM_UNAVAILABLE', { details: { member: this.settings.name, detail } });
+  }
+
+  #setState(isUp: boolean, reason: string): void {
+    if (this.#isUp === isUp || this.#isDisposed) return;
+    this.#isUp = isUp;
+    if (isUp) this.#logger.info({ url: this.settings.url, kind: this.settings.kind }, 'upstream member up');
+    else this.#logger.warn({ url: this.settings.url, reason }, 'upstream member down');
+    for (const handler of this.#stateHandlers) handler(isUp, reason);
+  }
+
+  async #firstModel(): Promise<string | undefined> {
+    try {
+      const res = await this.#fetch('/v1/models', { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
+      if (!res.ok) return undefined;
+      const body = JSON.parse(await readCapped(res, maxErrorBodyChars)) as { data?: Array<{ id?: unknown }> };
+      const id = body.data?.[0]?.id;
+      return typeof id === 'string' ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #fetch(pathname: string, init: RequestInit): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.settings.key !== '') headers.set('authorization', `Bearer ${this.settings.key}`);
+    return fetch(new URL(pathname, this.settings.url.endsWith('/') ? this.settings.url : `${this.settings.url}/`), { ...init, headers });
+  }
+}
+
+/** The parts of an OpenAI-compatible stream chunk (chat or completions) the front reads. */
+interface StreamChunk {
+  choices?: Array<{
+    text?: string;
+    finish_reason?: string | null;
+    delta?: {
+      content?: string | null;
+      reasoning_content?: string | null;
+      reasoning?: string | null;
+      tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
+    };
+  }>;
+  usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null } | null;
+  /** llama-server's own figures: `cache_n` prompt tokens came from its cache. */
+  timings?: { cache_n?: number };
+  error?: { message?: string };
+}
+
+function toFinishReason(reason: string): FinishReason {
+  if (reason === 'length') return 'length';
+  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
+  return 'stop';
+}
+
+/** The `error.message` of an OpenAI-style error body, else a trimmed body. */
+function errorMessageOf(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
+    const message = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
+    if (typeof message === 'string' && message.length > 0) return message.slice(0, 2_000);
+  } catch {
+    // not JSON
+  }
+  const trimmed = body.trim();
+  return trimmed.length > 0 ? trimmed.slice(0, 500) : undefined;
+}
+
+async function readCapped(res: Response, maxChars: number): Promise<string> {
+  if (!res.body) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
+    text += decoder.decode(bytes, { stream: true });
+    if (text.length >= maxChars) {
+      await res.body.cancel().catch(() => undefined);
+      return text.slice(0, maxChars);
+    }
+  }
+  return text;
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}

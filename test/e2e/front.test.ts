@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { startServer, type TestServer } from '../helpers/startServer.js';
+import { responseOf, WsSession } from '../helpers/wsSession.js';
+
+/**
+ * Flint as a front over remote members: a front without local workers (engine.workers: 0) serves
+ * from other Flint nodes (real processes' workers, real llama.cpp), keeping sockets, sessions and
+ * stored responses itself.
+ */
+let node: TestServer;
+let front: TestServer;
+const memberKey = 'member-key';
+
+function frontYaml(upstreams: Array<{ name: string; url: string; slots?: number }>, probeIntervalMs = 200): string {
+  const entries = upstreams.map((u) => `  - { name: ${u.name}, url: "${u.url}", kind: flint, key: ${memberKey}, slots: ${u.slots ?? 2} }`).join('\n');
+  return `upstreams:\n${entries}\nupstream:\n  probeIntervalMs: ${probeIntervalMs}\n  retries: 2\n`;
+}
+
+before(async () => {
+  node = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey });
+  front = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml([{ name: 'node-a', url: node.url }]));
+});
+after(async () => {
+  await front?.close();
+  await node?.close();
+});
+
+const user = (text: string) => ({ type: 'message', role: 'user', content: [{ type: 'input_text', text }] });
+const metricsOf = async (server: TestServer) => (await fetch(`${server.url}/metrics`)).text();
+const memberClient = () => new OpenAI({ baseURL: `${node.url}/v1`, apiKey: memberKey, maxRetries: 0 });
+
+describe('front over remote members', () => {
+  test('the front is ready once its member is, and serves the member model under its name', async () => {
+    assert.equal((await fetch(`${front.url}/ready`)).status, 200);
+    const models = await front.client.models.list();
+    assert.deepEqual(models.data.map((m) => m.id), [node.app.scheduler.model!.id]);
+    assert.match(await metricsOf(front), /^flint_upstream_up\{member="node-a",kind="flint"\} 1$/m);
+  });
+
+  test('a streamed chat through the front is the text the member gives directly (greedy), with its usage', async () => {
+    const body = { model: node.app.scheduler.model!.id, messages: [{ role: 'user' as const, content: 'Write a function that adds two numbers.' }], max_tokens: 12, temperature: 0 };
+    const direct = await memberClient().chat.completions.create(body);
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of await front.client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } })) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      usage = chunk.usage ?? usage;
+    }
+    assert.equal(text, direct.choices[0].message.content);
+    assert.equal(usage?.prompt_tokens, direct.usage?.prompt_tokens);
+    assert.equal(usage?.completion_tokens, direct.usage?.completion_tokens);
+  });
+
+  test('a forced tool call comes back through the front as a complete call', async () => {
+    const completion = await front.client.chat.completions.create({
+      model: node.app.scheduler.model!.id,
+      messages: [{ role: 'user', content: 'Run the tests.' }],
+      // A boolean argument: the random-weights model completes it within a few tokens.
+      tools: [{ type: 'function', function: { name: 'run_tests', parameters: { type: 'object', properties: { watch: { type: 'boolean' } }, required: ['watch'], additionalProperties: false } } }],
+      tool_choice: { type: 'function', function: { name: 'run_tests' } },
+      max_tokens: 64,
+      temperature: 0,
+    });
+    const calls = completion.choices[0].message.tool_calls ?? [];
+    assert.equal(calls.length, 1, JSON.stringify(completion.choices[0]));
+    const call = calls[0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+    assert.equal(call.function.name, 'run_tests');
+    assert.equal(typeof JSON.parse(call.function.arguments).watch, 'boolean');
+    assert.equal(completion.choices[0].finish_reason, 'tool_calls');
+  });
+
+  test('WebSocket turns chained on the front continue from the member cache', async (t) => {
+    const session = new WsSession(front.client);
+    t.after(() => session.close());
+    let previous: ReturnType<typeof responseOf> | undefined;
+    for (let turn = 1; turn <= 3; turn++) {
+      const response = responseOf(
+        await session.turn({
+          model: node.app.scheduler.model!.id,
+          store: false,
+          instructions: 'You are a terse coding assistant.',
+          previous_response_id: previous?.id,
+          input: [user(`Turn ${turn}: rename variable number ${turn} in the file.`)],
+          max_output_tokens: 6,
+          temperature: 0,
+        }),
+      );
+      assert.ok(['completed', 'incomplete'].includes(response.status), response.status);
+      if (previous) {
+        // The front sends the whole conversation; the member's slot still holds all but the new turn.
+        const cached = response.usage.input_tokens_details.cached_tokens;
+        assert.ok(cached >= previous.usage.input_tokens * 0.9, `turn ${turn}: cached ${cached} of the previous prompt's ${previous.usage.input_tokens}`);
+      }
+      previous = response;
+    }
+  });
+
+  test('a member that went away after its last probe: its request is retried on the other and nothing fails', async () => {
+    const doomed = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey, FLINT_SLOTS: '1' });
+    // Probes far apart: the front learns of the loss only from a request.
+    const two = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml([{ name: 'node-a', url: node.url, slots: 1 }, { name: 'doomed', url: doomed.url, slots: 1 }], 600_000));
+    try {
+      assert.match(await metricsOf(two), /^flint_upstream_up\{member="doomed",kind="flint"\} 1$/m);
+      await doomed.close();
+      // Two at once over one slot each: one of them is leased on the member that is gone.
+      const answers = await Promise.all(
+        [1, 2].map((i) => two.client.chat.completions.create({ model: node.app.scheduler.model!.id, messages: [{ role: 'user', content: `Question ${i}` }], max_tokens: 4, temperature: 0 })),
+      );
+      for (const answer of answers) assert.ok(answer.choices[0].finish_reason, JSON.stringify(answer));
+      const metrics = await metricsOf(two);
+      assert.match(metrics, /^flint_upstream_retries_total [1-9]/m);
+      assert.match(metrics, /^flint_upstream_up\{member="doomed",kind="flint"\} 0$/m);
+      assert.match(metrics, /^flint_upstream_down_total\{member="doomed"\} 1$/m);
+    } finally {
+      await two.close();
+      await doomed.close();
+    }
+  });
+
+  test('a member whose engine dies mid-stream: the stream through the front ends with an error, not a hang', async () => {
+    const fragile = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey, FLINT_SLOTS: '1' });
+    const via = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml([{ name: 'fragile', url: fragile.url, slots: 1 }]));
+    try {
+      const stream = await via.client.chat.completions.create({ model: fragile.app.scheduler.model!.id, messages: [{ role: 'user', content: 'Write a long story.' }], max_tokens: 1500, stream: true });
+      const startedAt = Date.now();
+      let chunks = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of stream) {
+            if ((chunk.choices[0]?.delta.content ?? '') !== '' && chunks++ === 0) process.kill(fragile.app.pool.liveWorkers[0].pid!, 'SIGKILL');
+          }
+        })(),
+        /failed|unavailable|stopped/i,
+      );
+      assert.ok(chunks >= 1);
+      assert.ok(Date.now() - startedAt < 15_000, 'the error came within seconds');
+    } finally {
+      await via.close();
+      await fragile.close();
+    }
+  });
+
+  test('with no member up the front is not ready and refuses with 503 at once', async () => {
+    const closed = await startServer({ FLINT_CONTEXT_SIZE: '512' });
+    const url = closed.url;
+    await closed.close();
+    const lonely = await startServer({ FLINT_WORKERS: '0' }, frontYaml([{ name: 'gone', url }]));
+    try {
+      assert.equal((await fetch(`${lonely.url}/ready`)).status, 503);
+      const res = await fetch(`${lonely.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'any', messages: [{ role: 'user', content: 'hi' }] }) });
+      assert.equal(res.status, 503);
+      const body = (await res.json()) as { error: { type: string } };
+      assert.equal(body.error.type, 'service_unavailable_error');
+    } finally {
+      await lonely.close();
+    }
+  });
+});
