@@ -276,6 +276,8 @@ export const ConfigSchema = Type.Object(
         probeTimeoutMs: Type.Integer({ default: 2_000, minimum: 100, maximum: 60_000 }),
         /** A member must answer a request (its response headers) within this, else it is marked down and the request retried. */
         connectTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+        /** A member's stream that sends nothing (not even a keep-alive) for this long counts as hung: it is marked down and the request retried or ended. */
+        streamIdleTimeoutMs: Type.Integer({ default: 120_000, minimum: 1_000, maximum: 3_600_000 }),
         /** Other members a request tries when its member fails before any output. */
         retries: Type.Integer({ default: 2, minimum: 0, maximum: 8 }),
       },

@@ -26,6 +26,15 @@ export interface UpstreamTimeouts {
   readonly probeTimeoutMs: number;
   /** From sending a request to the member's response headers. */
   readonly connectTimeoutMs: number;
+  /** Longest silence of a member's stream (no byte, not even a keep-alive) before it counts as hung. */
+  readonly streamIdleTimeoutMs: number;
+}
+
+/** Why a member's requests were stopped from the front's side: the member is gone or hung. */
+class MemberLost extends Error {
+  constructor(readonly detail: string) {
+    super(detail);
+  }
 }
 
 /** Longest SSE line or error body read from a member: a hostile or broken one cannot grow memory. */
@@ -45,6 +54,8 @@ export class RemoteMember implements EngineMember {
   readonly #timeouts: UpstreamTimeouts;
   readonly #logger: Logger;
   readonly #stateHandlers: Array<(isUp: boolean, reason: string) => void> = [];
+  /** Stops of the requests in flight on it: a member marked down takes them with it. */
+  readonly #inFlight = new Set<(lost: MemberLost) => void>();
   #isUp = false;
   #memberModel: string | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -109,7 +120,14 @@ export class RemoteMember implements EngineMember {
         abort.abort(new DOMException('consumer stopped reading', 'AbortError'));
       }
     };
-    const finished = this.#stream(id, request, abort, queue, buffer, onText).finally(() => abort.unlink());
+    // Marked down meanwhile (a failed probe: it hangs or died): what runs on it is stopped, and
+    // retried elsewhere if it has sent nothing yet.
+    const onLost = (lost: MemberLost) => abort.abort(lost);
+    this.#inFlight.add(onLost);
+    const finished = this.#stream(id, request, abort, queue, buffer, onText).finally(() => {
+      this.#inFlight.delete(onLost);
+      abort.unlink();
+    });
     const events = (async function* () {
       for await (const event of queue) {
         if (event.type === 'delta' || event.type === 'reasoning') buffer.chars -= event.text.length;
@@ -142,18 +160,21 @@ export class RemoteMember implements EngineMember {
     const member = this.settings.name;
     try {
       const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind);
-      const headersBy = AbortSignal.timeout(this.#timeouts.connectTimeoutMs);
+      const connectMs = this.#timeouts.connectTimeoutMs;
+      const unanswered = setTimeout(() => abort.abort(this.#lost(`no answer within ${connectMs} ms`)), connectMs);
       let res: Response;
       try {
         res = await this.#fetch(upstream.path, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
           body: JSON.stringify(upstream.body),
-          signal: AbortSignal.any([abort.signal, headersBy]),
+          signal: abort.signal,
         });
       } catch (err) {
-        if (abort.signal.aborted) throw abort.signal.reason;
-        throw this.#down(headersBy.aborted ? `no answer within ${this.#timeouts.connectTimeoutMs} ms` : describe(err));
+        if (abort.signal.aborted) throw err;
+        throw this.#down(describe(err));
+      } finally {
+        clearTimeout(unanswered);
       }
       if (!res.ok) {
         const detail = errorMessageOf(await readCapped(res, maxErrorBodyChars)) ?? `HTTP ${res.status}`;
@@ -164,6 +185,9 @@ export class RemoteMember implements EngineMember {
       if (!res.body) throw this.#down('the answer has no body');
       const decoder = new TextDecoder();
       let line = '';
+      // A member that stops sending (stopped, hung, a dead link that never resets) is lost.
+      const idleMs = this.#timeouts.streamIdleTimeoutMs;
+      const idle = setTimeout(() => abort.abort(this.#lost(`no data for ${idleMs} ms`)), idleMs);
       const onData = (data: string): void => {
         if (data === '[DONE]') return;
         const chunk = JSON.parse(data) as StreamChunk;
@@ -207,14 +231,19 @@ export class RemoteMember implements EngineMember {
           };
         } else if (chunk.timings?.cache_n !== undefined) usage = { ...usage, cachedTokens: chunk.timings.cache_n };
       };
-      for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
-        line += decoder.decode(bytes, { stream: true });
-        for (let nl = line.indexOf('\n'); nl !== -1; nl = line.indexOf('\n')) {
-          const current = line.slice(0, nl).replace(/\r$/, '');
-          line = line.slice(nl + 1);
-          if (current.startsWith('data:')) onData(current.slice(5).trim());
+      try {
+        for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
+          idle.refresh();
+          line += decoder.decode(bytes, { stream: true });
+          for (let nl = line.indexOf('\n'); nl !== -1; nl = line.indexOf('\n')) {
+            const current = line.slice(0, nl).replace(/\r$/, '');
+            line = line.slice(nl + 1);
+            if (current.startsWith('data:')) onData(current.slice(5).trim());
+          }
+          if (line.length > maxLineChars) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: `an event line longer than ${maxLineChars} characters` } });
         }
-        if (line.length > maxLineChars) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: `an event line longer than ${maxLineChars} characters` } });
+      } finally {
+        clearTimeout(idle);
       }
       if (finishReason === undefined) {
         // The member's stream ended without its last chunk: it died or the connection was cut.
@@ -233,6 +262,12 @@ export class RemoteMember implements EngineMember {
       queue.push({ type: 'done', id, finishReason: calls.size > 0 && finishReason === 'stop' ? 'tool_calls' : finishReason, usage, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0 });
       queue.close();
     } catch (err) {
+      const reason: unknown = abort.signal.reason;
+      if (reason instanceof MemberLost) {
+        // Nothing sent yet: another member may serve it (the scheduler retries). Else the stream ends with an error.
+        queue.fail(new FlintError(isStarted ? 'FLINT_ERR_UPSTREAM_FAILED' : 'FLINT_ERR_UPSTREAM_UNAVAILABLE', { details: { member, detail: reason.detail } }));
+        return;
+      }
       if (abort.signal.aborted) {
         // Cancelled (client gone, deadline, buffer limit): the member stops when its connection closes.
         const endedAt = performance.now();
@@ -254,9 +289,16 @@ export class RemoteMember implements EngineMember {
     return new FlintError('FLINT_ERR_UPSTREAM_UNAVAILABLE', { details: { member: this.settings.name, detail } });
   }
 
+  /** Marks the member down for `detail` and returns the stop reason of its requests. */
+  #lost(detail: string): MemberLost {
+    this.#setState(false, detail);
+    return new MemberLost(detail);
+  }
+
   #setState(isUp: boolean, reason: string): void {
     if (this.#isUp === isUp || this.#isDisposed) return;
     this.#isUp = isUp;
+    if (!isUp) for (const stop of [...this.#inFlight]) stop(new MemberLost(reason));
     if (isUp) this.#logger.info({ url: this.settings.url, kind: this.settings.kind }, 'upstream member up');
     else this.#logger.warn({ url: this.settings.url, reason }, 'upstream member down');
     for (const handler of this.#stateHandlers) handler(isUp, reason);
