@@ -5,6 +5,10 @@ import { formatLogLine } from './formatLogLine.js';
 /** Header and field paths never written to logs. */
 export const redactPaths = ['req.headers.authorization', 'req.headers["api-key"]', 'req.headers.cookie', 'headers.authorization', '*.apiKeys', '*.hfToken'];
 
+/** pino's number for `info`, and the start of the line Fastify logs once it listens. */
+const infoLevel = 30;
+const fastifyListeningText = 'Server listening at ';
+
 /** How log lines look: JSON objects, or short human lines rendered by pino-pretty. */
 export type LogFormat = 'json' | 'pretty';
 
@@ -30,7 +34,17 @@ export function createLoggerOptions(level: string, format: LogFormat = 'json', o
     hideObject: true,
     messageFormat: (log) => formatLogLine(log),
   });
-  return { ...base, stream } as NonNullable<FastifyServerOptions['logger']>;
+  return {
+    ...base,
+    stream,
+    hooks: {
+      // Fastify's own "Server listening at" line: the start-up summary already says where, in full.
+      logMethod(this: unknown, args: unknown[], method: (...a: unknown[]) => void, level: number) {
+        if (level === infoLevel && typeof args[0] === 'string' && args[0].startsWith(fastifyListeningText)) return;
+        method.apply(this, args);
+      },
+    },
+  } as NonNullable<FastifyServerOptions['logger']>;
 }
 
 /** `auto` → pretty on a terminal, JSON otherwise. */
