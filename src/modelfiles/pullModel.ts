@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { FlintError } from '../errors/FlintError.js';
 import type { DownloadProgress } from './DownloadProgress.js';
@@ -45,15 +45,65 @@ export const stagingDirName = '.partial';
  * the next run to resume.
  */
 export async function pullModel(spec: string, options: PullOptions): Promise<PulledModel> {
+  // A model already here needs neither the network nor the lock (another pull may be running).
+  const present = await alreadyPresent(toModelSource(spec, options.catalog), options.modelsDir);
+  if (present) return present;
+  const stagingDir = path.join(options.modelsDir, stagingDirName);
+  await mkdir(stagingDir, { recursive: true });
+  const release = await lockStaging(stagingDir, spec, options.modelsDir);
+  try {
+    return await pullUnlocked(spec, options, stagingDir);
+  } finally {
+    await release();
+  }
+}
+
+/** Name of the lock file in the staging folder: one pull at a time writes into a models folder. */
+const lockFileName = '.pull.lock';
+
+/**
+ * Takes the models folder's pull lock (a file holding the puller's pid, created exclusively):
+ * two pulls into one folder would write the same partial files. A lock whose process is gone
+ * (killed, the machine restarted) is taken over. Returns its release.
+ */
+async function lockStaging(stagingDir: string, spec: string, modelsDir: string): Promise<() => Promise<void>> {
+  const file = path.join(stagingDir, lockFileName);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+        throw new FlintError('FLINT_ERR_MODEL_DOWNLOAD', {
+          details: { model: spec, detail: `another flint pull (pid ${holder}) is downloading into ${modelsDir}; wait for it to finish (or stop it) and run this again` },
+        });
+      }
+      // Left by a process that is gone (or half-written): take it over.
+      await rm(file, { force: true });
+    }
+  }
+  throw new FlintError('FLINT_ERR_MODEL_DOWNLOAD', { details: { model: spec, detail: `the pull lock ${file} could not be taken` } });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function pullUnlocked(spec: string, options: PullOptions, stagingDir: string): Promise<PulledModel> {
   const source = toModelSource(spec, options.catalog);
   const { modelsDir } = options;
-  if (source.files && source.files.every((f) => existsSync(path.join(modelsDir, f.name)))) {
-    const files = source.files.map((f) => path.join(modelsDir, f.name));
-    for (const file of files) await readGgufFacts(file);
-    return { path: files[0], files, wasDownloaded: false, verifiedBy: 'none' };
-  }
-  const stagingDir = path.join(modelsDir, stagingDirName);
-  await mkdir(stagingDir, { recursive: true });
+  // Another pull of the same model may have finished while this one waited for nothing.
+  const present = await alreadyPresent(source, modelsDir);
+  if (present) return present;
   const expected = await resolveChecksums(source, options);
 
   const { createModelDownloader } = await import('node-llama-cpp');
@@ -111,6 +161,14 @@ export async function pullModel(spec: string, options: PullOptions): Promise<Pul
   }
   const entrypoint = path.join(modelsDir, downloader.entrypointFilename);
   return { path: entrypoint, files, wasDownloaded: true, verifiedBy: expected.every((e) => e?.source === 'catalog') ? 'catalog' : expected.every((e) => e) ? 'hub' : 'none' };
+}
+
+/** The model's files when every one is in `modelsDir` already (and reads as a GGUF). */
+async function alreadyPresent(source: ModelSource, modelsDir: string): Promise<PulledModel | undefined> {
+  if (!source.files || !source.files.every((f) => existsSync(path.join(modelsDir, f.name)))) return undefined;
+  const files = source.files.map((f) => path.join(modelsDir, f.name));
+  for (const file of files) await readGgufFacts(file);
+  return { path: files[0], files, wasDownloaded: false, verifiedBy: 'none' };
 }
 
 interface ExpectedChecksum {

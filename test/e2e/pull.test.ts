@@ -265,3 +265,27 @@ test('serve --model NAME: a catalog model that is not downloaded is an error nam
     await run.done;
   }
 });
+
+test('one pull at a time per models folder: a second is refused naming the first pid; a lock left by a dead process is taken over and removed', async (t) => {
+  const ws = workspace('lock');
+  const lock = path.join(ws.models, '.partial', '.pull.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  // Another puller: a live process holds the lock.
+  const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => holder.kill('SIGKILL'));
+  writeFileSync(lock, String(holder.pid));
+  const refused = await runFlint(['pull', 'test-tiny', '--config', ws.config]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`another flint pull \\(pid ${holder.pid}\\) is downloading into .*models; wait for it to finish`));
+  assert.deepEqual(contents(ws.models), { gguf: [], partial: [] });
+  holder.kill('SIGKILL');
+  await once(holder, 'exit');
+  // Its process is gone: the next pull takes the lock over, downloads, and leaves no lock behind.
+  await pullHere('test-tiny', ws.models);
+  assert.deepEqual(contents(ws.models).gguf, ['tiny-f32.gguf']);
+  assert.equal(existsSync(lock), false);
+  // A model already downloaded is served from the folder even while another pull holds the lock.
+  writeFileSync(lock, String(process.ppid));
+  await pullHere('test-tiny', ws.models);
+  rmSync(lock);
+});
