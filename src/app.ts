@@ -27,7 +27,7 @@ import type { RequestObserver } from './core/RequestObserver.js';
 import { modelRoutes } from './http/routes/models.js';
 import { createLoggerOptions, type LogFormat } from './logging/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { createDiskCacheObserver, createRequestObserver, createSchedulerObserver, createResumableObserver, createSessionObserver } from './metrics/observers.js';
+import { createDiskCacheObserver, createMemberObserver, createRequestObserver, createSchedulerObserver, createResumableObserver, createSessionObserver } from './metrics/observers.js';
 import { catalogFile, loadCatalog } from './modelfiles/loadCatalog.js';
 import { resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelFile.js';
 import type { PullOptions } from './modelfiles/pullModel.js';
@@ -212,7 +212,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       onRestart: () => metrics.workerRestarts.inc(),
     },
   );
-  const members = config.upstreams.map((settings, i) => new RemoteMember(config.engine.workers + i, settings, config.upstream, logger));
+  const memberObserver = createMemberObserver(metrics);
+  const members = config.upstreams.map((settings, i) => new RemoteMember(config.engine.workers + i, settings, config.upstream, logger, memberObserver));
   for (const member of members) {
     const labels = { member: member.settings.name, kind: member.settings.kind };
     metrics.upstreamUp.set(labels, 0);

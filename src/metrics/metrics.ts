@@ -68,6 +68,8 @@ export function createMetrics(sources: MetricSources = {}) {
     workerRestarts: new Counter({ name: 'flint_worker_restarts_total', help: 'Worker processes restarted after dying.', registers: r }),
     upstreamUp: new Gauge({ name: 'flint_upstream_up', help: 'Remote engines (config upstreams): 1 while the member passes its readiness probe and serves, 0 while it is out of the pool.', labelNames: ['member', 'kind'] as const, registers: r }),
     upstreamDowns: new Counter({ name: 'flint_upstream_down_total', help: 'Times a remote engine left the pool (a failed probe or request).', labelNames: ['member'] as const, registers: r }),
+    upstreamRequests: new Counter({ name: 'flint_upstream_requests_total', help: 'Requests sent to each remote engine, by how they ended: ok, cancelled, unavailable (retried elsewhere when nothing was sent), rejected (4xx), failed.', labelNames: ['member', 'outcome'] as const, registers: r }),
+    upstreamTimeToFirstToken: new Histogram({ name: 'flint_upstream_time_to_first_token_seconds', help: 'Time from sending a request to a remote engine to its first output, per member.', labelNames: ['member'] as const, buckets: latencyBuckets, registers: r }),
     upstreamRetries: new Counter({ name: 'flint_upstream_retries_total', help: 'Requests tried again on another member after theirs failed before any output.', registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
     routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, cold.', labelNames: ['route'] as const, registers: r }),

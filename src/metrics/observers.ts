@@ -115,3 +115,13 @@ export function createDiskCacheObserver(metrics: Metrics) {
     },
   };
 }
+
+/** Per-member request outcomes and time to first output of remote engines (config `upstreams`). */
+export function createMemberObserver(metrics: Metrics): { onRequest(member: string, outcome: string, firstOutputS: number | undefined): void } {
+  return {
+    onRequest: (member, outcome, firstOutputS) => {
+      metrics.upstreamRequests.inc({ member, outcome });
+      if (firstOutputS !== undefined) metrics.upstreamTimeToFirstToken.observe({ member }, firstOutputS);
+    },
+  };
+}

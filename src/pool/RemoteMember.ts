@@ -20,6 +20,15 @@ export interface UpstreamSettings {
   readonly slots: number;
 }
 
+/** How a request on a member ended, for its metrics. */
+export type MemberOutcome = 'ok' | 'cancelled' | 'unavailable' | 'rejected' | 'failed';
+
+/** Per-member observations (metrics/ implements them). */
+export interface MemberObserver {
+  /** A request ended; `firstOutputS`: seconds from sending it to the member's first output, if any. */
+  onRequest(member: string, outcome: MemberOutcome, firstOutputS: number | undefined): void;
+}
+
 /** Config `upstream`: how members are probed and how long they may take to answer. */
 export interface UpstreamTimeouts {
   readonly probeIntervalMs: number;
@@ -61,8 +70,11 @@ export class RemoteMember implements EngineMember {
   #timer: NodeJS.Timeout | undefined;
   #isDisposed = false;
 
-  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger) {
+  readonly #observer: MemberObserver | undefined;
+
+  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger, observer?: MemberObserver) {
     this.index = index;
+    this.#observer = observer;
     this.settings = settings;
     this.#timeouts = timeouts;
     this.#logger = logger.child({ member: settings.name });
@@ -158,6 +170,7 @@ export class RemoteMember implements EngineMember {
       queue.push({ type: 'started', id, promptTokens: 0, cachedTokens: 0, restoredTokens: 0, copiedTokens: 0, evictionSave: 'none' });
     };
     const member = this.settings.name;
+    const report = (outcome: MemberOutcome) => this.#observer?.onRequest(member, outcome, firstAt === undefined ? undefined : (firstAt - startedAt) / 1000);
     try {
       const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind);
       const connectMs = this.#timeouts.connectTimeoutMs;
@@ -261,11 +274,13 @@ export class RemoteMember implements EngineMember {
       const endedAt = performance.now();
       queue.push({ type: 'done', id, finishReason: calls.size > 0 && finishReason === 'stop' ? 'tool_calls' : finishReason, usage, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0 });
       queue.close();
+      report('ok');
     } catch (err) {
       const reason: unknown = abort.signal.reason;
       if (reason instanceof MemberLost) {
         // Nothing sent yet: another member may serve it (the scheduler retries). Else the stream ends with an error.
         queue.fail(new FlintError(isStarted ? 'FLINT_ERR_UPSTREAM_FAILED' : 'FLINT_ERR_UPSTREAM_UNAVAILABLE', { details: { member, detail: reason.detail } }));
+        report(isStarted ? 'failed' : 'unavailable');
         return;
       }
       if (abort.signal.aborted) {
@@ -274,9 +289,12 @@ export class RemoteMember implements EngineMember {
         start();
         queue.push({ type: 'done', id, finishReason: 'cancelled', usage: { ...usage, completionTokens: usage.completionTokens || pieces }, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0 });
         queue.close();
+        report('cancelled');
         return;
       }
-      queue.fail(err instanceof FlintError ? err : new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: describe(err) }, cause: err }));
+      const failure = err instanceof FlintError ? err : new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: describe(err) }, cause: err });
+      queue.fail(failure);
+      report(failure.code === 'FLINT_ERR_UPSTREAM_UNAVAILABLE' ? 'unavailable' : failure.code === 'FLINT_ERR_UPSTREAM_REJECTED' ? 'rejected' : 'failed');
     }
   }
 

@@ -51,6 +51,9 @@ describe('front over remote members', () => {
     assert.equal(text, direct.choices[0].message.content);
     assert.equal(usage?.prompt_tokens, direct.usage?.prompt_tokens);
     assert.equal(usage?.completion_tokens, direct.usage?.completion_tokens);
+    const metrics = await metricsOf(front);
+    assert.match(metrics, /^flint_upstream_requests_total\{member="node-a",outcome="ok"\} [1-9]/m);
+    assert.match(metrics, /^flint_upstream_time_to_first_token_seconds_count\{member="node-a"\} [1-9]/m);
   });
 
   test('a forced tool call comes back through the front as a complete call', async () => {
@@ -113,6 +116,7 @@ describe('front over remote members', () => {
       assert.match(metrics, /^flint_upstream_retries_total [1-9]/m);
       assert.match(metrics, /^flint_upstream_up\{member="doomed",kind="flint"\} 0$/m);
       assert.match(metrics, /^flint_upstream_down_total\{member="doomed"\} 1$/m);
+      assert.match(metrics, /^flint_upstream_requests_total\{member="doomed",outcome="unavailable"\} [1-9]/m);
     } finally {
       await two.close();
       await doomed.close();
