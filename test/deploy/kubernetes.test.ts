@@ -14,6 +14,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { envVariables, loadConfig } from '../../src/config/loadConfig.js';
 import { kubectlKustomize, renderKustomization, type Manifest } from '../helpers/kustomize.js';
 import { hasTypes, typeErrors } from '../helpers/manifestTypes.js';
+import { healthPaths } from '../../src/pool/upstreamRequest.js';
 import { repoRoot } from '../helpers/testModel.js';
 
 // deploy/k8s checked offline: the kustomizations render (as kubectl kustomize does, compared with
@@ -25,6 +26,7 @@ const k8sDir = path.join(repoRoot, 'deploy', 'k8s');
 const base = renderKustomization(path.join(k8sDir, 'base'));
 const envoy = renderKustomization(path.join(k8sDir, 'overlays', 'envoy-gateway'));
 const monitored = renderKustomization(path.join(k8sDir, 'base'), ['../components/servicemonitor']);
+const pool = renderKustomization(path.join(k8sDir, 'overlays', 'front-llama-server'));
 const defaults = loadConfig({ env: {} }).config;
 
 const models: Record<string, { new (data: never): { validate(): void } }> = {
@@ -52,13 +54,15 @@ test('the kustomizations render the objects kubectl kustomize renders', (t) => {
     ['BackendTrafficPolicy/flint', 'BackendTrafficPolicy/flint-session-query', 'ClientTrafficPolicy/flint', 'Gateway/flint', 'HTTPRoute/flint'],
   );
   assert.ok(monitored.some((o) => o.kind === 'ServiceMonitor'));
-  for (const dir of ['base', 'overlays/envoy-gateway']) {
+  assert.deepEqual(byId(pool).map((o) => `${o.kind}/${o.metadata.name}`), ['ConfigMap/flint-config', 'ConfigMap/flint-env', 'PodDisruptionBudget/flint', 'Service/flint', 'Service/flint-headless', 'Service/llama-server', 'StatefulSet/flint', 'StatefulSet/llama-server']);
+  const rendered: Record<string, Manifest[]> = { base, 'overlays/envoy-gateway': envoy, 'overlays/front-llama-server': pool };
+  for (const [dir, objects] of Object.entries(rendered)) {
     const kubectl = kubectlKustomize(path.join(k8sDir, dir));
     if (!kubectl) {
       t.diagnostic('kubectl is not installed: the renderer was not compared with kubectl kustomize');
       return;
     }
-    assert.deepEqual(byId(kubectl), byId(dir === 'base' ? base : envoy), dir);
+    assert.deepEqual(byId(kubectl), byId(objects), dir);
   }
 });
 
@@ -157,11 +161,11 @@ test('the StatefulSet: probes, drain, grace period, configuration, secrets and i
 });
 
 /** Flint's configuration as a pod loads it: flint-config's file under the environment of flint-env and the Secret. */
-function loadClusterConfig() {
+function loadClusterConfig(objects: readonly Manifest[] = base) {
   const dir = mkdtempSync(path.join(tmpdir(), 'flint-k8s-'));
   try {
-    writeFileSync(path.join(dir, 'flint.yaml'), find(base, 'ConfigMap', 'flint-config').data['flint.yaml']);
-    const env = { ...find(base, 'ConfigMap', 'flint-env').data, FLINT_HOST: '0.0.0.0', FLINT_API_KEYS: 'k', FLINT_METRICS_TOKEN: 't' };
+    writeFileSync(path.join(dir, 'flint.yaml'), find(objects, 'ConfigMap', 'flint-config').data['flint.yaml']);
+    const env = { ...find(objects, 'ConfigMap', 'flint-env').data, FLINT_HOST: '0.0.0.0', FLINT_API_KEYS: 'k', FLINT_METRICS_TOKEN: 't' };
     return loadConfig({ flags: { config: path.join(dir, 'flint.yaml') }, env }).config;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -224,4 +228,35 @@ test('Envoy Gateway: a WebSocket rule, consistent hashing on the session key Fli
   assert.ok(defaults.websocket.sessionHeaders.some((h) => h.includes('_')));
   assert.equal(client.spec.headers.withUnderscoresAction, 'Allow');
   assert.deepEqual(client.spec.targetRefs, [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'flint' }]);
+});
+
+test('front + llama-server pool: the front runs no model and lists every pool pod by its stable name, with the slots and context each serves', () => {
+  for (const o of pool.filter(hasTypes)) {
+    const Model = models[`${o.apiVersion} ${o.kind}`];
+    assert.doesNotThrow(() => new Model(o as never).validate(), `${o.kind} ${o.metadata.name}`);
+  }
+  assert.deepEqual(typeErrors(pool.filter(hasTypes)), []);
+  // The front: Flint's own pod, without a model or --pull.
+  const front = find(pool, 'StatefulSet', 'flint').spec.template.spec.containers[0];
+  assert.deepEqual(front.args, ['serve']);
+  const config = loadClusterConfig(pool);
+  assert.equal(config.engine.workers, 0);
+  assert.equal(config.model.alias.length > 0, true, 'clients get a model name without asking a member');
+  // The pool: every upstream is one llama-server pod, addressed through the headless Service.
+  const sts = find(pool, 'StatefulSet', 'llama-server');
+  const service = find(pool, 'Service', 'llama-server');
+  const [server] = sts.spec.template.spec.containers;
+  const arg = (flag: string) => server.args[server.args.indexOf(flag) + 1] as string;
+  assert.equal(sts.spec.serviceName, service.metadata.name);
+  assert.equal(service.spec.clusterIP, 'None');
+  assert.deepEqual(service.spec.selector, sts.spec.template.metadata.labels);
+  assert.deepEqual(sts.spec.selector.matchLabels, sts.spec.template.metadata.labels);
+  const port = server.ports.find((p: any) => p.name === 'http').containerPort;
+  assert.equal(arg('--port'), String(port));
+  const names = Array.from({ length: sts.spec.replicas }, (_, i) => `${sts.metadata.name}-${i}`);
+  assert.deepEqual(config.upstreams.map((u) => [u.name, u.url, u.kind]), names.map((n) => [n, `http://${n}.${service.metadata.name}:${port}`, 'llama-server']));
+  for (const upstream of config.upstreams) assert.equal(upstream.slots, Number(arg('--parallel')), 'the front runs as many requests on a member as it has slots');
+  assert.ok(config.model.contextSize * Number(arg('--parallel')) <= Number(arg('--ctx-size')), 'the front\u2019s context fits a member slot');
+  for (const probe of [server.startupProbe, server.livenessProbe]) assert.deepEqual(probe.httpGet, { path: healthPaths['llama-server'], port: 'http' });
+  assert.equal(server.volumeMounts[0].mountPath, server.env.find((e: any) => e.name === 'LLAMA_CACHE').value, 'downloaded models stay on the volume');
 });

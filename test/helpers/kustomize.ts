@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import { parse as parseYamlText, parseAllDocuments } from 'yaml';
 
 /** A Kubernetes object as a manifest states it. */
 export interface Manifest {
@@ -12,17 +13,23 @@ export interface Manifest {
 }
 
 /** The kustomization keys `renderKustomization` understands; a file that uses any other is refused. */
-const supportedKeys = new Set(['apiVersion', 'kind', 'resources', 'components']);
+const supportedKeys = new Set(['apiVersion', 'kind', 'resources', 'components', 'patches']);
+
+/** A `patches` entry as the renderer takes it: a JSON 6902 patch (YAML list of operations) for one object. */
+interface PatchEntry {
+  readonly target: { readonly kind: string; readonly name: string };
+  readonly patch: string;
+}
 
 /**
- * The objects `kubectl kustomize <dir>` builds, for kustomizations that only list resources and
- * components (files, or folders with a kustomization of their own), which is all that
- * deploy/k8s uses: no transformers, generators or patches, so nothing is rewritten. A
- * kustomization that uses more is refused rather than rendered wrong.
+ * The objects `kubectl kustomize <dir>` builds, for kustomizations that list resources and
+ * components (files, or folders with a kustomization of their own) and JSON 6902 `patches` that
+ * name their target by kind and name, which is all that deploy/k8s uses: no transformers or
+ * generators. A kustomization that uses more is refused rather than rendered wrong.
  */
 export function renderKustomization(dir: string, extraComponents: readonly string[] = []): Manifest[] {
   const file = path.join(dir, 'kustomization.yaml');
-  const kustomization = readYaml(file)[0] as { kind?: string; resources?: string[]; components?: string[] };
+  const kustomization = readYaml(file)[0] as { kind?: string; resources?: string[]; components?: string[]; patches?: PatchEntry[] };
   const unsupported = Object.keys(kustomization).filter((key) => !supportedKeys.has(key));
   if (unsupported.length > 0) throw new Error(`${file}: ${unsupported.join(', ')} not supported by this renderer`);
   const objects: Manifest[] = [];
@@ -31,6 +38,14 @@ export function renderKustomization(dir: string, extraComponents: readonly strin
     objects.push(...(statSync(target).isDirectory() ? renderKustomization(target) : (readYaml(target) as Manifest[])));
   }
   for (const entry of [...(kustomization.components ?? []), ...extraComponents]) objects.push(...renderKustomization(path.resolve(dir, entry)));
+  for (const entry of kustomization.patches ?? []) {
+    const keys = Object.keys(entry.target ?? {}).sort().join(',');
+    if (keys !== 'kind,name' || typeof entry.patch !== 'string') throw new Error(`${file}: only patches with target {kind, name} and an inline JSON 6902 patch are supported`);
+    const at = objects.findIndex((o) => o.kind === entry.target.kind && o.metadata.name === entry.target.name);
+    if (at === -1) throw new Error(`${file}: no ${entry.target.kind} ${entry.target.name} to patch`);
+    // Throws on an operation that does not apply (a path that is not there), as kustomize does.
+    objects[at] = fastJsonPatch.applyPatch(structuredClone(objects[at]), parseYamlText(entry.patch) as Operation[], true, false).newDocument;
+  }
   const seen = new Set<string>();
   for (const o of objects) {
     const id = `${o.apiVersion} ${o.kind} ${o.metadata.name}`;
