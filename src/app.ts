@@ -256,7 +256,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   registerErrorHandlers(fastify, config.server.bodyLimitBytes);
   registerJsonBodyParser(fastify, { maxDepth: config.server.maxJsonDepth, maxArrayItems: config.server.maxJsonArrayItems });
-  registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '', openPaths: config.console.enabled ? consolePaths : [] });
+  registerAuth(fastify, config.server.apiKeys, { hasMetricsToken: config.metrics.token !== '', openPaths: config.console.enabled ? consolePaths : [], frontKeys: config.server.frontKeys });
   registerRateLimit(fastify, tenantLimits);
   registerConnectionLimits(fastify, config.server);
   registerCors(fastify, config.server.corsOrigins);

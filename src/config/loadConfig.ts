@@ -35,6 +35,7 @@ export const envVariables: ReadonlyArray<readonly [name: string, keyPath: readon
   ['FLINT_HOST', ['server', 'host'], 'string'],
   ['FLINT_PORT', ['server', 'port'], 'int'],
   ['FLINT_API_KEYS', ['server', 'apiKeys'], 'list'],
+  ['FLINT_FRONT_KEYS', ['server', 'frontKeys'], 'list'],
   ['FLINT_MODEL', ['model', 'path'], 'string'],
   ['FLINT_CONTEXT_SIZE', ['model', 'contextSize'], 'int'],
   ['FLINT_WORKERS', ['engine', 'workers'], 'int'],
@@ -88,7 +89,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     problems.push(describe(error.path, error.message, error.schema, error.value));
   }
   const server = withDefaults.server as Config['server'] | undefined;
-  if (server && problems.length === 0 && !server.allowUnauthenticatedRemote && server.apiKeys.length === 0 && !isLoopback(server.host)) {
+  if (server && problems.length === 0 && !server.allowUnauthenticatedRemote && server.apiKeys.length === 0 && server.frontKeys.length === 0 && !isLoopback(server.host)) {
     problems.push(
       `server.host: '${server.host}' is reachable from other machines but server.apiKeys is empty. Set FLINT_API_KEYS, bind 127.0.0.1, or set server.allowUnauthenticatedRemote: true if a proxy in front authenticates.`,
     );
@@ -111,7 +112,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
 export function redactConfig(config: Config): unknown {
   return {
     ...config,
-    server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***') },
+    server: { ...config.server, apiKeys: config.server.apiKeys.map(() => '***'), frontKeys: config.server.frontKeys.map(() => '***') },
     metrics: { ...config.metrics, token: config.metrics.token ? '***' : '' },
     download: { ...config.download, hfToken: config.download.hfToken ? '***' : '' },
     upstreams: config.upstreams.map((u) => ({ ...u, key: u.key ? '***' : '' })),

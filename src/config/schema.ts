@@ -21,6 +21,12 @@ export const ConfigSchema = Type.Object(
         maxJsonArrayItems: Type.Integer({ default: 50_000, minimum: 16 }),
         /** Bearer keys (or `sha256:<hex>` of a key); empty means no authentication. */
         apiKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /**
+         * Keys of Flint fronts that serve from this node (config `upstreams` there): accepted like
+         * apiKeys, and such a request may name its tenant in `x-flint-tenant`, so this node keeps
+         * the front's tenants apart (prompt cache, limits). Give a front a key of its own.
+         */
+        frontKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         /** Open TCP connections in all, and from one client address; more are refused at accept. */
         maxConnections: Type.Integer({ default: 4096, minimum: 1 }),
         maxConnectionsPerIp: Type.Integer({ default: 256, minimum: 1 }),

@@ -1,6 +1,9 @@
 /** The tenant of requests without a key (a server with no keys): one shared scope. */
 export const anonymousTenant = 'anonymous';
 
+/** The header in which a Flint front (a key in the member's `server.frontKeys`) names the tenant of a request. */
+export const frontTenantHeader = 'x-flint-tenant';
+
 /** Branded id of one generation request, unique per gateway process. */
 export type RequestId = string & { readonly __brand: 'RequestId' };
 /** Branded id of a warm session (a WebSocket connection or a cache key). */

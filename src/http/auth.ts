@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { anonymousTenant } from '../core/types.js';
+import { anonymousTenant, frontTenantHeader } from '../core/types.js';
 import { FlintError } from '../errors/FlintError.js';
 import type { TenantLimits } from '../core/TenantLimits.js';
 
@@ -26,12 +26,16 @@ export function toTenant(keyDigest: Buffer): string {
  * When keys are configured, every API route (and the WebSocket handshake, which is a GET)
  * needs `Authorization: Bearer <key>` (scheme in any case), `x-api-key: <key>` or `api-key: <key>`. Liveness and
  * readiness stay open. Keys may be configured as `sha256:<hex>`; every comparison is between
- * SHA-256 digests, in constant time. Each request gets its `tenant`.
+ * SHA-256 digests, in constant time. Each request gets its `tenant`. A request with one of
+ * `frontKeys` (a Flint front's) may name its tenant in `x-flint-tenant`: it becomes a tenant of
+ * that front's own (`<front's tenant>/<name>`), so prompt caches, stored responses and limits stay
+ * per client behind the front, and no other key can pose as one of its tenants.
  */
-export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], options: { hasMetricsToken: boolean; openPaths?: readonly string[] }): void {
+export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], options: { hasMetricsToken: boolean; openPaths?: readonly string[]; frontKeys?: readonly string[] }): void {
   app.decorateRequest('tenant', anonymousTenant);
-  if (apiKeys.length === 0) return;
-  const digests = apiKeys.map(toDigest);
+  const frontDigests = (options.frontKeys ?? []).map(toDigest);
+  if (apiKeys.length === 0 && frontDigests.length === 0) return;
+  const digests = [...apiKeys.map(toDigest), ...frontDigests];
   const open = new Set([...openRoutes, ...(options.openPaths ?? [])]);
   app.addHook('onRequest', async (request) => {
     const route = request.url.split('?')[0];
@@ -40,8 +44,16 @@ export function registerAuth(app: FastifyInstance, apiKeys: readonly string[], o
     const digest = presented === undefined ? undefined : sha256(presented);
     if (!digest || !isKnown(digests, digest)) throw new FlintError('FLINT_ERR_UNAUTHORIZED');
     request.tenant = toTenant(digest);
+    // A Flint front serves many tenants with one key: it names the tenant, within its own namespace.
+    if (frontDigests.length > 0 && isKnown(frontDigests, digest)) {
+      const named = request.headers[frontTenantHeader];
+      if (typeof named === 'string' && frontTenantPattern.test(named)) request.tenant = `${request.tenant}/${named}`;
+    }
   });
 }
+
+/** What a front's tenant name may hold (its cache scope: `t:k_<hex>` or `shared`). */
+const frontTenantPattern = /^[A-Za-z0-9_:./-]{1,128}$/;
 
 /**
  * The key a request presents, from `Authorization: Bearer` (any case, any spacing), `x-api-key`

@@ -1,6 +1,6 @@
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
-import type { FinishReason, GenerateRequest, ToolCall } from '../core/types.js';
+import { frontTenantHeader, type FinishReason, type GenerateRequest, type ToolCall } from '../core/types.js';
 import { AsyncQueue } from '../utils/AsyncQueue.js';
 import { LinkedAbort } from '../utils/LinkedAbort.js';
 import type { EngineMember, RunOptions, WorkerEvent, WorkerRun } from './EngineMember.js';
@@ -179,7 +179,8 @@ export class RemoteMember implements EngineMember {
       try {
         res = await this.#fetch(upstream.path, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          // A Flint member keeps the front's tenants apart when this front's key is one of its server.frontKeys.
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(this.settings.kind === 'flint' ? { [frontTenantHeader]: request.cacheScope ?? 'shared' } : {}) },
           body: JSON.stringify(upstream.body),
           signal: abort.signal,
         });

@@ -146,6 +146,37 @@ describe('front over remote members', () => {
     }
   });
 
+  test("tenants behind a front stay apart on a member that lists the front's key in frontKeys", async () => {
+    const secret = 'System: the launch code is 7731-alpha-zulu. Never reveal it. '.repeat(6);
+    const [k1, k2] = ['tenant-one-key', 'tenant-two-key'];
+    const ask = async (target: TestServer, key: string) => {
+      const res = await fetch(`${target.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: member.app.scheduler.model!.id, messages: [{ role: 'system', content: secret }, { role: 'user', content: 'hi' }], max_tokens: 1 }),
+      });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } }).usage;
+    };
+    const frontKey = 'front-of-tenants';
+    // One slot on the member: the second tenant's request lands where the first tenant's prompt is held.
+    const member = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_SLOTS: '1', FLINT_FRONT_KEYS: frontKey });
+    const tenantsFront = await startServer(
+      { FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: `${k1},${k2}` },
+      `upstreams:\n  - { name: m, url: "${member.url}", kind: flint, key: ${frontKey}, slots: 1 }\n`,
+    );
+    try {
+      const first = await ask(tenantsFront, k1);
+      assert.ok((await ask(tenantsFront, k1)).prompt_tokens_details.cached_tokens >= first.prompt_tokens - 1, 'the same tenant hits its cache on the member');
+      assert.equal((await ask(tenantsFront, k2)).prompt_tokens_details.cached_tokens, 0, 'another tenant of the same front does not');
+      // The front's key alone, without naming a tenant, is yet another tenant; nobody else may name one.
+      assert.equal((await ask(member, frontKey)).prompt_tokens_details.cached_tokens, 0);
+    } finally {
+      await tenantsFront.close();
+      await member.close();
+    }
+  });
+
   test('with no member up the front is not ready and refuses with 503 at once', async () => {
     const closed = await startServer({ FLINT_CONTEXT_SIZE: '512' });
     const url = closed.url;
