@@ -1,4 +1,5 @@
 import { LruMap } from '../utils/LruMap.js';
+import { keyHash, rendezvousScore } from '../utils/rendezvous.js';
 
 /** One member of a pool (a Flint node, or an engine server) as the router sees it. */
 export interface Member {
@@ -71,9 +72,9 @@ export class MemberRouter {
 
   /** The key's members from best to worst by weighted rendezvous score (all of them). */
   rank(key: string): string[] {
-    const keyHash = hash32(key, 0x9747b28c);
+    const hashed = keyHash(key);
     return this.#members
-      .map((m) => ({ name: m.name, score: weightedScore(keyHash, m) }))
+      .map((m) => ({ name: m.name, score: rendezvousScore(hashed, m.name, m.weight) }))
       .sort((a, b) => b.score - a.score || (a.name < b.name ? -1 : 1))
       .map((s) => s.name);
   }
@@ -120,31 +121,4 @@ export class MemberRouter {
     this.#warm.set(key, member);
     for (const h of prefix) this.#prefixes.set(h, member);
   }
-}
-
-/** Weighted rendezvous score: weight / -ln(u), with u in (0, 1) from the key's and member's hashes. */
-function weightedScore(keyHash: number, member: Member): number {
-  const u = (hash32(member.name, keyHash) + 0.5) / 4294967296;
-  return member.weight / -Math.log(u);
-}
-
-/** MurmurHash3's 32-bit hash of a string's UTF-16 code units (seeded). */
-export function hash32(text: string, seed: number): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    let k = text.charCodeAt(i);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  h ^= text.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

@@ -72,7 +72,7 @@ export function createMetrics(sources: MetricSources = {}) {
     upstreamTimeToFirstToken: new Histogram({ name: 'flint_upstream_time_to_first_token_seconds', help: 'Time from sending a request to a remote engine to its first output, per member.', labelNames: ['member'] as const, buckets: latencyBuckets, registers: r }),
     upstreamRetries: new Counter({ name: 'flint_upstream_retries_total', help: 'Requests tried again on another member after theirs failed before any output.', registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
-    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, cold.', labelNames: ['route'] as const, registers: r }),
+    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, hash (a session key on named remote members), cold.', labelNames: ['route'] as const, registers: r }),
     promptRenders: new Counter({
       name: 'flint_prompt_renders_total',
       help: 'Chat prompts by kind: reused (the slot\'s previous prompt), incremental (only new messages) or full, with the reason for full (cold, diverged, template).',

@@ -28,6 +28,12 @@ export interface EngineMember {
   readonly index: number;
   readonly isAlive: boolean;
   /**
+   * A remote member's configured name: a session's first request goes to the member its key
+   * ranks first by rendezvous hashing over these names, so every front with the same members
+   * chooses alike. Undefined for local workers.
+   */
+  readonly routingName?: string;
+  /**
    * Runs one generation on `slot`. Aborting `signal` stops it; the events still end with a
    * `done` (finish reason `cancelled`) or a failure, so the caller knows the slot is free.
    */

@@ -84,6 +84,10 @@ export class RemoteMember implements EngineMember {
     return this.#isUp;
   }
 
+  get routingName(): string {
+    return this.settings.name;
+  }
+
   /** The model name it is sent (configured, else the first its `/v1/models` listed, once probed). */
   get modelName(): string | undefined {
     return this.settings.model || this.#memberModel;

@@ -3,9 +3,10 @@ import type { EngineMember } from '../pool/EngineMember.js';
 import { sharedChars, type PromptFingerprint } from './fingerprint.js';
 import type { SlotPlacement } from '../core/types.js';
 import type { SlotSnapshot } from '../core/status.js';
+import { keyHash, rendezvousScore } from '../utils/rendezvous.js';
 
 /** How a slot was chosen, from best to worst for the prompt cache. */
-export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'cold';
+export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'hash' | 'cold';
 
 /** A slot held by one request until the worker reports it has stopped. */
 export interface SlotLease {
@@ -41,7 +42,10 @@ const maxSavedHints = 1024;
  *      that conversation, or sharing its system prompt): then another idle slot of the same
  *      worker, which copies the shared prefix from that slot (`copy`);
  *   3. an idle slot on the worker that saved this prompt's prefix when it was evicted;
- *   4. the least recently used idle slot.
+ *   4. with a cache key and named remote members idle: the member the key ranks first by
+ *      rendezvous hashing (weighted by its slots) among those with an idle slot, so that fronts
+ *      that share members send a session to the same one (`hash`);
+ *   5. the least recently used idle slot.
  * Affinity is only a preference: under pressure any idle slot serves any request.
  */
 export class SlotTable {
@@ -126,6 +130,13 @@ export class SlotTable {
         if (chosen) route = 'saved';
       }
     }
+    if (!chosen && cacheKey !== undefined) {
+      const member = this.#hashedMember(cacheKey, idle);
+      if (member) {
+        chosen = leastRecentlyUsed(idle.filter((s) => s.worker === member));
+        route = 'hash';
+      }
+    }
     chosen ??= leastRecentlyUsed(idle)!;
     // The slot's previous prefix is being replaced: its worker keeps it in saved prefixes.
     if (chosen.fingerprint && sharedWith(chosen) === 0) this.#savedHints.set(chosen.fingerprint, { worker: chosen.worker.index, scope: chosen.scope });
@@ -135,6 +146,25 @@ export class SlotTable {
     chosen.fingerprint = fingerprint;
     chosen.scope = scope;
     return { worker: chosen.worker, slot: chosen.slot, route };
+  }
+
+  /** Of the named members with an idle slot, the one `key` ranks first (weight: its slots in the table). */
+  #hashedMember(key: string, idle: readonly SlotState[]): EngineMember | undefined {
+    const candidates = new Set<EngineMember>();
+    for (const s of idle) if (s.worker.routingName !== undefined) candidates.add(s.worker);
+    if (candidates.size === 0) return undefined;
+    const hashed = keyHash(key);
+    let best: EngineMember | undefined;
+    let bestScore = -Infinity;
+    for (const member of candidates) {
+      const weight = this.#slots.filter((s) => s.worker === member).length;
+      const score = rendezvousScore(hashed, member.routingName!, weight);
+      if (score > bestScore) {
+        best = member;
+        bestScore = score;
+      }
+    }
+    return best;
   }
 
   /** A session ended: its slots (that of each of its `/`-suffixed lane keys too) keep their tokens (still reusable by prefix) but lose the pin. */

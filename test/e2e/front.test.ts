@@ -146,6 +146,36 @@ describe('front over remote members', () => {
     }
   });
 
+  test('two fronts over the same members send each new session to the same member (rendezvous hashing on its key)', async () => {
+    const other = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey });
+    const members = [{ name: 'node-a', url: node.url }, { name: 'node-c', url: other.url }];
+    const fronts = [await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml(members)), await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml(members))];
+    const served = async (front: TestServer) => {
+      const text = await metricsOf(front);
+      return members.map((m) => Number(new RegExp(`^flint_upstream_requests_total\\{member="${m.name}",outcome="ok"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0));
+    };
+    try {
+      // The second front sees the sessions in the opposite order: what it chooses cannot follow from its own history.
+      const order = [[0, 1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1, 0]];
+      const chosen: Array<Map<number, string>> = [new Map(), new Map()];
+      for (const [i, front] of fronts.entries()) {
+        for (const session of order[i]) {
+          const before = await served(front);
+          await front.client.chat.completions.create({ model: node.app.scheduler.model!.id, messages: [{ role: 'user', content: `Session ${session}: hello.` }], max_tokens: 2, prompt_cache_key: `session-${session}` });
+          const after = await served(front);
+          chosen[i].set(session, members[after.findIndex((n, m) => n > before[m])].name);
+        }
+      }
+      const [first, second] = chosen.map((c) => order[0].map((session) => c.get(session)));
+      assert.deepEqual(second, first, 'both fronts chose alike');
+      assert.equal(new Set(first).size, 2, `sessions spread over both members: ${first.join(' ')}`);
+      assert.match(await metricsOf(fronts[0]), /^flint_slot_routes_total\{route="hash"\} 8$/m);
+    } finally {
+      for (const front of fronts) await front.close();
+      await other.close();
+    }
+  });
+
   test("tenants behind a front stay apart on a member that lists the front's key in frontKeys", async () => {
     const secret = 'System: the launch code is 7731-alpha-zulu. Never reveal it. '.repeat(6);
     const [k1, k2] = ['tenant-one-key', 'tenant-two-key'];
