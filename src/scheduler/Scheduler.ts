@@ -340,42 +340,78 @@ class ScheduledGeneration implements Generation {
   }
 
   async *#generate(): AsyncGenerator<GenerationEvent> {
+    const { observer, limits, logger } = this.#access;
     const request = this.#request;
+    const signal = this.#signal;
     const queuedAt = performance.now();
     rejectTooLong(request, this.#access.model());
     const fingerprint = toFingerprint(request.input);
-    const retries = this.#access.limits.retriesBeforeOutput ?? 0;
+    const retries = limits.retriesBeforeOutput ?? 0;
     for (let attempt = 0; ; attempt++) {
+      const lease = yield* this.#admit(fingerprint);
+      if (!lease) return;
+      observer.onRoute?.(lease.route);
+      const queueMs = performance.now() - queuedAt;
+      observer.onQueueWait?.(queueMs / 1000);
+      const onOverflow = () => {
+        logger.warn({ reqId: request.id, limitBytes: limits.maxStreamBufferBytes }, 'consumer stopped reading; generation cancelled');
+        observer.onStreamOverflow?.();
+      };
+      let run: WorkerRun;
+      try {
+        run = this.#run = lease.worker.run(request.id, lease.slot, request, signal, { maxBufferedBytes: limits.maxStreamBufferBytes, onOverflow });
+      } catch (err) {
+        this.#release(); // the worker was already gone: nothing runs
+        throw err;
+      }
+      if (run.messages) observer.onChatMessages?.(run.messages.sent, run.messages.kept);
+      // The worker's last word frees the slot, read or not.
+      void run.finished.then(() => this.#release());
       let hasOutput = false;
       try {
-        for await (const event of this.#attempt(fingerprint, queuedAt)) {
+        for await (const event of run.events) {
           if (event.type !== 'progress') hasOutput = true;
-          yield event;
+          if (event.type === 'started') {
+            observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens, event.copiedTokens);
+            this.#access.noteHeld(lease, event.promptTokens);
+            if (event.render) observer.onPromptRender?.(event.render);
+            if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
+            yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
+          } else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
+          else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
+          else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
+          else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
+          else {
+            observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
+            this.#access.noteHeld(lease, event.usage.promptTokens + event.usage.completionTokens);
+            yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };
+            return;
+          }
         }
-        return;
+        throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
       } catch (err) {
-        // A remote member that failed before the first event: the same request on another member.
-        if (hasOutput || attempt >= retries || this.#signal.aborted || this.#disposal || !isRetryable(err)) throw err;
-        await this.#run?.finished;
-        // The failed attempt's lease went back when its run finished (that reaction ran before this one).
+        // A remote member that failed before its first event: the same request on another member.
+        if (hasOutput || attempt >= retries || signal.aborted || this.#disposal || !isRetryable(err)) throw err;
+        await run.finished;
+        // The failed attempt's lease goes back now (its run finished; releasing is idempotent).
         this.#release();
         this.#lease = undefined;
         this.#run = undefined;
         this.#isReleased = false;
-        this.#access.observer.onRetry?.();
-        this.#access.logger.info({ reqId: request.id, attempt: attempt + 1, reason: (err as Error).message }, 'engine unavailable before any output; retrying on another');
+        observer.onRetry?.();
+        logger.info({ reqId: request.id, attempt: attempt + 1, reason: (err as Error).message }, 'engine unavailable before any output; retrying on another');
       }
     }
   }
 
-  /** One lease and run: admission (queueing if needed), the run on the leased slot, its events. */
-  async *#attempt(fingerprint: PromptFingerprint, queuedAt: number): AsyncGenerator<GenerationEvent> {
-    const { observer, limits, logger } = this.#access;
-    const request = this.#request;
+  /**
+   * Admission: a lease now, else a place in the queue (its position reported as `progress` now and
+   * whenever it changes) until a slot is assigned. Undefined when disposed meanwhile.
+   */
+  async *#admit(fingerprint: PromptFingerprint): AsyncGenerator<GenerationEvent, SlotLease | undefined> {
     const signal = this.#signal;
     let lease = this.#access.leaseNow(fingerprint, signal);
     if (!lease) {
-      // Queued: report the position now and whenever it changes, so transports can keep clients informed.
       const queued = (this.#queued = this.#access.enqueue(fingerprint, signal));
       for (;;) {
         yield { type: 'progress', evaluatedTokens: 0, totalTokens: 0, queuePosition: queued.position() };
@@ -390,44 +426,9 @@ class ScheduledGeneration implements Generation {
     if (this.#disposal) {
       // Disposed while the lease was on its way: nothing will run on it.
       this.#release();
-      return;
+      return undefined;
     }
-    observer.onRoute?.(lease.route);
-    const queueMs = performance.now() - queuedAt;
-    observer.onQueueWait?.(queueMs / 1000);
-    const onOverflow = () => {
-      logger.warn({ reqId: request.id, limitBytes: limits.maxStreamBufferBytes }, 'consumer stopped reading; generation cancelled');
-      observer.onStreamOverflow?.();
-    };
-    let run: WorkerRun;
-    try {
-      run = this.#run = lease.worker.run(request.id, lease.slot, request, signal, { maxBufferedBytes: limits.maxStreamBufferBytes, onOverflow });
-    } catch (err) {
-      this.#release(); // the worker was already gone: nothing runs
-      throw err;
-    }
-    if (run.messages) observer.onChatMessages?.(run.messages.sent, run.messages.kept);
-    // The worker's last word frees the slot, read or not.
-    void run.finished.then(() => this.#release());
-    for await (const event of run.events) {
-      if (event.type === 'started') {
-        observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens, event.copiedTokens);
-        this.#access.noteHeld(lease, event.promptTokens);
-        if (event.render) observer.onPromptRender?.(event.render);
-        if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
-        yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
-      } else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
-      else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
-      else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
-      else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
-      else {
-        observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
-        this.#access.noteHeld(lease, event.usage.promptTokens + event.usage.completionTokens);
-        yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };
-        return;
-      }
-    }
-    throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
+    return lease;
   }
 }
 
