@@ -96,6 +96,8 @@ export type WorkerMessage =
       readonly render?: PromptRender;
       /** The prefix this request evicted: saved while the slot was idle, saved before the request could start, or none evicted. */
       readonly evictionSave: 'none' | 'idle' | 'critical';
+      /** A remote member says what came from its cache only in its final usage: count it at `done`. */
+      readonly isCacheKnownAtEnd?: boolean;
     }
   | { readonly type: 'delta'; readonly id: string; readonly text: string; readonly tokens: number }
   /** Text of several streams at once (one message per flush): request id, 0 answer / 1 thought, text, tokens. */

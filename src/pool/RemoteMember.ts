@@ -171,7 +171,7 @@ export class RemoteMember implements EngineMember {
       if (isStarted) return;
       isStarted = true;
       firstAt = performance.now();
-      queue.push({ type: 'started', id, promptTokens: 0, cachedTokens: 0, restoredTokens: 0, copiedTokens: 0, evictionSave: 'none' });
+      queue.push({ type: 'started', id, promptTokens: 0, cachedTokens: 0, restoredTokens: 0, copiedTokens: 0, evictionSave: 'none', isCacheKnownAtEnd: true });
     };
     const member = this.settings.name;
     const report = (outcome: MemberOutcome) => this.#observer?.onRequest(member, outcome, firstAt === undefined ? undefined : (firstAt - startedAt) / 1000);

@@ -368,11 +368,13 @@ class ScheduledGeneration implements Generation {
       // The worker's last word frees the slot, read or not.
       void run.finished.then(() => this.#release());
       let hasOutput = false;
+      let isCacheKnownAtEnd = false;
       try {
         for await (const event of run.events) {
           if (event.type !== 'progress') hasOutput = true;
           if (event.type === 'started') {
-            observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens, event.copiedTokens);
+            isCacheKnownAtEnd = event.isCacheKnownAtEnd === true;
+            if (!isCacheKnownAtEnd) observer.onPromptCache?.(lease.route, event.cachedTokens, event.restoredTokens, event.copiedTokens);
             this.#access.noteHeld(lease, event.promptTokens);
             if (event.render) observer.onPromptRender?.(event.render);
             if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
@@ -382,6 +384,7 @@ class ScheduledGeneration implements Generation {
           else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
           else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
           else {
+            if (isCacheKnownAtEnd) observer.onPromptCache?.(lease.route, event.usage.cachedTokens, 0, 0);
             observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
             this.#access.noteHeld(lease, event.usage.promptTokens + event.usage.completionTokens);
             yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };

@@ -98,6 +98,8 @@ describe('front over remote members', () => {
       }
       previous = response;
     }
+    // The member's cached tokens reach the front's own prompt-cache counts (known from its final usage).
+    assert.match(await metricsOf(front), /^flint_prompt_cache_requests_total\{result="hit",reason="[a-z_]+"\} [1-9]/m);
   });
 
   test('a member that went away after its last probe: its request is retried on the other and nothing fails', async () => {
