@@ -5,7 +5,7 @@
  * first turn of each transport is saved (sanitized) under fixtures/ when missing or when
  * FLINT_UPDATE_FIXTURES=1. Asserts on exit status, request counts and cached tokens, never on text.
  */
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -69,75 +69,88 @@ function saveFirstTurnFixture(transport: 'http' | 'websocket', codex: CodexSessi
   saveFixture(transport === 'http' ? 'codex-http-first-turn.json' : 'codex-ws-first-turn.json', fixture);
 }
 
-for (const transport of ['http', 'websocket'] as const) {
-  test(`codex exec: three turns over ${transport === 'http' ? 'HTTP SSE' : 'the Responses WebSocket'}`, { timeout: 300_000 }, async (t) => {
-    const figures = report.entry(`@openai/codex ${clientVersion('@openai/codex')}`, transport);
-    const proxy = await startLoggingProxy(flint.url);
-    const codex = new CodexSession(`${proxy.url}/v1`, flint.modelId, transport === 'websocket');
-    t.after(async () => {
-      requestLog.push(...(summarizeExchanges(proxy.exchanges) as unknown[]).map((e) => ({ transport, ...(e as object) })));
-      codex.cleanup();
-      await proxy.close();
-    });
-    const before = await scrapeMetrics(flint.url);
-
-    const prompts = ['say hi', 'say hi again', 'and once more'];
-    /** Usage of each turn's generating response (the last one Codex waited for). */
-    const turnUsage: NonNullable<RecordedExchange['responses'][number]['usage']>[] = [];
-    let seen = 0;
-    for (const [i, prompt] of prompts.entries()) {
-      const run = await codex.run(prompt, { resume: i > 0 });
-      figures.turnMs.push(run.ms);
-      if (i === 0) saveFirstTurnFixture(transport, codex, proxy);
-      assertTurnCompleted(run, `turn ${i + 1}`, flint, proxy);
-      figures.turns++;
-      const terminals = proxy.exchanges.flatMap((e) => e.responses);
-      const generated = terminals.slice(seen).filter((r) => r.outputTypes.length > 0 && r.usage);
-      seen = terminals.length;
-      assert.ok(generated.length > 0, `turn ${i + 1}: no generating response among ${JSON.stringify(terminals)}`);
-      turnUsage.push(generated.at(-1)!.usage!);
-    }
-
-    const creates = responseCreates(proxy.exchanges);
-    const generating = creates.filter((c) => c.body.generate !== false);
-    for (const c of creates) {
-      const input = Array.isArray(c.body.input) ? (c.body.input as Array<{ type?: string; role?: string }>) : [];
-      t.diagnostic(
-        `request: generate=${c.body.generate ?? '(unset)'} previous_response_id=${c.body.previous_response_id ? 'yes' : 'no'} input=[${input.map((i) => (i.type === 'message' ? `message:${i.role}` : i.type)).join(',')}] tools=${(c.body.tools as unknown[] | undefined)?.length ?? 0} text.format=${(c.body.text as { format?: { type?: string } } | undefined)?.format?.type ?? '-'}`,
-      );
-    }
-    figures.ttftMs.push(...proxy.exchanges.flatMap((e) => e.firstDeltaMs));
-    const histogram: Record<string, number> = {};
-    for (const type of proxy.exchanges.flatMap((e) => e.serverEventTypes)) histogram[type] = (histogram[type] ?? 0) + 1;
-    t.diagnostic(`server events over all turns: ${JSON.stringify(histogram)}`);
-    const after = await scrapeMetrics(flint.url);
-    const delta = requestDelta(before, after);
-    t.diagnostic(`flint requests: ${JSON.stringify(delta)}; response.create/POSTs: ${creates.length} (${creates.length - generating.length} with generate:false)`);
-
-    // Every request Codex sent was served and finished ok; nothing failed or was refused.
-    const api = transport === 'http' ? 'responses' : 'responses_ws';
-    const served = Object.entries(delta).filter(([k]) => k.startsWith(`${api}/`));
-    assert.deepEqual(
-      served.filter(([k]) => !k.endsWith('/ok')),
-      [],
-      `requests that did not finish ok: ${JSON.stringify(delta)}; exchanges: ${JSON.stringify(proxy.exchanges.map((e) => ({ path: e.path, status: e.status, responses: e.responses, errors: e.serverErrors })))}`,
-    );
-    assert.equal(served.reduce((s, [, n]) => s + n, 0), creates.length, `flint_requests_total{api="${api}"} grew by ${JSON.stringify(delta)}, Codex sent ${creates.length}`);
-    if (transport === 'websocket') assert.ok(proxy.exchanges.some((e) => e.kind === 'websocket' && e.status === 101), 'Codex never opened a WebSocket');
-    else assert.ok(!proxy.exchanges.some((e) => e.kind === 'websocket'), 'Codex opened a WebSocket with supports_websockets = false');
-
-    // Cached tokens: each turn resends the previous turn's whole prompt (store: false), which must come from the KV cache.
-    t.diagnostic(`usage per turn: ${JSON.stringify(turnUsage.map((u) => ({ input: u.input_tokens, cached: u.input_tokens_details?.cached_tokens ?? 0, output: u.output_tokens })))}`);
-    figures.firstPromptTokens = turnUsage[0].input_tokens;
-    for (let i = 1; i < turnUsage.length; i++) {
-      const cached = turnUsage[i].input_tokens_details?.cached_tokens ?? 0;
-      if (i === 1) figures.cachedShareOfSecondPrompt = cached / turnUsage[0].input_tokens;
-      assert.ok(cached >= 0.9 * turnUsage[i - 1].input_tokens, `turn ${i + 1} cached ${cached} of turn ${i}'s ${turnUsage[i - 1].input_tokens} input tokens`);
-    }
-
-    figures.notes.push(`${creates.length} requests (${creates.length - generating.length} generate:false prewarm)`);
+/**
+ * Three turns of `codex exec` (then `resume --last` twice) against `server` over `transport`:
+ * every turn completes, every request Codex sent finished ok on the server, and each turn's
+ * prompt comes from the KV cache of the previous one.
+ */
+async function threeTurns(t: TestContext, server: Flint, transport: 'http' | 'websocket', label: string): Promise<void> {
+  const figures = report.entry(`@openai/codex ${clientVersion('@openai/codex')}`, label);
+  const proxy = await startLoggingProxy(server.url);
+  const codex = new CodexSession(`${proxy.url}/v1`, server.modelId, transport === 'websocket');
+  t.after(async () => {
+    requestLog.push(...(summarizeExchanges(proxy.exchanges) as unknown[]).map((e) => ({ transport, ...(e as object) })));
+    codex.cleanup();
+    await proxy.close();
   });
+  const before = await scrapeMetrics(server.url);
+
+  const prompts = ['say hi', 'say hi again', 'and once more'];
+  /** Usage of each turn's generating response (the last one Codex waited for). */
+  const turnUsage: NonNullable<RecordedExchange['responses'][number]['usage']>[] = [];
+  let seen = 0;
+  for (const [i, prompt] of prompts.entries()) {
+    const run = await codex.run(prompt, { resume: i > 0 });
+    figures.turnMs.push(run.ms);
+    if (i === 0) saveFirstTurnFixture(transport, codex, proxy);
+    assertTurnCompleted(run, `turn ${i + 1}`, server, proxy);
+    figures.turns++;
+    const terminals = proxy.exchanges.flatMap((e) => e.responses);
+    const generated = terminals.slice(seen).filter((r) => r.outputTypes.length > 0 && r.usage);
+    seen = terminals.length;
+    assert.ok(generated.length > 0, `turn ${i + 1}: no generating response among ${JSON.stringify(terminals)}`);
+    turnUsage.push(generated.at(-1)!.usage!);
+  }
+
+  const creates = responseCreates(proxy.exchanges);
+  const generating = creates.filter((c) => c.body.generate !== false);
+  for (const c of creates) {
+    const input = Array.isArray(c.body.input) ? (c.body.input as Array<{ type?: string; role?: string }>) : [];
+    t.diagnostic(
+      `request: generate=${c.body.generate ?? '(unset)'} previous_response_id=${c.body.previous_response_id ? 'yes' : 'no'} input=[${input.map((i) => (i.type === 'message' ? `message:${i.role}` : i.type)).join(',')}] tools=${(c.body.tools as unknown[] | undefined)?.length ?? 0} text.format=${(c.body.text as { format?: { type?: string } } | undefined)?.format?.type ?? '-'}`,
+    );
+  }
+  figures.ttftMs.push(...proxy.exchanges.flatMap((e) => e.firstDeltaMs));
+  const histogram: Record<string, number> = {};
+  for (const type of proxy.exchanges.flatMap((e) => e.serverEventTypes)) histogram[type] = (histogram[type] ?? 0) + 1;
+  t.diagnostic(`server events over all turns: ${JSON.stringify(histogram)}`);
+  const after = await scrapeMetrics(server.url);
+  const delta = requestDelta(before, after);
+  t.diagnostic(`flint requests: ${JSON.stringify(delta)}; response.create/POSTs: ${creates.length} (${creates.length - generating.length} with generate:false)`);
+
+  // Every request Codex sent was served and finished ok; nothing failed or was refused.
+  const api = transport === 'http' ? 'responses' : 'responses_ws';
+  const served = Object.entries(delta).filter(([k]) => k.startsWith(`${api}/`));
+  assert.deepEqual(
+    served.filter(([k]) => !k.endsWith('/ok')),
+    [],
+    `requests that did not finish ok: ${JSON.stringify(delta)}; exchanges: ${JSON.stringify(proxy.exchanges.map((e) => ({ path: e.path, status: e.status, responses: e.responses, errors: e.serverErrors })))}`,
+  );
+  assert.equal(served.reduce((s, [, n]) => s + n, 0), creates.length, `flint_requests_total{api="${api}"} grew by ${JSON.stringify(delta)}, Codex sent ${creates.length}`);
+  if (transport === 'websocket') assert.ok(proxy.exchanges.some((e) => e.kind === 'websocket' && e.status === 101), 'Codex never opened a WebSocket');
+  else assert.ok(!proxy.exchanges.some((e) => e.kind === 'websocket'), 'Codex opened a WebSocket with supports_websockets = false');
+
+  // Cached tokens: each turn resends the previous turn's whole prompt (store: false), which must come from the KV cache.
+  t.diagnostic(`usage per turn: ${JSON.stringify(turnUsage.map((u) => ({ input: u.input_tokens, cached: u.input_tokens_details?.cached_tokens ?? 0, output: u.output_tokens })))}`);
+  figures.firstPromptTokens = turnUsage[0].input_tokens;
+  for (let i = 1; i < turnUsage.length; i++) {
+    const cached = turnUsage[i].input_tokens_details?.cached_tokens ?? 0;
+    if (i === 1) figures.cachedShareOfSecondPrompt = cached / turnUsage[0].input_tokens;
+    assert.ok(cached >= 0.9 * turnUsage[i - 1].input_tokens, `turn ${i + 1} cached ${cached} of turn ${i}'s ${turnUsage[i - 1].input_tokens} input tokens`);
+  }
+
+  figures.notes.push(`${creates.length} requests (${creates.length - generating.length} generate:false prewarm)`);
 }
+
+for (const transport of ['http', 'websocket'] as const) {
+  test(`codex exec: three turns over ${transport === 'http' ? 'HTTP SSE' : 'the Responses WebSocket'}`, { timeout: 300_000 }, (t) => threeTurns(t, flint, transport, transport));
+}
+
+test('codex exec through a Flint front (engine.workers: 0) over the Responses WebSocket: the member serves, the front keeps the session', { timeout: 300_000 }, async (t) => {
+  const front = await startFlint({ env: { FLINT_WORKERS: '0' }, config: `upstreams:\n  - { name: member, url: "${flint.url}", kind: flint, slots: 2 }\n` });
+  t.after(() => front.stop());
+  await threeTurns(t, front, 'websocket', 'websocket through a front');
+});
 
 test('codex exec with Flint as its OpenAI provider: auto-compaction runs on the server and the session goes on', { timeout: 300_000 }, async (t) => {
   const big = await startFlint({ contextSize: 32768, defaultMaxTokens: 128 });

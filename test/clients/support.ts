@@ -96,6 +96,8 @@ export interface FlintOptions {
   /** engine.defaultMaxTokens: a cap for clients that send no output limit (Codex). */
   readonly defaultMaxTokens?: number;
   readonly env?: Record<string, string>;
+  /** More top-level YAML for the config file (e.g. `upstreams:` of a front). */
+  readonly config?: string;
 }
 
 /**
@@ -107,7 +109,7 @@ export async function startFlint(options: FlintOptions = {}): Promise<Flint> {
   const model = await ensureSyntheticModel({ preset: options.preset ?? 'tiny', dir: testModelsDir });
   const dir = tempDir('flint-clients-');
   const configFile = path.join(dir, 'flint.yaml');
-  writeFileSync(configFile, `engine:\n  defaultMaxTokens: ${options.defaultMaxTokens ?? 128}\n`);
+  writeFileSync(configFile, `engine:\n  defaultMaxTokens: ${options.defaultMaxTokens ?? 128}\n${options.config ?? ''}`);
   const server = await spawnServer([], {
     FLINT_MODEL: model,
     FLINT_CONFIG: configFile,
