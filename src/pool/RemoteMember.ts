@@ -111,13 +111,21 @@ export class RemoteMember implements EngineMember {
     return tick();
   }
 
-  /** One readiness probe; the first that succeeds also learns the member's model name. */
+  /**
+   * One readiness probe: the kind's health path, then (with a key, or to learn the member's model
+   * name) its `/v1/models`, which a member that refuses the front's key answers 401 or 403.
+   */
   async probe(): Promise<void> {
     try {
       const res = await this.#fetch(healthPaths[this.settings.kind], { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
       await res.body?.cancel();
       if (!res.ok) return this.#setState(false, `readiness probe answered ${res.status}`);
-      if (this.settings.model === '' && this.#memberModel === undefined) this.#memberModel = await this.#firstModel();
+      if (this.settings.key !== '' || (this.settings.model === '' && this.#memberModel === undefined)) {
+        const models = await this.#fetch('/v1/models', { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
+        const body = await readCapped(models, maxErrorBodyChars);
+        if (models.status === 401 || models.status === 403) return this.#setState(false, `it refuses the front's key (${models.status} on /v1/models)`);
+        if (models.ok && this.settings.model === '') this.#memberModel ??= firstModelId(body);
+      }
       this.#setState(true, 'readiness probe answered');
     } catch (err) {
       this.#setState(false, `readiness probe failed: ${describe(err)}`);
@@ -198,6 +206,8 @@ export class RemoteMember implements EngineMember {
         const detail = errorMessageOf(await readCapped(res, maxErrorBodyChars)) ?? `HTTP ${res.status}`;
         // Overloaded, draining or broken: another member may serve it. A refusal would be refused anywhere.
         if (res.status >= 500 || res.status === 429) throw this.#down(`HTTP ${res.status}: ${detail}`, res.status === 429 || res.status === 503);
+        // The front's own configuration is wrong for this member (its key, a proxy's auth): not the client's fault.
+        if (res.status === 401 || res.status === 403 || res.status === 407) throw this.#down(`it refuses the front's key (HTTP ${res.status}: ${detail})`);
         throw new FlintError('FLINT_ERR_UPSTREAM_REJECTED', { details: { member, detail } });
       }
       if (!res.body) throw this.#down('the answer has no body');
@@ -327,18 +337,6 @@ export class RemoteMember implements EngineMember {
     for (const handler of this.#stateHandlers) handler(isUp, reason);
   }
 
-  async #firstModel(): Promise<string | undefined> {
-    try {
-      const res = await this.#fetch('/v1/models', { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
-      if (!res.ok) return undefined;
-      const body = JSON.parse(await readCapped(res, maxErrorBodyChars)) as { data?: Array<{ id?: unknown }> };
-      const id = body.data?.[0]?.id;
-      return typeof id === 'string' ? id : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   #fetch(pathname: string, init: RequestInit): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.settings.key !== '') headers.set('authorization', `Bearer ${this.settings.key}`);
@@ -368,6 +366,16 @@ function toFinishReason(reason: string): FinishReason {
   if (reason === 'length') return 'length';
   if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   return 'stop';
+}
+
+/** The first model id of a `/v1/models` answer. */
+function firstModelId(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { data?: Array<{ id?: unknown }> }).data?.[0]?.id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `error.message` of an OpenAI-style error body, else a trimmed body. */
