@@ -101,3 +101,50 @@ test('a fork of a busy or pinned conversation goes to another idle slot of its w
   assert.equal(extends_.route, 'prefix');
   assert.equal(extends_.slot, parent.slot);
 });
+
+/** A named remote member with `slots` slots: the table ranks new sessions over names. */
+function member(index: number, name: string, isAlive = true): WorkerClient {
+  return { index, isAlive, routingName: name } as unknown as WorkerClient;
+}
+
+/** Where each of `keys` lands first on a fresh table over `members` (name, slots). */
+function firstChoices(members: Array<[string, number]>, keys: readonly string[]): Map<string, string> {
+  const choices = new Map<string, string>();
+  for (const key of keys) {
+    const table = new SlotTable();
+    for (const [i, [name, slots]] of members.entries()) table.addWorker(member(i, name), slots);
+    const lease = table.lease(conv(`first turn of ${key}`), key)!;
+    assert.equal(lease.route, 'hash');
+    choices.set(key, (lease.worker as unknown as { routingName: string }).routingName);
+  }
+  return choices;
+}
+
+test('new sessions on named members: spread by slots, the same choice whatever the order members were added in; a new member takes about 1/(N+1) of them and only those move', () => {
+  const keys = Array.from({ length: 600 }, (_, i) => `t:k_tenant:session-${i}`);
+  const two = firstChoices([['node-a', 4], ['node-b', 4]], keys);
+  assert.deepEqual(firstChoices([['node-b', 4], ['node-a', 4]], keys), two, 'the order members were listed in does not matter');
+  const share = (choices: Map<string, string>, name: string) => [...choices.values()].filter((m) => m === name).length / keys.length;
+  assert.ok(Math.abs(share(two, 'node-a') - 0.5) < 0.1, `node-a got ${share(two, 'node-a')}`);
+  const three = firstChoices([['node-a', 4], ['node-b', 4], ['node-c', 4]], keys);
+  const moved = keys.filter((k) => three.get(k) !== two.get(k));
+  assert.ok(moved.every((k) => three.get(k) === 'node-c'), 'keys move only to the new member');
+  assert.ok(Math.abs(moved.length / keys.length - 1 / 3) < 0.1, `${moved.length} of ${keys.length} moved`);
+  // Twice the slots, about twice the sessions.
+  const weighted = firstChoices([['node-a', 8], ['node-b', 4]], keys);
+  assert.ok(Math.abs(share(weighted, 'node-a') - 2 / 3) < 0.1, `node-a with 8 slots got ${share(weighted, 'node-a')}`);
+});
+
+test('a named member without an idle slot: the session spills to the next it ranks, and a request without a key takes the least recently used slot', () => {
+  const table = new SlotTable();
+  table.addWorker(member(0, 'node-a'), 1);
+  table.addWorker(member(1, 'node-b'), 1);
+  const key = 'session-x';
+  const first = table.lease(conv('x'), key)!;
+  const spilled = table.lease(conv('y'), key)!;
+  assert.equal(spilled.route, 'hash');
+  assert.notEqual(spilled.worker, first.worker);
+  table.release(first);
+  table.release(spilled);
+  assert.equal(table.lease(conv('z'), undefined)!.route, 'cold');
+});
