@@ -117,11 +117,19 @@ export function createDiskCacheObserver(metrics: Metrics) {
 }
 
 /** Per-member request outcomes and time to first output of remote engines (config `upstreams`). */
-export function createMemberObserver(metrics: Metrics): { onRequest(member: string, outcome: string, firstOutputS: number | undefined): void } {
+export function createMemberObserver(metrics: Metrics): {
+  onRequest(member: string, outcome: string, firstOutputS: number | undefined): void;
+  onLoad(member: string, load: { busySlots: number; totalSlots: number; waiting: number }): void;
+} {
   return {
     onRequest: (member, outcome, firstOutputS) => {
       metrics.upstreamRequests.inc({ member, outcome });
       if (firstOutputS !== undefined) metrics.upstreamTimeToFirstToken.observe({ member }, firstOutputS);
+    },
+    onLoad: (member, load) => {
+      metrics.upstreamLoad.set({ member, figure: 'busy_slots' }, load.busySlots);
+      metrics.upstreamLoad.set({ member, figure: 'total_slots' }, load.totalSlots);
+      metrics.upstreamLoad.set({ member, figure: 'waiting' }, load.waiting);
     },
   };
 }

@@ -33,6 +33,8 @@ export interface EngineMember {
    * chooses alike. Undefined for local workers.
    */
   readonly routingName?: string;
+  /** A remote member that reports itself full (all its slots busy, requests waiting): new sessions go elsewhere while another can take them. */
+  readonly isSaturated?: boolean;
   /**
    * Runs one generation on `slot`. Aborting `signal` stops it; the events still end with a
    * `done` (finish reason `cancelled`) or a failure, so the caller knows the slot is free.

@@ -23,10 +23,19 @@ export interface UpstreamSettings {
 /** How a request on a member ended, for its metrics. */
 export type MemberOutcome = 'ok' | 'cancelled' | 'unavailable' | 'rejected' | 'failed';
 
+/** A member's own account of its load, where it exports one (Flint's `/v1/flint/status`). */
+export interface MemberLoad {
+  readonly busySlots: number;
+  readonly totalSlots: number;
+  readonly waiting: number;
+}
+
 /** Per-member observations (metrics/ implements them). */
 export interface MemberObserver {
   /** A request ended; `firstOutputS`: seconds from sending it to the member's first output, if any. */
   onRequest(member: string, outcome: MemberOutcome, firstOutputS: number | undefined): void;
+  /** The member's load as its last probe read it. */
+  onLoad?(member: string, load: MemberLoad): void;
 }
 
 /** Config `upstream`: how members are probed and how long they may take to answer. */
@@ -49,6 +58,8 @@ class MemberLost extends Error {
 /** Longest SSE line or error body read from a member: a hostile or broken one cannot grow memory. */
 const maxLineChars = 4 * 1024 * 1024;
 const maxErrorBodyChars = 64 * 1024;
+/** A member's status report: slots and figures, well under this for any sane pool. */
+const maxStatusChars = 1024 * 1024;
 
 /**
  * A remote engine in the pool: another Flint node, llama-server, vLLM, Ollama or any
@@ -67,6 +78,7 @@ export class RemoteMember implements EngineMember {
   readonly #inFlight = new Set<(lost: MemberLost) => void>();
   #isUp = false;
   #memberModel: string | undefined;
+  #load: MemberLoad | undefined;
   #timer: NodeJS.Timeout | undefined;
   #isDisposed = false;
 
@@ -86,6 +98,12 @@ export class RemoteMember implements EngineMember {
 
   get routingName(): string {
     return this.settings.name;
+  }
+
+  /** All its slots busy with requests waiting, as its last probe read it (Flint members only). */
+  get isSaturated(): boolean {
+    const load = this.#load;
+    return load !== undefined && load.waiting > 0 && load.busySlots >= load.totalSlots;
   }
 
   /** The model name it is sent (configured, else the first its `/v1/models` listed, once probed). */
@@ -126,6 +144,7 @@ export class RemoteMember implements EngineMember {
         if (models.status === 401 || models.status === 403) return this.#setState(false, `it refuses the front's key (${models.status} on /v1/models)`);
         if (models.ok && this.settings.model === '') this.#memberModel ??= firstModelId(body);
       }
+      if (this.settings.kind === 'flint') await this.#readLoad();
       this.#setState(true, 'readiness probe answered');
     } catch (err) {
       this.#setState(false, `readiness probe failed: ${describe(err)}`);
@@ -335,6 +354,22 @@ export class RemoteMember implements EngineMember {
     if (isUp) this.#logger.info({ url: this.settings.url, kind: this.settings.kind }, 'upstream member up');
     else this.#logger.warn({ url: this.settings.url, reason }, 'upstream member down');
     for (const handler of this.#stateHandlers) handler(isUp, reason);
+  }
+
+  /** A Flint member's slots and queue (`/v1/flint/status`); left unknown when it cannot be read. */
+  async #readLoad(): Promise<void> {
+    try {
+      const res = await this.#fetch('/v1/flint/status', { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
+      const body = await readCapped(res, maxStatusChars);
+      if (!res.ok) return;
+      const status = JSON.parse(body) as { workers?: Array<{ slots?: Array<{ busy?: unknown }> }>; queue?: { depth?: unknown } };
+      const slots = (status.workers ?? []).flatMap((w) => w.slots ?? []);
+      const load = { busySlots: slots.filter((s) => s.busy === true).length, totalSlots: slots.length, waiting: typeof status.queue?.depth === 'number' ? status.queue.depth : 0 };
+      this.#load = load;
+      this.#observer?.onLoad?.(this.settings.name, load);
+    } catch {
+      // No load known this time: routing goes by the front's own slots.
+    }
   }
 
   #fetch(pathname: string, init: RequestInit): Promise<Response> {

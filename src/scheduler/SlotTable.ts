@@ -43,8 +43,9 @@ const maxSavedHints = 1024;
  *      worker, which copies the shared prefix from that slot (`copy`);
  *   3. an idle slot on the worker that saved this prompt's prefix when it was evicted;
  *   4. with a cache key and named remote members idle: the member the key ranks first by
- *      rendezvous hashing (weighted by its slots) among those with an idle slot, so that fronts
- *      that share members send a session to the same one (`hash`);
+ *      rendezvous hashing (weighted by its slots) among those with an idle slot (and not
+ *      saturated by other clients, while another is not), so that fronts that share members
+ *      send a session to the same one (`hash`);
  *   5. the least recently used idle slot.
  * Affinity is only a preference: under pressure any idle slot serves any request.
  */
@@ -150,9 +151,12 @@ export class SlotTable {
 
   /** Of the named members with an idle slot, the one `key` ranks first (weight: its slots in the table). */
   #hashedMember(key: string, idle: readonly SlotState[]): EngineMember | undefined {
-    const candidates = new Set<EngineMember>();
-    for (const s of idle) if (s.worker.routingName !== undefined) candidates.add(s.worker);
-    if (candidates.size === 0) return undefined;
+    const named = new Set<EngineMember>();
+    for (const s of idle) if (s.worker.routingName !== undefined) named.add(s.worker);
+    if (named.size === 0) return undefined;
+    // Members that say they are full (busy with others' requests) only when no other can take it.
+    const open = [...named].filter((m) => m.isSaturated !== true);
+    const candidates = open.length > 0 ? open : [...named];
     const hashed = keyHash(key);
     let best: EngineMember | undefined;
     let bestScore = -Infinity;

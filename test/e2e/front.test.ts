@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from '../helpers/startServer.js';
 import { responseOf, WsSession } from '../helpers/wsSession.js';
+import { keyHash, rendezvousScore } from '../../src/utils/rendezvous.js';
 
 /**
  * Flint as a front over remote members: a front without local workers (engine.workers: 0) serves
@@ -13,7 +14,7 @@ let node: TestServer;
 let front: TestServer;
 const memberKey = 'member-key';
 
-function frontYaml(upstreams: Array<{ name: string; url: string; slots?: number }>, probeIntervalMs = 200): string {
+function frontYaml(upstreams: ReadonlyArray<{ name: string; url: string; slots?: number }>, probeIntervalMs = 200): string {
   const entries = upstreams.map((u) => `  - { name: ${u.name}, url: "${u.url}", kind: flint, key: ${memberKey}, slots: ${u.slots ?? 2} }`).join('\n');
   return `upstreams:\n${entries}\nupstream:\n  probeIntervalMs: ${probeIntervalMs}\n  retries: 2\n`;
 }
@@ -175,6 +176,45 @@ describe('front over remote members', () => {
     } finally {
       for (const front of fronts) await front.close();
       await other.close();
+    }
+  });
+
+  test('a Flint member that its other clients keep full: new sessions go to another member', async () => {
+    const busy = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey, FLINT_SLOTS: '1' });
+    const spare = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey });
+    const members = [{ name: 'node-busy', url: busy.url, slots: 1 }, { name: 'node-spare', url: spare.url, slots: 1 }];
+    const loadFront = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml(members, 100));
+    const direct = new AbortController();
+    try {
+      // A session the front would send to node-busy (its cache key as the front scopes it).
+      const ranksBusyFirst = (key: string) => {
+        const hashed = keyHash(`t:anonymous:${key}`);
+        return rendezvousScore(hashed, 'node-busy', 1) > rendezvousScore(hashed, 'node-spare', 1);
+      };
+      const key = Array.from({ length: 50 }, (_, i) => `load-session-${i}`).find(ranksBusyFirst)!;
+      // node-busy's own clients: one long generation on its only slot, one more waiting.
+      const long = () =>
+        fetch(`${busy.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${memberKey}` },
+          body: JSON.stringify({ model: busy.app.scheduler.model!.id, messages: [{ role: 'user', content: 'Write forever.' }], max_tokens: 1800 }),
+          signal: direct.signal,
+        }).catch(() => undefined);
+      const running = [long(), long()];
+      const waitingOf = async () => Number(/^flint_upstream_load\{member="node-busy",figure="waiting"\} (\d+)/m.exec(await metricsOf(loadFront))?.[1] ?? 0);
+      for (let i = 0; i < 100 && (await waitingOf()) < 1; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok((await waitingOf()) >= 1, 'the front read node-busy as full');
+      await loadFront.client.chat.completions.create({ model: busy.app.scheduler.model!.id, messages: [{ role: 'user', content: 'hello' }], max_tokens: 2, prompt_cache_key: key });
+      const metrics = await metricsOf(loadFront);
+      assert.match(metrics, /^flint_upstream_requests_total\{member="node-spare",outcome="ok"\} 1$/m);
+      assert.doesNotMatch(metrics, /^flint_upstream_requests_total\{member="node-busy"/m);
+      direct.abort();
+      await Promise.all(running);
+    } finally {
+      direct.abort();
+      await loadFront.close();
+      await busy.close();
+      await spare.close();
     }
   });
 
