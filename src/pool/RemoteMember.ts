@@ -191,6 +191,7 @@ export class RemoteMember implements EngineMember {
     let firstAt: number | undefined;
     let isStarted = false;
     let finishReason: FinishReason | undefined;
+    let truncated: boolean | undefined;
     let usage = { promptTokens: 0, cachedTokens: 0, completionTokens: 0 };
     let pieces = 0;
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
@@ -241,6 +242,21 @@ export class RemoteMember implements EngineMember {
         if (chunk.error) {
           const detail = chunk.error.message ?? JSON.stringify(chunk.error).slice(0, 500);
           throw isStarted || pieces > 0 ? new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail } }) : this.#down(detail, true);
+        }
+        if (upstream.path === '/infill') {
+          if (typeof chunk.content === 'string' && chunk.content.length > 0 && !request.isWarmupOnly) {
+            start();
+            buffer.chars += chunk.content.length;
+            queue.push({ type: 'delta', id, text: chunk.content, tokens: 1 });
+            pieces++;
+            onText();
+          }
+          if (chunk.stop === true) {
+            finishReason = chunk.stop_type === 'limit' ? 'length' : 'stop';
+            truncated = chunk.truncated === true;
+            usage = { promptTokens: chunk.tokens_evaluated ?? 0, cachedTokens: chunk.timings?.cache_n ?? 0, completionTokens: chunk.tokens_predicted ?? 0 };
+          }
+          return;
         }
         const choice = chunk.choices?.[0];
         const delta = choice?.delta;
@@ -306,7 +322,7 @@ export class RemoteMember implements EngineMember {
       if (usage.completionTokens === 0) usage = { ...usage, completionTokens: pieces };
       if (request.isWarmupOnly) usage = { ...usage, completionTokens: 0 };
       const endedAt = performance.now();
-      queue.push({ type: 'done', id, finishReason: calls.size > 0 && finishReason === 'stop' ? 'tool_calls' : finishReason, usage, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0 });
+      queue.push({ type: 'done', id, finishReason: calls.size > 0 && finishReason === 'stop' ? 'tool_calls' : finishReason, usage, timings: { prefillMs: (firstAt ?? endedAt) - startedAt, decodeMs: endedAt - (firstAt ?? endedAt) }, savedPrefixBytes: 0, truncated });
       queue.close();
       report('ok');
     } catch (err) {
@@ -395,6 +411,13 @@ interface StreamChunk {
   /** llama-server's own figures: `cache_n` prompt tokens came from its cache. */
   timings?: { cache_n?: number };
   error?: { message?: string };
+  /** llama.cpp's native `/infill` stream: text, and the last object (`stop: true`) with its counts. */
+  content?: string;
+  stop?: boolean;
+  stop_type?: string;
+  tokens_evaluated?: number;
+  tokens_predicted?: number;
+  truncated?: boolean;
 }
 
 function toFinishReason(reason: string): FinishReason {

@@ -14,13 +14,16 @@ export const healthPaths: Readonly<Record<UpstreamKind, string>> = {
 
 /** One request to a member: path and JSON body. */
 export interface UpstreamRequest {
-  readonly path: '/v1/chat/completions' | '/v1/completions';
+  readonly path: '/v1/chat/completions' | '/v1/completions' | '/infill';
   readonly body: Record<string, unknown>;
 }
 
 /**
  * A generation as an OpenAI-compatible streaming request: chats to `/v1/chat/completions`, raw
- * prompts and fill-in-the-middle to `/v1/completions` (`suffix`). Sampling settings outside
+ * prompts and fill-in-the-middle to `/v1/completions` (`suffix`). Fill-in-the-middle goes to
+ * llama.cpp's own `/infill` where the member has it (llama-server, and Flint for its repo-level
+ * layout with extra chunks), so the member lays the prompt out and cuts it to fit as llama-server
+ * does. Sampling settings outside
  * OpenAI's own are sent only to kinds that read them (llama.cpp's and vLLM's names differ), and
  * the cache key only to Flint members, whose slot affinity uses it.
  */
@@ -48,6 +51,7 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
   if (kind === 'llama-server') body.cache_prompt = true;
   if (kind === 'flint') body.prompt_cache_key = request.cacheKey;
   const input = request.input;
+  if (input.type === 'infill' && (kind === 'llama-server' || (kind === 'flint' && input.repo))) return toInfillRequest(request, input, kind);
   if (input.type !== 'chat') {
     body.prompt = input.type === 'text' ? input.prompt : input.prefix;
     if (input.type === 'infill') body.suffix = input.suffix;
@@ -65,6 +69,31 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
   else if (format?.type === 'json_schema') body.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema } };
   if (request.prediction !== undefined && kind === 'flint') body.prediction = { type: 'content', content: request.prediction };
   return { path: '/v1/chat/completions', body: withoutUndefined(body) };
+}
+
+/** llama.cpp's `/infill` body (its native streaming format answers it). */
+function toInfillRequest(request: GenerateRequest, input: Extract<GenerateRequest['input'], { type: 'infill' }>, kind: UpstreamKind): UpstreamRequest {
+  const s = request.sampling;
+  const body: Record<string, unknown> = {
+    input_prefix: input.prefix,
+    input_suffix: input.suffix,
+    input_extra: (input.repo?.extra ?? []).map((c) => ({ filename: c.filename, text: c.text })),
+    prompt: input.repo?.prompt ?? '',
+    n_predict: request.isWarmupOnly ? 0 : (request.maxTokens ?? -1),
+    stream: true,
+    cache_prompt: true,
+    temperature: s.temperature,
+    top_k: s.topK,
+    top_p: s.topP,
+    min_p: s.minP,
+    seed: s.seed,
+    repeat_penalty: s.repeatPenalty,
+    presence_penalty: s.presencePenalty,
+    frequency_penalty: s.frequencyPenalty,
+    stop: request.stop.length > 0 ? [...request.stop] : undefined,
+    t_max_predict_ms: request.maxPredictMs,
+  };
+  return { path: '/infill', body: withoutUndefined(body) };
 }
 
 function toWireMessage(m: ChatMessage): Record<string, unknown> {

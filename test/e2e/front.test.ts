@@ -57,6 +57,28 @@ describe('front over remote members', () => {
     assert.match(metrics, /^flint_upstream_time_to_first_token_seconds_count\{member="node-a"\} [1-9]/m);
   });
 
+  test("llama.cpp's /infill with extra chunks goes to the member's own /infill: the same completion and prompt as asked directly", async () => {
+    const body = {
+      input_prefix: 'export function clamp(value: number) {\n  return ',
+      input_suffix: ';\n}\n',
+      input_extra: [{ filename: 'src/limits.ts', text: 'export const limits = { low: 0, high: 100 };\n' }],
+      prompt: 'Math.',
+      n_predict: 6,
+      temperature: 0,
+    };
+    const ask = async (url: string, key?: string) => {
+      const res = await fetch(`${url}/infill`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { content: string; tokens_evaluated: number; tokens_predicted: number; stop_type: string };
+    };
+    const direct = await ask(node.url, memberKey);
+    const through = await ask(front.url);
+    assert.equal(through.content, direct.content);
+    assert.equal(through.tokens_evaluated, direct.tokens_evaluated, 'the member laid the prompt out (extra chunk, prefix, suffix, prompt) as it does for its own clients');
+    assert.equal(through.tokens_predicted, direct.tokens_predicted);
+    assert.equal(through.stop_type, direct.stop_type);
+  });
+
   test('a forced tool call comes back through the front as a complete call', async () => {
     const completion = await front.client.chat.completions.create({
       model: node.app.scheduler.model!.id,
