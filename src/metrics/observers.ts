@@ -1,6 +1,7 @@
 import type { DiskCacheReport } from '../core/diskCache.js';
 import type { PromptRender } from '../core/types.js';
 import type { RequestObserver } from '../core/RequestObserver.js';
+import type { MemberObserver } from '../core/members.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -117,10 +118,7 @@ export function createDiskCacheObserver(metrics: Metrics) {
 }
 
 /** Per-member request outcomes and time to first output of remote engines (config `upstreams`). */
-export function createMemberObserver(metrics: Metrics): {
-  onRequest(member: string, outcome: string, firstOutputS: number | undefined): void;
-  onLoad(member: string, load: { busySlots: number; totalSlots: number; waiting: number }): void;
-} {
+export function createMemberObserver(metrics: Metrics): Required<MemberObserver> {
   return {
     onRequest: (member, outcome, firstOutputS) => {
       metrics.upstreamRequests.inc({ member, outcome });

@@ -1,5 +1,6 @@
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
+import type { MemberLoad, MemberObserver, MemberOutcome } from '../core/members.js';
 import { frontTenantHeader, type FinishReason, type GenerateRequest, type ToolCall } from '../core/types.js';
 import { AsyncQueue } from '../utils/AsyncQueue.js';
 import { LinkedAbort } from '../utils/LinkedAbort.js';
@@ -18,24 +19,6 @@ export interface UpstreamSettings {
   readonly model: string;
   /** Requests the front runs on it at once (its slots in the scheduler). */
   readonly slots: number;
-}
-
-/** How a request on a member ended, for its metrics. */
-export type MemberOutcome = 'ok' | 'cancelled' | 'unavailable' | 'rejected' | 'failed';
-
-/** A member's own account of its load, where it exports one (Flint's `/v1/flint/status`). */
-export interface MemberLoad {
-  readonly busySlots: number;
-  readonly totalSlots: number;
-  readonly waiting: number;
-}
-
-/** Per-member observations (metrics/ implements them). */
-export interface MemberObserver {
-  /** A request ended; `firstOutputS`: seconds from sending it to the member's first output, if any. */
-  onRequest(member: string, outcome: MemberOutcome, firstOutputS: number | undefined): void;
-  /** The member's load as its last probe read it. */
-  onLoad?(member: string, load: MemberLoad): void;
 }
 
 /** Config `upstream`: how members are probed and how long they may take to answer. */
