@@ -796,13 +796,8 @@ export function httpCase(rng: Rng, knownIds: readonly string[]): HttpCase {
       return { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: full.subarray(0, cut), label: `${api} truncated at ${cut}/${full.length}` };
     }
     case 'random-bytes': {
-      const n = rng.weighted([
-        [5, rng.range(1, 64)],
-        [3, rng.range(64, 4096)],
-        [1, rng.range(100_000, 1_000_000)],
-      ]);
-      const prefix = rng.chance(0.3) ? Buffer.from('{"') : Buffer.alloc(0);
-      return { method: 'POST', path, headers: { 'content-type': rng.chance(0.8) ? 'application/json' : rng.pick(contentTypes) }, body: Buffer.concat([prefix, rng.bytes(n)]), label: `${api} random bytes (${n})` };
+      const junk = randomBytesBody(rng);
+      return { method: 'POST', path, headers: { 'content-type': junk.contentType }, body: junk.body, label: `${api} random bytes (${junk.randomBytes})` };
     }
     case 'invalid-utf8': {
       const body = baseBody(rng, api);
@@ -1071,4 +1066,15 @@ function generateFrame(rng: Rng, tag: string, knownIds: readonly string[], lanes
       return { ...text(new Entries([['type', 'response.create'], ['input', 'hi'], ['max_output_tokens', 1], ['stream_id', id]]), `odd stream_id ${describe(id)}`), streamId };
     }
   }
+}
+
+/** A body of random bytes (mostly small, now and then up to a megabyte; sometimes opening like JSON), mostly declared as JSON. */
+export function randomBytesBody(rng: Rng): { contentType: string; body: Buffer; randomBytes: number } {
+  const n = rng.weighted([
+    [5, rng.range(1, 64)],
+    [3, rng.range(64, 4096)],
+    [1, rng.range(100_000, 1_000_000)],
+  ]);
+  const prefix = rng.chance(0.3) ? Buffer.from('{"') : Buffer.alloc(0);
+  return { contentType: rng.chance(0.8) ? 'application/json' : rng.pick(contentTypes), body: Buffer.concat([prefix, rng.bytes(n)]), randomBytes: n };
 }

@@ -9,6 +9,7 @@ import {
   BadBytes,
   badUtf8,
   contentTypes,
+  randomBytesBody,
   deep,
   depthFor,
   describe,
@@ -573,13 +574,8 @@ export function protocolCase(rng: Rng, model: string): ProtocolCase {
       return { protocol, method: 'POST', path, headers: { 'content-type': 'application/json' }, body: full.subarray(0, cut), label: `${name} truncated at ${cut}/${full.length}` };
     }
     case 'random-bytes': {
-      const n = rng.weighted([
-        [5, rng.range(1, 64)],
-        [3, rng.range(64, 4096)],
-        [1, rng.range(100_000, 1_000_000)],
-      ]);
-      const prefix = rng.chance(0.3) ? Buffer.from('{"') : Buffer.alloc(0);
-      return { protocol, method: 'POST', path, headers: { 'content-type': rng.chance(0.8) ? 'application/json' : rng.pick(contentTypes) }, body: Buffer.concat([prefix, rng.bytes(n)]), label: `${name} random bytes (${n})` };
+      const junk = randomBytesBody(rng);
+      return { protocol, method: 'POST', path, headers: { 'content-type': junk.contentType }, body: junk.body, label: `${name} random bytes (${junk.randomBytes})` };
     }
     case 'invalid-utf8': {
       const bad = new BadBytes(badUtf8(rng));
