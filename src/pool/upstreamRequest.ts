@@ -1,4 +1,4 @@
-import type { ChatMessage, GenerateRequest, ToolSpec } from '../core/types.js';
+import type { ChatMessage, GenerateRequest, SamplingOptions, ToolSpec } from '../core/types.js';
 
 /** What speaks behind an upstream URL; each takes OpenAI-compatible streaming requests. */
 export type UpstreamKind = 'flint' | 'llama-server' | 'vllm' | 'ollama' | 'openai';
@@ -28,30 +28,19 @@ export interface UpstreamRequest {
  * the cache key only to Flint members, whose slot affinity uses it.
  */
 export function toUpstreamRequest(request: GenerateRequest, model: string, kind: UpstreamKind): UpstreamRequest {
-  const s = request.sampling;
+  const input = request.input;
+  if (input.type === 'infill' && (kind === 'llama-server' || (kind === 'flint' && input.repo))) return toInfillRequest(request, input, kind);
   const body: Record<string, unknown> = {
     model,
     stream: true,
     stream_options: { include_usage: true },
-    temperature: s.temperature,
-    top_p: s.topP,
-    seed: s.seed,
-    presence_penalty: s.presencePenalty,
-    frequency_penalty: s.frequencyPenalty,
+    ...samplingFields(request.sampling, kind),
     // Evaluating the prompt into the member's cache needs one token there; the front sends none on.
     max_tokens: request.isWarmupOnly ? 1 : request.maxTokens,
     stop: request.stop.length > 0 ? request.stop.slice(0, 4) : undefined,
   };
-  if (kind !== 'openai') {
-    body.top_k = s.topK;
-    body.min_p = s.minP;
-    if (kind === 'vllm') body.repetition_penalty = s.repeatPenalty;
-    else body.repeat_penalty = s.repeatPenalty;
-  }
   if (kind === 'llama-server') body.cache_prompt = true;
   if (kind === 'flint') body.prompt_cache_key = request.cacheKey;
-  const input = request.input;
-  if (input.type === 'infill' && (kind === 'llama-server' || (kind === 'flint' && input.repo))) return toInfillRequest(request, input, kind);
   if (input.type !== 'chat') {
     body.prompt = input.type === 'text' ? input.prompt : input.prefix;
     if (input.type === 'infill') body.suffix = input.suffix;
@@ -73,7 +62,6 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
 
 /** llama.cpp's `/infill` body (its native streaming format answers it). */
 function toInfillRequest(request: GenerateRequest, input: Extract<GenerateRequest['input'], { type: 'infill' }>, kind: UpstreamKind): UpstreamRequest {
-  const s = request.sampling;
   const body: Record<string, unknown> = {
     input_prefix: input.prefix,
     input_suffix: input.suffix,
@@ -82,18 +70,18 @@ function toInfillRequest(request: GenerateRequest, input: Extract<GenerateReques
     n_predict: request.isWarmupOnly ? 0 : (request.maxTokens ?? -1),
     stream: true,
     cache_prompt: true,
-    temperature: s.temperature,
-    top_k: s.topK,
-    top_p: s.topP,
-    min_p: s.minP,
-    seed: s.seed,
-    repeat_penalty: s.repeatPenalty,
-    presence_penalty: s.presencePenalty,
-    frequency_penalty: s.frequencyPenalty,
+    ...samplingFields(request.sampling, kind),
     stop: request.stop.length > 0 ? [...request.stop] : undefined,
     t_max_predict_ms: request.maxPredictMs,
   };
   return { path: '/infill', body: withoutUndefined(body) };
+}
+
+/** Sampling settings under the names `kind` reads: OpenAI's own for every kind, llama.cpp's or vLLM's extras for theirs. */
+function samplingFields(s: SamplingOptions, kind: UpstreamKind): Record<string, unknown> {
+  const fields: Record<string, unknown> = { temperature: s.temperature, top_p: s.topP, seed: s.seed, presence_penalty: s.presencePenalty, frequency_penalty: s.frequencyPenalty };
+  if (kind === 'openai') return fields;
+  return { ...fields, top_k: s.topK, min_p: s.minP, [kind === 'vllm' ? 'repetition_penalty' : 'repeat_penalty']: s.repeatPenalty };
 }
 
 function toWireMessage(m: ChatMessage): Record<string, unknown> {
