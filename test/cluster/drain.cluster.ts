@@ -5,7 +5,7 @@ import { Cluster } from './harness/Cluster.js';
 import { brief, countersAgainstLedger, inputMessage, logCounts, openingText, report, within } from './harness/conversation.js';
 import { haproxyMissing } from './harness/Haproxy.js';
 import { Ledger } from './harness/Ledger.js';
-import { okSince, startTraffic } from './harness/traffic.js';
+import { settledOrTimedOut, startTraffic } from './harness/traffic.js';
 
 // (b) Graceful drain during traffic: node-a gets SIGTERM (by PID) while HTTP and WebSocket clients
 // talk to both nodes through HAProxy. No request is lost: each ends with a success, a 503 with
@@ -51,10 +51,8 @@ test('(b) SIGTERM of a node during traffic: 0 lost requests, WebSocket clients m
   const [longWs, ...long] = (await cluster.sessionsPerNode('drain-long', 3)).get('node-a')!;
 
   let aExitedAt: number | undefined;
-  const sessions = [...http.values(), ...ws.values()].flat();
   // Traffic runs until node-a is gone and every session has had two answers since, or 20 s.
-  const trafficEnd = performance.now() + 20_000;
-  const isDone = () => performance.now() > trafficEnd || (aExitedAt !== undefined && sessions.every((s) => (okSince(ledger, aExitedAt!).get(s) ?? 0) >= 2));
+  const isDone = settledOrTimedOut(ledger, [http, ws], 20_000, () => aExitedAt);
   const traffic = startTraffic({ cluster, ledger, http, ws, isDone, deadlineMs });
   t.after(() => traffic.sockets.forEach((s) => s.terminate()));
 

@@ -5,7 +5,7 @@ import { brief, countersAgainstLedger, logCounts, report, within } from './harne
 import { isAlive } from './harness/FlintNode.js';
 import { haproxyMissing } from './harness/Haproxy.js';
 import { Ledger } from './harness/Ledger.js';
-import { okSince, startLongStreams, startTraffic } from './harness/traffic.js';
+import { settledOrTimedOut, startLongStreams, startTraffic } from './harness/traffic.js';
 
 // (d) A hung node: node-a's gateway process is stopped (SIGSTOP by PID) while it streams. Its
 // sockets stay open and the kernel still accepts connections for it, so nothing fails by itself:
@@ -33,9 +33,7 @@ test('(d) a hung node (SIGSTOP) is marked down within the bound, its requests en
   const [longHttp, longWs] = (await cluster.sessionsPerNode('hang-long', 2)).get('node-a')!;
 
   let downAt: number | undefined;
-  const sessions = [...http.values(), ...ws.values()].flat();
-  const trafficEnd = performance.now() + 25_000;
-  const isDone = () => performance.now() > trafficEnd || (downAt !== undefined && sessions.every((s) => (okSince(ledger, downAt!).get(s) ?? 0) >= 2));
+  const isDone = settledOrTimedOut(ledger, [http, ws], 25_000, () => downAt);
   const traffic = startTraffic({ cluster, ledger, http, ws, isDone, deadlineMs });
   t.after(() => traffic.sockets.forEach((s) => s.terminate()));
 

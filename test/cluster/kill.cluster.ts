@@ -7,7 +7,7 @@ import { brief, countersAgainstLedger, logCounts, openingText, report, userText,
 import { isAlive } from './harness/FlintNode.js';
 import { haproxyMissing } from './harness/Haproxy.js';
 import { Ledger, type Entry } from './harness/Ledger.js';
-import { okSince, startLongStreams, startTraffic } from './harness/traffic.js';
+import { settledOrTimedOut, startLongStreams, startTraffic } from './harness/traffic.js';
 
 // (c) kill -9 of a node mid-stream: the streams in flight on it end with a closed connection at
 // once (the kernel closes its sockets; HAProxy passes that on), far within the request deadline;
@@ -33,9 +33,7 @@ test('(c) kill -9 of a node mid-stream: in-flight streams end at once, new sessi
 
   let killedAt: number | undefined;
   let downAt: number | undefined;
-  const sessions = [...http.values(), ...ws.values()].flat();
-  const trafficEnd = performance.now() + 20_000;
-  const isDone = () => performance.now() > trafficEnd || (downAt !== undefined && sessions.every((s) => (okSince(ledger, downAt!).get(s) ?? 0) >= 2));
+  const isDone = settledOrTimedOut(ledger, [http, ws], 20_000, () => downAt);
   const traffic = startTraffic({ cluster, ledger, http, ws, isDone, deadlineMs });
   t.after(() => traffic.sockets.forEach((s) => s.terminate()));
 

@@ -158,6 +158,19 @@ export function okSince(ledger: Ledger, sinceMs: number): Map<string, number> {
 }
 
 /**
+ * When a scenario's traffic may stop: `limitMs` from now, or once the event `since()` returns has
+ * happened (a node gone, marked down) and every session of `groups` has had two answers since.
+ */
+export function settledOrTimedOut(ledger: Ledger, groups: ReadonlyArray<ReadonlyMap<string, readonly string[]>>, limitMs: number, since: () => number | undefined): () => boolean {
+  const sessions = groups.flatMap((g) => [...g.values()].flat());
+  const end = performance.now() + limitMs;
+  return () => {
+    const at = since();
+    return performance.now() > end || (at !== undefined && sessions.every((s) => (okSince(ledger, at).get(s) ?? 0) >= 2));
+  };
+}
+
+/**
  * One long generation over HTTP and one over a WebSocket (sessions chosen to hash to the same
  * node), resolved once both stream; the streams' ends and the socket, for a failure scenario.
  */
