@@ -43,7 +43,7 @@ const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
 // Other work on the machine skews both sides unevenly; the report says how busy it was.
 const loadAtStart = loadavg()[0];
 const model = await resolveBenchModel(options, repoRoot);
-log(`model ${model.label}: ${path.relative(repoRoot, model.path) || model.path}; threads ${options.threads} (prompt batches ${options.batchThreads}); gpu ${options.gpu}${options.quick ? '; quick' : ''}`);
+log(`model ${model.label}: ${path.relative(repoRoot, model.path) || model.path}; threads ${options.threads} (prompt batches ${options.batchThreads}); gpu ${options.gpu}${options.quick ? '; quick' : ''}; Flint's backend ${options.backend}`);
 const raw = await RawEngine.load({ modelPath: model.path, gpu: options.gpu, threads: options.threads, batchThreads: options.batchThreads });
 const maxContext = options.context > 0 ? options.context : Math.min(raw.trainContextSize, 32_768);
 
@@ -55,7 +55,7 @@ const ctx: BenchContext = {
   contextFor: (tokens: number) => Math.min(maxContext, 2 ** Math.ceil(Math.log2(tokens))),
   raw: () => Promise.resolve(raw),
   startFlint: (o) =>
-    startFlint({ modelPath: model.path, threads: options.threads, batchThreads: options.batchThreads, gpu: options.gpu, logLevel: options.logLevel, ...o }),
+    startFlint({ modelPath: model.path, threads: options.threads, batchThreads: options.batchThreads, gpu: options.gpu, logLevel: options.logLevel, backend: options.backend, llamaServer: path.resolve(repoRoot, options.llamaServer), ...o }),
   runs: (quick, full) => options.runs ?? (options.quick ? quick : full),
   log,
 };

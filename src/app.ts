@@ -34,6 +34,8 @@ import type { PullOptions } from './modelfiles/pullModel.js';
 import { WorkerPool } from './pool/WorkerPool.js';
 import type { ModelInfo } from './core/types.js';
 import { RemoteMember } from './pool/RemoteMember.js';
+import { LlamaServerPool } from './pool/LlamaServerPool.js';
+import { readChatFacts } from './modelfiles/readChatFacts.js';
 import { ResponseService } from './responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
@@ -58,6 +60,8 @@ export interface App extends AsyncDisposable {
   readonly fastify: FastifyInstance;
   readonly scheduler: Scheduler;
   readonly pool: WorkerPool;
+  /** The llama-server workers (`engine.backend: llama-server`); undefined with node-llama-cpp's. */
+  readonly llamaServers: LlamaServerPool | undefined;
   readonly metrics: Metrics;
   readonly model: ResolvedModel;
   readonly responses: ResponseService;
@@ -149,9 +153,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.diskCacheEntryLimit.set(diskCache.bytes > 0 ? config.engine.diskCacheMaxEntries : 0);
   const diskObserver = createDiskCacheObserver(metrics);
   const alias = config.model.alias || model.defaultAlias;
+  const isLlamaServer = config.engine.backend === 'llama-server' && !isFrontOnly;
   const pool = new WorkerPool(
     {
-      workers: config.engine.workers,
+      workers: isLlamaServer ? 0 : config.engine.workers,
       modulePath: fileURLToPath(new URL('./worker/workerMain.ts', import.meta.url)),
       execArgv: ['--import', import.meta.resolve('tsx'), ...(process.env.FLINT_WORKER_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLINT_WORKER_CPU_PROFILE_DIR}`] : [])],
       settings: {
@@ -213,6 +218,59 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   );
   const memberObserver = createMemberObserver(metrics);
+  let llamaServers: LlamaServerPool | undefined;
+  if (isLlamaServer) {
+    const facts = await readChatFacts(model.path);
+    const servers: LlamaServerPool = new LlamaServerPool(
+      {
+        workers: config.engine.workers,
+        binary: config.engine.llamaServer.path,
+        args: config.engine.llamaServer.args,
+        modelPath: model.path,
+        contextSize: config.model.contextSize,
+        slots: config.engine.slots,
+        threads,
+        batchThreads,
+        batchSize: config.engine.batchSize,
+        gpu: config.engine.gpu,
+        savedPrefixBytes: config.engine.savedPrefixBytes,
+        startTimeoutMs: config.engine.workerStartTimeoutMs,
+        hungTimeoutMs: config.engine.heartbeatTimeoutMs,
+        timeouts: { ...config.upstream, probeIntervalMs: config.engine.heartbeatIntervalMs },
+        logger,
+      },
+      {
+        onWorkerUp: (member, served) => {
+          scheduler.setModel({
+            id: alias,
+            aliases: config.model.aliases.filter((a) => a !== alias),
+            contextSize: served.contextSize,
+            trainContextSize: facts.trainContextSize,
+            architecture: facts.architecture,
+            chatWrapper: 'llama-server (jinja)',
+            hasInfill: facts.hasInfill,
+            hasToolCalls: facts.hasToolCalls,
+            hasThinking: facts.hasThinking,
+            file: modelFileStats(model.path),
+            maxTokenChars: facts.maxTokenChars,
+            createdS: Math.floor(Date.now() / 1000),
+          });
+          scheduler.addWorker(member, served.slots);
+          metrics.workersUp.set(servers.liveWorkers.length);
+          metrics.workerUp.set({ worker: String(member.index) }, 1);
+          metrics.modelInfo.reset();
+          metrics.modelInfo.set({ model: alias, architecture: facts.architecture, context_size: String(served.contextSize) }, 1);
+        },
+        onWorkerDown: (index) => {
+          scheduler.removeWorker(index);
+          metrics.workersUp.set(servers.liveWorkers.length);
+          metrics.workerUp.set({ worker: String(index) }, 0);
+        },
+        onRestart: () => metrics.workerRestarts.inc(),
+      },
+    );
+    llamaServers = servers;
+  }
   const members = config.upstreams.map((settings, i) => new RemoteMember(config.engine.workers + i, settings, config.upstream, logger, memberObserver));
   for (const member of members) {
     const labels = { member: member.settings.name, kind: member.settings.kind };
@@ -331,11 +389,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   try {
     await pool.start();
+    await llamaServers?.start();
     // Each member's first probe before the listener opens: a front whose members are up is ready at once.
     await Promise.all(members.map((m) => m.startProbing()));
   } catch (err) {
     for (const member of members) member.dispose();
     await pool.dispose();
+    await llamaServers?.dispose();
     await fastify.close();
     store.close();
     throw err;
@@ -368,6 +428,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await drained;
       for (const member of members) member.dispose();
       await pool.dispose();
+      await llamaServers?.dispose();
       store.close();
     })());
 
@@ -375,6 +436,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     fastify,
     scheduler,
     pool,
+    llamaServers,
     metrics,
     model,
     responses,

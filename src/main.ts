@@ -73,6 +73,7 @@ export async function serve(flags: ConfigFlags, options: ServeOptions = {}): Pro
       contextSize: model?.contextSize,
       trainContextSize: model?.trainContextSize,
       workers: config.engine.workers,
+      backend: config.engine.workers > 0 ? config.engine.backend : undefined,
       slots: config.engine.slots,
       threads,
       batchThreads,

@@ -26,6 +26,9 @@ export interface FlintSettings {
   readonly sections?: Readonly<Record<string, Record<string, unknown>>>;
   /** Flint's data folder, kept after close (a restart on the same data); undefined: a fresh one, removed on close. */
   readonly dataDir?: string;
+  /** `engine.backend`, and the binary for llama-server; undefined keeps Flint's default. */
+  readonly backend?: 'node-llama-cpp' | 'llama-server';
+  readonly llamaServer?: string;
 }
 
 export interface FlintServer extends AsyncDisposable {
@@ -50,6 +53,8 @@ export async function startFlint(settings: FlintSettings): Promise<FlintServer> 
     batchThreadsMinTokens: batchThreadsMinTokens,
     gpu: settings.gpu,
     savedPrefixBytes: settings.savedPrefixBytes,
+    backend: settings.backend,
+    llamaServer: settings.backend === 'llama-server' ? { path: settings.llamaServer } : undefined,
   };
   // Only keys this Flint's schema knows (it rejects unknown ones), so a renamed or dropped setting does not stop the run.
   const engineKeys = ConfigSchema.properties.engine.properties;

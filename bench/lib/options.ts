@@ -39,6 +39,9 @@ export interface BenchOptions {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Wall-clock cap per scenario; loops stop early (and say so) when it passes. */
   readonly scenarioTimeLimitS: number;
+  /** What runs Flint's worker (`engine.backend`), and the llama-server binary for `llama-server`. */
+  readonly backend: 'node-llama-cpp' | 'llama-server';
+  readonly llamaServer: string;
 }
 
 const gpuValues: readonly GpuOption[] = ['off', 'auto', 'cuda', 'vulkan', 'metal'];
@@ -59,7 +62,10 @@ export const usage = `npm run bench -- [options]
   --json FILE                        also write the JSON results to FILE
   --out DIR                          results folder (default bench/results)
   --log-level LEVEL                  Flint's log level (default error)
-  --time-limit S                     seconds per scenario before its loops stop early (default 900; --quick 120)`;
+  --time-limit S                     seconds per scenario before its loops stop early (default 900; --quick 120)
+  --backend node-llama-cpp|llama-server   Flint's worker (default node-llama-cpp); the raw side stays node-llama-cpp
+  --llama-server PATH                the llama-server binary for --backend llama-server (default: FLINT_LLAMA_SERVER,
+                                     else .cache/llama-server/bin/llama-server from 'npm run build:llama-server')`;
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
@@ -88,6 +94,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       out: { type: 'string', default: 'bench/results' },
       'log-level': { type: 'string', default: 'error' },
       'time-limit': { type: 'string' },
+      backend: { type: 'string', default: 'node-llama-cpp' },
+      'llama-server': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -99,6 +107,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const logLevel = values['log-level'] as BenchOptions['logLevel'];
   if (!logLevels.includes(logLevel)) throw new Error(`--log-level: expected one of ${logLevels.join(', ')}`);
   const quick = values.quick ?? false;
+  const backend = values.backend ?? 'node-llama-cpp';
+  if (backend !== 'node-llama-cpp' && backend !== 'llama-server') throw new Error('--backend: expected node-llama-cpp or llama-server');
   const threads = positiveInt('threads', values.threads ?? '1');
   if (threads < 1) throw new Error('--threads: at least 1');
   // Flint's default for one worker: prompt batches use every core (never fewer than decode threads).
@@ -120,5 +130,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     outDir: values.out ?? 'bench/results',
     logLevel,
     scenarioTimeLimitS: values['time-limit'] === undefined ? (quick ? 120 : 900) : Math.max(1, positiveInt('time-limit', values['time-limit'])),
+    backend,
+    llamaServer: values['llama-server'] ?? (env.FLINT_LLAMA_SERVER || '.cache/llama-server/bin/llama-server'),
   };
 }

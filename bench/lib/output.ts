@@ -41,6 +41,7 @@ export function writeResults(facts: RunFacts, results: readonly ScenarioResult[]
     threads: options.threads,
     batchThreads: options.batchThreads,
     gpu: options.gpu,
+    backend: options.backend,
     llamaGpu: facts.llamaGpu,
     quick: options.quick,
     maxContext: facts.maxContext,
@@ -56,7 +57,7 @@ export function writeResults(facts: RunFacts, results: readonly ScenarioResult[]
     '',
     `Model \`${meta.modelFile}\`${model.isSynthetic ? ' (synthetic, random weights)' : ''}; ${options.threads} decode thread(s), ${options.batchThreads} for prompt batches (both sides); GPU ${options.gpu} (llama.cpp: ${String(meta.llamaGpu)}); ` +
       `${meta.cpus} CPUs (${meta.cpuModel}); Node ${meta.node}; node-llama-cpp ${meta.nodeLlamaCpp}. ` +
-      'Raw = node-llama-cpp called directly in the bench process; gateway = Flint (`createApp`, loopback). Ratios are gateway/raw. ' +
+      `Raw = node-llama-cpp called directly in the bench process; gateway = Flint (\`createApp\`, loopback)${options.backend === 'llama-server' ? ' on the **llama-server backend** (llama.cpp\'s own server as its worker)' : ''}. Ratios are gateway/raw. ` +
       `Load average (1 min): ${meta.loadAverage.start.toFixed(2)} at start, ${meta.loadAverage.end.toFixed(2)} at end.`,
     '',
     ...(meta.loadAverage.start >= busyLoad

@@ -39,6 +39,8 @@ export const envVariables: ReadonlyArray<readonly [name: string, keyPath: readon
   ['FLINT_MODEL', ['model', 'path'], 'string'],
   ['FLINT_CONTEXT_SIZE', ['model', 'contextSize'], 'int'],
   ['FLINT_WORKERS', ['engine', 'workers'], 'int'],
+  ['FLINT_BACKEND', ['engine', 'backend'], 'string'],
+  ['FLINT_LLAMA_SERVER', ['engine', 'llamaServer', 'path'], 'string'],
   ['FLINT_SLOTS', ['engine', 'slots'], 'int'],
   ['FLINT_THREADS', ['engine', 'threads'], 'int'],
   ['FLINT_BATCH_THREADS', ['engine', 'batchThreads'], 'int'],
@@ -100,6 +102,9 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     if (engine.workers === 0 && upstreams.length === 0) problems.push('engine.workers: 0 local workers needs at least one entry in upstreams (remote engines to serve from)');
     const names = upstreams.map((u) => u.name);
     for (const name of new Set(names.filter((n, i) => names.indexOf(n) !== i))) problems.push(`upstreams: the name '${name}' is used twice`);
+  }
+  if (engine?.backend === 'llama-server' && engine.workers > 0 && engine.llamaServer?.path === '') {
+    problems.push("engine.backend: 'llama-server' needs the binary: set engine.llamaServer.path or FLINT_LLAMA_SERVER (build it with 'npm run build:llama-server')");
   }
   if (problems.length > 0) {
     throw new FlintError('FLINT_ERR_CONFIG', { details: { detail: '\n  - ' + [...new Set(problems)].join('\n  - ') } });

@@ -76,6 +76,20 @@ export const ConfigSchema = Type.Object(
       {
         /** llama.cpp worker processes. */
         workers: Type.Integer({ default: 1, minimum: 0, maximum: 64 }),
+        /**
+         * What runs each worker: `node-llama-cpp` (embedded, the default) or `llama-server`, llama.cpp's own
+         * server started by Flint on a loopback port (its C++ loop, same GGUF; needs `llamaServer.path`).
+         */
+        backend: Type.Union([Type.Literal('node-llama-cpp'), Type.Literal('llama-server')], { default: 'node-llama-cpp' }),
+        llamaServer: Type.Object(
+          {
+            /** The `llama-server` binary (FLINT_LLAMA_SERVER); a bare name is looked up on PATH. */
+            path: Type.String({ default: '' }),
+            /** Extra arguments passed as they are (e.g. `["--flash-attn", "on"]`), after Flint's own. */
+            args: Type.Array(Type.String({ maxLength: 4096 }), { default: [], maxItems: 64 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
         /** Sequences (slots) per worker context. */
         slots: Type.Integer({ default: 2, minimum: 1, maximum: 256 }),
         /** Compute threads per worker for decoding; 0 = one less than the available cores, split over workers, at least 1. */

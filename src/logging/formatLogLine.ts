@@ -32,7 +32,7 @@ function formatListening(log: LogRecord): string {
     lines.push(`  context  ${log.contextSize} tokens per slot${trained}`);
   }
   if (log.workers !== undefined) {
-    lines.push(`  engine   ${log.workers} worker${log.workers === 1 ? '' : 's'} x ${log.slots} slot${log.slots === 1 ? '' : 's'}, threads ${log.threads} decode / ${log.batchThreads} prompt, gpu ${log.gpu}`);
+    lines.push(`  engine   ${log.workers} worker${log.workers === 1 ? '' : 's'} x ${log.slots} slot${log.slots === 1 ? '' : 's'}, threads ${log.threads} decode / ${log.batchThreads} prompt, gpu ${log.gpu}${log.backend === 'llama-server' ? ', llama-server' : ''}`);
   }
   if (log.metricsUrl !== undefined) lines.push(`  metrics  ${log.metricsUrl}${log.metricsToken ? ' (bearer token required)' : ''}`);
   if (log.url !== undefined) lines.push(`  clients  OpenAI base URL ${log.url}/v1, Anthropic ${log.url}, Ollama ${log.url}, WebSocket ${String(log.url).replace(/^http/, 'ws')}/v1/responses`);

@@ -31,6 +31,16 @@ export interface UpstreamTimeouts {
   readonly streamIdleTimeoutMs: number;
 }
 
+/** How the front drives a member beyond its settings. */
+export interface MemberOptions {
+  /**
+   * A llama-server process of this node's own (`engine.backend: llama-server`): the front's slot
+   * table is its slot table, so each request is pinned to its slot (`id_slot`) and it takes no
+   * part in hashing across members.
+   */
+  readonly isLocal?: boolean;
+}
+
 /** Why a member's requests were stopped from the front's side: the member is gone or hung. */
 class MemberLost extends Error {
   constructor(readonly detail: string) {
@@ -66,10 +76,12 @@ export class RemoteMember implements EngineMember {
   #isDisposed = false;
 
   readonly #observer: MemberObserver | undefined;
+  readonly #isLocal: boolean;
 
-  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger, observer?: MemberObserver) {
+  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger, observer?: MemberObserver, options: MemberOptions = {}) {
     this.index = index;
     this.#observer = observer;
+    this.#isLocal = options.isLocal === true;
     this.settings = settings;
     this.#timeouts = timeouts;
     this.#logger = logger.child({ member: settings.name });
@@ -79,8 +91,8 @@ export class RemoteMember implements EngineMember {
     return this.#isUp;
   }
 
-  get routingName(): string {
-    return this.settings.name;
+  get routingName(): string | undefined {
+    return this.#isLocal ? undefined : this.settings.name;
   }
 
   /** All its slots busy with requests waiting, as its last probe read it (Flint members only). */
@@ -134,7 +146,7 @@ export class RemoteMember implements EngineMember {
     }
   }
 
-  run(id: string, _slot: number, request: GenerateRequest, signal: AbortSignal, options: RunOptions): WorkerRun {
+  run(id: string, slot: number, request: GenerateRequest, signal: AbortSignal, options: RunOptions): WorkerRun {
     const queue = new AsyncQueue<WorkerEvent>();
     const buffer = { chars: 0, isOverflowed: false };
     const abort = new LinkedAbort([signal]);
@@ -150,7 +162,7 @@ export class RemoteMember implements EngineMember {
     // retried elsewhere if it has sent nothing yet.
     const onLost = (lost: MemberLost) => abort.abort(lost);
     this.#inFlight.add(onLost);
-    const finished = this.#stream(id, request, abort, queue, buffer, onText).finally(() => {
+    const finished = this.#stream(id, this.#isLocal ? slot : undefined, request, abort, queue, buffer, onText).finally(() => {
       this.#inFlight.delete(onLost);
       abort.unlink();
     });
@@ -163,13 +175,18 @@ export class RemoteMember implements EngineMember {
     return { events, finished };
   }
 
+  /** The member is gone (its process exited): out of the pool, and what runs on it is stopped. */
+  markDown(reason: string): void {
+    this.#setState(false, reason);
+  }
+
   dispose(): void {
     this.#isDisposed = true;
     clearTimeout(this.#timer);
   }
 
   /** Streams one generation into `queue`; settles once the member's answer is over. Never rejects. */
-  async #stream(id: string, request: GenerateRequest, abort: LinkedAbort, queue: AsyncQueue<WorkerEvent>, buffer: { chars: number }, onText: () => void): Promise<void> {
+  async #stream(id: string, slot: number | undefined, request: GenerateRequest, abort: LinkedAbort, queue: AsyncQueue<WorkerEvent>, buffer: { chars: number }, onText: () => void): Promise<void> {
     const startedAt = performance.now();
     let firstAt: number | undefined;
     let isStarted = false;
@@ -187,7 +204,7 @@ export class RemoteMember implements EngineMember {
     const member = this.settings.name;
     const report = (outcome: MemberOutcome) => this.#observer?.onRequest(member, outcome, firstAt === undefined ? undefined : (firstAt - startedAt) / 1000);
     try {
-      const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind);
+      const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind, slot);
       const connectMs = this.#timeouts.connectTimeoutMs;
       const unanswered = setTimeout(() => abort.abort(this.#lost(`no answer within ${connectMs} ms`)), connectMs);
       let res: Response;
@@ -201,12 +218,17 @@ export class RemoteMember implements EngineMember {
         });
       } catch (err) {
         if (abort.signal.aborted) throw err;
-        throw this.#down(describe(err));
+        // A pooled connection the member closed as the request went out (a keep-alive race) says
+        // nothing of its health: retried, and it stays up; a refused or unreachable one is down.
+        throw this.#down(describe(err), isConnectionReset(err));
       } finally {
         clearTimeout(unanswered);
       }
       if (!res.ok) {
-        const detail = errorMessageOf(await readCapped(res, maxErrorBodyChars)) ?? `HTTP ${res.status}`;
+        const body = await readCapped(res, maxErrorBodyChars);
+        const overflow = contextOverflowOf(body);
+        if (overflow) throw overflow;
+        const detail = errorMessageOf(body) ?? `HTTP ${res.status}`;
         // Overloaded, draining or broken: another member may serve it. A refusal would be refused anywhere.
         if (res.status >= 500 || res.status === 429) throw this.#down(`HTTP ${res.status}: ${detail}`, res.status === 429 || res.status === 503);
         // The front's own configuration is wrong for this member (its key, a proxy's auth): not the client's fault.
@@ -333,10 +355,11 @@ export class RemoteMember implements EngineMember {
 
   /**
    * The member is unavailable: marked down (its slots leave the pool until a probe succeeds)
-   * unless it only said it is busy; returns the retryable error.
+   * unless it stays up (it only said it is busy, or a reused connection was reset); returns the
+   * retryable error.
    */
-  #down(detail: string, isBusy = false): FlintError {
-    if (!isBusy) this.#setState(false, detail);
+  #down(detail: string, staysUp = false): FlintError {
+    if (!staysUp) this.#setState(false, detail);
     return new FlintError('FLINT_ERR_UPSTREAM_UNAVAILABLE', { details: { member: this.settings.name, detail } });
   }
 
@@ -419,6 +442,19 @@ function firstModelId(body: string): string | undefined {
   }
 }
 
+/** llama-server's refusal of a prompt longer than its slot's context, as Flint's own context error. */
+function contextOverflowOf(body: string): FlintError | undefined {
+  try {
+    const error = (JSON.parse(body) as { error?: { type?: unknown; n_prompt_tokens?: unknown; n_ctx?: unknown } }).error;
+    if (error?.type !== 'exceed_context_size_error') return undefined;
+    return new FlintError('FLINT_ERR_CONTEXT_OVERFLOW', {
+      details: { contextSize: Number(error.n_ctx) || 0, promptTokens: Number(error.n_prompt_tokens) || 0, detail: '' },
+    });
+  } catch {
+    return undefined;
+  }
+}
+
 /** The `error.message` of an OpenAI-style error body, else a trimmed body. */
 function errorMessageOf(body: string): string | undefined {
   try {
@@ -444,6 +480,12 @@ async function readCapped(res: Response, maxChars: number): Promise<string> {
     }
   }
   return text;
+}
+
+/** A connection reset or closed by the peer while the request was sent (not a refusal, a timeout or a DNS failure). */
+function isConnectionReset(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } })?.cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function describe(err: unknown): string {

@@ -84,3 +84,12 @@ test('upstreams: a front without workers needs members; names are unique, URLs h
   refused('upstreams:\n  - { name: a, url: "ftp://h" }\n', /upstreams\.0\.url/);
   refused('upstreams:\n  - { name: a, url: "http://h", kind: tgi }\n', /upstreams\.0\.kind/);
 });
+
+test('engine.backend llama-server needs its binary, from the file or FLINT_LLAMA_SERVER; other backends are refused', () => {
+  assert.throws(() => loadConfig({ env: { FLINT_BACKEND: 'llama-server' } }), /engine\.backend: 'llama-server' needs the binary: set engine\.llamaServer\.path or FLINT_LLAMA_SERVER/);
+  const { config } = loadConfig({ env: { FLINT_BACKEND: 'llama-server', FLINT_LLAMA_SERVER: '/opt/llama/llama-server' } });
+  assert.equal(config.engine.backend, 'llama-server');
+  assert.deepEqual(config.engine.llamaServer, { path: '/opt/llama/llama-server', args: [] });
+  assert.equal(loadConfig({ env: {} }).config.engine.backend, 'node-llama-cpp');
+  assert.throws(() => loadConfig({ env: { FLINT_BACKEND: 'vllm' } }), /engine\.backend/);
+});

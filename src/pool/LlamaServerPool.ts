@@ -1,0 +1,278 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { FlintError } from '../errors/FlintError.js';
+import type { Logger } from '../core/Logger.js';
+import type { MemberObserver } from '../core/members.js';
+import { RemoteMember, type UpstreamTimeouts } from './RemoteMember.js';
+
+/** How to start the llama-server workers (`engine.backend: llama-server`). */
+export interface LlamaServerPoolOptions {
+  readonly workers: number;
+  /** The binary, and extra arguments passed after Flint's own. */
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly modelPath: string;
+  /** Tokens per slot. */
+  readonly contextSize: number;
+  readonly slots: number;
+  readonly threads: number;
+  readonly batchThreads: number;
+  readonly batchSize: number;
+  readonly gpu: string;
+  /** Host memory for prompts evicted from slots (llama-server's `--cache-ram`), per worker. */
+  readonly savedPrefixBytes: number;
+  readonly startTimeoutMs: number;
+  /** A worker whose health probe keeps failing this long while its process lives is killed and restarted. */
+  readonly hungTimeoutMs: number;
+  readonly timeouts: UpstreamTimeouts;
+  readonly logger: Logger;
+  readonly observer?: MemberObserver;
+  readonly maxRestartDelayMs?: number;
+}
+
+export interface LlamaServerPoolEvents {
+  /** A worker's server answers: its slots can be leased. */
+  onWorkerUp?(member: RemoteMember, facts: LlamaServerFacts): void;
+  onWorkerDown?(index: number, reason: string): void;
+  onRestart?(index: number): void;
+}
+
+/** What a started llama-server reports of itself (`/props`). */
+export interface LlamaServerFacts {
+  /** Tokens per slot, as the server set them up. */
+  readonly contextSize: number;
+  readonly slots: number;
+  readonly build: string;
+  readonly pid: number;
+}
+
+/** Last bytes of a worker's log kept to explain a failed start. */
+const maxLogTailChars = 8 * 1024;
+
+/**
+ * Starts and supervises llama-server processes as this node's workers: each listens on its own
+ * loopback port with a random key and is driven as a `llama-server` member (RemoteMember, every
+ * request pinned to the slot Flint's table chose). A crash or a hang (its health probe failing
+ * for `hungTimeoutMs`) takes only that process: its requests end (retried elsewhere before any
+ * output) and it restarts with capped exponential backoff, like a node-llama-cpp worker.
+ */
+export class LlamaServerPool {
+  readonly #options: LlamaServerPoolOptions;
+  readonly #events: LlamaServerPoolEvents;
+  readonly #workers: Array<{ process: ChildProcess; member: RemoteMember } | undefined>;
+  readonly #restarts: number[];
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #stopping = new AbortController();
+  #isDisposed = false;
+
+  constructor(options: LlamaServerPoolOptions, events: LlamaServerPoolEvents = {}) {
+    this.#options = options;
+    this.#events = events;
+    this.#workers = new Array(options.workers).fill(undefined);
+    this.#restarts = new Array(options.workers).fill(0);
+  }
+
+  /** Starts every worker; rejects if the first start of any fails (a bad binary or model). */
+  async start(): Promise<void> {
+    await Promise.all(this.#workers.map((_, i) => this.#startWorker(i)));
+  }
+
+  /** Members that are up right now. */
+  get liveWorkers(): RemoteMember[] {
+    return this.#workers.flatMap((w) => (w && w.member.isAlive ? [w.member] : []));
+  }
+
+  /** Process ids of the running servers (tests stop them by PID). */
+  get pids(): number[] {
+    return this.#workers.flatMap((w) => (w?.process.pid !== undefined && w.process.exitCode === null ? [w.process.pid] : []));
+  }
+
+  /** The command line of worker `port` (the key goes by environment, never on the command line). */
+  argv(port: number): string[] {
+    const o = this.#options;
+    return [
+      '--model', o.modelPath,
+      '--host', '127.0.0.1',
+      '--port', String(port),
+      // Slots of their own size, as node-llama-cpp's sequences: -c is the total over slots.
+      '--ctx-size', String(o.contextSize * o.slots),
+      '--parallel', String(o.slots),
+      '--no-kv-unified',
+      '--threads', String(o.threads),
+      '--threads-batch', String(o.batchThreads),
+      '--batch-size', String(o.batchSize),
+      '--n-gpu-layers', o.gpu === 'off' ? '0' : '999',
+      '--cache-ram', String(Math.floor(o.savedPrefixBytes / (1024 * 1024))),
+      '--jinja',
+      '--no-webui',
+      '--metrics',
+      ...o.args,
+    ];
+  }
+
+  async #startWorker(index: number): Promise<void> {
+    const o = this.#options;
+    const port = await freeLoopbackPort();
+    const key = randomBytes(18).toString('base64url');
+    const child = spawn(o.binary, this.argv(port), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LLAMA_API_KEY: key, LLAMA_ARG_API_KEY: undefined },
+    });
+    let tail = '';
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString('utf8')).slice(-maxLogTailChars);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const exited = new Promise<string>((resolve) => {
+      child.once('error', (err) => resolve(`it could not be started (${err.message})`));
+      child.once('exit', (code, signal) => resolve(signal ? `it was killed by ${signal}` : `it exited with code ${code}`));
+    });
+    const url = `http://127.0.0.1:${port}`;
+    let facts: LlamaServerFacts;
+    try {
+      facts = await waitUntilServing(url, key, child, exited, o.startTimeoutMs, this.#stopping.signal);
+    } catch (err) {
+      child.kill('SIGKILL');
+      const lastLines = tail.trim().split('\n').slice(-8).join('\n');
+      throw new FlintError('FLINT_ERR_MODEL_LOAD', {
+        details: { detail: `llama-server (${o.binary}) did not start: ${(err as Error).message}${lastLines ? `; its last lines:\n${lastLines}` : ''}` },
+        cause: err,
+      });
+    }
+    const member = new RemoteMember(
+      index,
+      { name: `worker-${index}`, url, kind: 'llama-server', key, model: '', slots: facts.slots },
+      o.timeouts,
+      o.logger,
+      o.observer,
+      { isLocal: true },
+    );
+    if (this.#isDisposed) {
+      member.dispose();
+      await stopProcess(child, exited);
+      return;
+    }
+    this.#workers[index] = { process: child, member };
+    const upAt = Date.now();
+    let hung: NodeJS.Timeout | undefined;
+    member.onStateChange((isUp, reason) => {
+      clearTimeout(hung);
+      if (isUp) {
+        this.#events.onWorkerUp?.(member, facts);
+        return;
+      }
+      this.#events.onWorkerDown?.(index, reason);
+      // Its probe fails while the process lives: a hang. Past the bound it is killed, then restarted.
+      hung = setTimeout(() => {
+        o.logger.warn({ workerId: index, pid: child.pid, reason }, 'llama-server worker hangs; killing it');
+        child.kill('SIGKILL');
+      }, o.hungTimeoutMs).unref();
+    });
+    void exited.then((reason) => {
+      clearTimeout(hung);
+      member.markDown(`llama-server ${reason}`);
+      member.dispose();
+      this.#onWorkerExit(index, reason, upAt, tail);
+    });
+    o.logger.info({ workerId: index, pid: child.pid, port, threads: o.threads, batchThreads: o.batchThreads, build: facts.build }, 'worker up (llama-server)');
+    await member.startProbing();
+  }
+
+  #onWorkerExit(index: number, reason: string, upAt: number, tail: string): void {
+    this.#workers[index] = undefined;
+    if (this.#isDisposed) return;
+    if (Date.now() - upAt > 60_000) this.#restarts[index] = 0;
+    const attempt = this.#restarts[index]++;
+    const delayMs = Math.min(250 * 2 ** attempt, this.#options.maxRestartDelayMs ?? 30_000);
+    this.#options.logger.warn({ workerId: index, reason, restartInMs: delayMs, lastLines: tail.trim().split('\n').slice(-4).join('\n') }, 'llama-server worker down; restarting');
+    const restart = this.#restart(index, delayMs);
+    this.#pending.add(restart);
+    void restart.finally(() => this.#pending.delete(restart));
+  }
+
+  async #restart(index: number, delayMs: number): Promise<void> {
+    for (;;) {
+      try {
+        await delay(delayMs, undefined, { signal: this.#stopping.signal });
+      } catch {
+        return; // disposed while waiting
+      }
+      this.#events.onRestart?.(index);
+      try {
+        await this.#startWorker(index);
+        return;
+      } catch (err) {
+        delayMs = Math.min(250 * 2 ** this.#restarts[index]++, this.#options.maxRestartDelayMs ?? 30_000);
+        this.#options.logger.warn({ workerId: index, err: (err as Error).message, restartInMs: delayMs }, 'llama-server worker restart failed');
+      }
+    }
+  }
+
+  /** Stops every server (SIGTERM, then SIGKILL) and cancels pending restarts. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#isDisposed) return;
+    this.#isDisposed = true;
+    this.#stopping.abort();
+    await Promise.all(
+      this.#workers.map(async (w) => {
+        if (!w) return;
+        w.member.dispose();
+        await stopProcess(w.process, new Promise((resolve) => (w.process.exitCode !== null || w.process.signalCode !== null ? resolve(undefined) : w.process.once('exit', resolve))));
+      }),
+    );
+    await Promise.allSettled([...this.#pending]);
+  }
+}
+
+/** A port no one listens on now, on 127.0.0.1 (the server binds it a moment later). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `/health` until the model is loaded (200), then reads `/props`; rejects if the process exits first or time runs out. */
+async function waitUntilServing(url: string, key: string, child: ChildProcess, exited: Promise<string>, timeoutMs: number, stopping: AbortSignal): Promise<LlamaServerFacts> {
+  const deadline = Date.now() + timeoutMs;
+  let hasExited: string | undefined;
+  void exited.then((reason) => (hasExited = reason));
+  for (;;) {
+    if (hasExited !== undefined) throw new Error(hasExited);
+    if (stopping.aborted) throw new Error('the pool is stopping');
+    if (Date.now() > deadline) throw new Error(`it did not load the model within ${timeoutMs} ms`);
+    try {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await delay(100);
+  }
+  const res = await fetch(`${url}/props`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`/props answered ${res.status}`);
+  const props = (await res.json()) as { total_slots?: unknown; default_generation_settings?: { n_ctx?: unknown }; build_info?: unknown };
+  return {
+    contextSize: Number(props.default_generation_settings?.n_ctx) || 0,
+    slots: Number(props.total_slots) || 1,
+    build: typeof props.build_info === 'string' ? props.build_info : 'unknown',
+    pid: child.pid ?? 0,
+  };
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
+async function stopProcess(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(killer);
+}
