@@ -3,11 +3,17 @@
 /** How a request on a member ended, for its metrics. */
 export type MemberOutcome = 'ok' | 'cancelled' | 'unavailable' | 'rejected' | 'failed';
 
-/** A member's own account of its load, where it exports one (Flint's `/v1/flint/status`). */
+/**
+ * A member's own account of its load, where it exports one: Flint's `/v1/flint/status`,
+ * llama-server's `/slots` and `/metrics`, vLLM's `/metrics`.
+ */
 export interface MemberLoad {
   readonly busySlots: number;
   readonly totalSlots: number;
+  /** Requests it holds back for want of a slot (its own queue). */
   readonly waiting: number;
+  /** Share of its KV cache in use (0..1), where it says. */
+  readonly kvUsage?: number;
 }
 
 /** Per-member observations (metrics/ implements them). */

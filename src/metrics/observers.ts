@@ -128,6 +128,7 @@ export function createMemberObserver(metrics: Metrics): Required<MemberObserver>
       metrics.upstreamLoad.set({ member, figure: 'busy_slots' }, load.busySlots);
       metrics.upstreamLoad.set({ member, figure: 'total_slots' }, load.totalSlots);
       metrics.upstreamLoad.set({ member, figure: 'waiting' }, load.waiting);
+      if (load.kvUsage !== undefined) metrics.upstreamLoad.set({ member, figure: 'kv_usage' }, load.kvUsage);
     },
   };
 }

@@ -95,10 +95,11 @@ export class RemoteMember implements EngineMember {
     return this.#isLocal ? undefined : this.settings.name;
   }
 
-  /** All its slots busy with requests waiting, as its last probe read it (Flint members only). */
+  /** All its slots busy with requests waiting, as its last probe read it (kinds that export their load). */
   get isSaturated(): boolean {
     const load = this.#load;
-    return load !== undefined && load.waiting > 0 && load.busySlots >= load.totalSlots;
+    // vLLM holds requests back only when full; a llama-server may defer one pinned to a busy slot.
+    return load !== undefined && load.waiting > 0 && (this.settings.kind === 'vllm' || load.busySlots >= load.totalSlots);
   }
 
   /** The model name it is sent (configured, else the first its `/v1/models` listed, once probed). */
@@ -139,7 +140,7 @@ export class RemoteMember implements EngineMember {
         if (models.status === 401 || models.status === 403) return this.#setState(false, `it refuses the front's key (${models.status} on /v1/models)`);
         if (models.ok && this.settings.model === '') this.#memberModel ??= firstModelId(body);
       }
-      if (this.settings.kind === 'flint') await this.#readLoad();
+      if (!this.#isLocal) await this.#readLoad();
       this.#setState(true, 'readiness probe answered');
     } catch (err) {
       this.#setState(false, `readiness probe failed: ${describe(err)}`);
@@ -378,19 +379,56 @@ export class RemoteMember implements EngineMember {
     for (const handler of this.#stateHandlers) handler(isUp, reason);
   }
 
-  /** A Flint member's slots and queue (`/v1/flint/status`); left unknown when it cannot be read. */
+  /**
+   * The member's slots and queue where its kind exports them: Flint's `/v1/flint/status`,
+   * llama-server's `/slots` (and its `--metrics` queue), vLLM's `/metrics`. Left unknown when
+   * they cannot be read (Ollama, other OpenAI servers, a member without the endpoint).
+   */
   async #readLoad(): Promise<void> {
     try {
-      const res = await this.#fetch('/v1/flint/status', { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
-      const body = await readCapped(res, maxStatusChars);
-      if (!res.ok) return;
-      const status = JSON.parse(body) as { workers?: Array<{ slots?: Array<{ busy?: unknown }> }>; queue?: { depth?: unknown } };
-      const slots = (status.workers ?? []).flatMap((w) => w.slots ?? []);
-      const load = { busySlots: slots.filter((s) => s.busy === true).length, totalSlots: slots.length, waiting: typeof status.queue?.depth === 'number' ? status.queue.depth : 0 };
+      const load = await this.#fetchLoad();
+      if (!load) return;
       this.#load = load;
       this.#observer?.onLoad?.(this.settings.name, load);
     } catch {
       // No load known this time: routing goes by the front's own slots.
+    }
+  }
+
+  async #fetchLoad(): Promise<MemberLoad | undefined> {
+    const get = async (pathname: string) => {
+      const res = await this.#fetch(pathname, { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
+      const body = await readCapped(res, maxStatusChars);
+      return res.ok ? body : undefined;
+    };
+    switch (this.settings.kind) {
+      case 'flint': {
+        const body = await get('/v1/flint/status');
+        if (body === undefined) return undefined;
+        const status = JSON.parse(body) as { workers?: Array<{ slots?: Array<{ busy?: unknown }> }>; queue?: { depth?: unknown } };
+        const slots = (status.workers ?? []).flatMap((w) => w.slots ?? []);
+        return { busySlots: slots.filter((s) => s.busy === true).length, totalSlots: slots.length, waiting: typeof status.queue?.depth === 'number' ? status.queue.depth : 0 };
+      }
+      case 'llama-server': {
+        const body = await get('/slots');
+        if (body === undefined) return undefined;
+        const slots = JSON.parse(body) as Array<{ is_processing?: unknown }>;
+        if (!Array.isArray(slots)) return undefined;
+        const metrics = await get('/metrics').catch(() => undefined);
+        const deferred = metrics === undefined ? undefined : promSum(metrics, 'llamacpp:requests_deferred');
+        return { busySlots: slots.filter((s) => s?.is_processing === true).length, totalSlots: slots.length, waiting: deferred ?? 0 };
+      }
+      case 'vllm': {
+        const body = await get('/metrics');
+        if (body === undefined) return undefined;
+        const running = promSum(body, 'vllm:num_requests_running');
+        if (running === undefined) return undefined;
+        const kvUsage = promSum(body, 'vllm:gpu_cache_usage_perc') ?? promSum(body, 'vllm:kv_cache_usage_perc');
+        // vLLM does not export its sequence limit: the front's own budget for it stands in.
+        return { busySlots: running, totalSlots: Math.max(running, this.settings.slots), waiting: promSum(body, 'vllm:num_requests_waiting') ?? 0, kvUsage };
+      }
+      default:
+        return undefined;
     }
   }
 
@@ -440,6 +478,19 @@ function firstModelId(body: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The sum over label sets of one sample family in a Prometheus text exposition; undefined when absent. */
+export function promSum(text: string, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const value = Number(rest.slice(rest[0] === '{' ? rest.lastIndexOf('}') + 1 : 0).trim().split(/\s+/)[0]);
+    if (Number.isFinite(value)) sum = (sum ?? 0) + value;
+  }
+  return sum;
 }
 
 /** llama-server's refusal of a prompt longer than its slot's context, as Flint's own context error. */

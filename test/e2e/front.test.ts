@@ -125,6 +125,23 @@ describe('front over remote members', () => {
     assert.match(await metricsOf(front), /^flint_prompt_cache_requests_total\{result="hit",reason="[a-z_]+"\} [1-9]/m);
   });
 
+  test("a vLLM-kind member's load is read from its /metrics (a Flint node exporting vLLM's names)", async () => {
+    const vllmLike = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey }, 'metrics:\n  vllmAliases: true\n');
+    const viaVllm = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: v, url: "${vllmLike.url}", kind: vllm, key: ${memberKey}, slots: 3 }\nupstream:\n  probeIntervalMs: 200\n`);
+    try {
+      const metrics = await metricsOf(viaVllm);
+      assert.match(metrics, /^flint_upstream_up\{member="v",kind="vllm"\} 1$/m);
+      assert.match(metrics, /^flint_upstream_load\{member="v",figure="busy_slots"\} 0$/m);
+      assert.match(metrics, /^flint_upstream_load\{member="v",figure="total_slots"\} 3$/m);
+      assert.match(metrics, /^flint_upstream_load\{member="v",figure="kv_usage"\} 0$/m);
+      const chat = await viaVllm.client.chat.completions.create({ model: node.app.scheduler.model!.id, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 });
+      assert.ok((chat.usage?.completion_tokens ?? 0) > 0);
+    } finally {
+      await viaVllm.close();
+      await vllmLike.close();
+    }
+  });
+
   test('a member that went away after its last probe: its request is retried on the other and nothing fails', async () => {
     const doomed = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey, FLINT_SLOTS: '1' });
     // Probes far apart: the front learns of the loss only from a request.

@@ -184,7 +184,11 @@ describe('a front over a llama-server it did not start (upstream kind llama-serv
   });
 
   test('chat and WebSocket turns go through the front; warm turns report the cached prompt', async (t) => {
-    assert.match(await metricsOf(front!), /^flint_upstream_up\{member="llama",kind="llama-server"\} 1$/m);
+    const before = await metricsOf(front!);
+    assert.match(before, /^flint_upstream_up\{member="llama",kind="llama-server"\} 1$/m);
+    // Its load, read from its own /slots and /metrics.
+    assert.match(before, /^flint_upstream_load\{member="llama",figure="total_slots"\} 2$/m);
+    assert.match(before, /^flint_upstream_load\{member="llama",figure="waiting"\} 0$/m);
     const models = await front!.client.models.list();
     const model = models.data[0].id;
     const chat = await front!.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Say hi.' }], max_tokens: 6, temperature: 0 });
