@@ -354,6 +354,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cacheScope: config.cache.scope,
     runs,
     tenantLimits,
+    sessionHeaders: config.websocket.sessionHeaders,
   };
   await fastify.register(chatCompletionRoutes, generationRoutes);
   await fastify.register(completionRoutes, generationRoutes);
@@ -385,6 +386,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cacheScope: config.cache.scope,
     runs,
     tenantLimits,
+    sessionHeaders: config.websocket.sessionHeaders,
   });
 
   try {

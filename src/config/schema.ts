@@ -167,7 +167,11 @@ export const ConfigSchema = Type.Object(
         connectionCacheSize: Type.Integer({ default: 8, minimum: 1 }),
         /** Responses of one socket that run at once, one per `stream_id` lane; more lanes wait their turn. */
         maxConcurrentLanes: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
-        /** Handshake headers (then the `session` query parameter) that name a resumable session. */
+        /**
+         * Headers that name a session: a WebSocket's resumable session (from the handshake; then the `session`
+         * query parameter), and the affinity key of HTTP requests without `prompt_cache_key` (their slot, and
+         * their member behind a front).
+         */
         sessionHeaders: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: ['x-flint-session', 'session-id', 'session_id'], maxItems: 8 }),
         /** How long a closed socket's responses and slot pin wait for a socket with the same session and key (0 = off). */
         resumeGraceMs: Type.Integer({ default: 120_000, minimum: 0, maximum: 86_400_000 }),

@@ -29,6 +29,25 @@ export interface GenerationRouteOptions {
   readonly runs: RunRegistry;
   /** Per-tenant limits (concurrent generations). */
   readonly tenantLimits: TenantLimits;
+  /** Headers that name the client's session (config `websocket.sessionHeaders`): the affinity key of a request without `prompt_cache_key`. */
+  readonly sessionHeaders?: readonly string[];
+}
+
+/** Longest session name taken from a header as an affinity key. */
+const maxSessionNameChars = 256;
+
+/**
+ * The affinity key a request's headers carry: the first of `headers` present (`x-flint-session`,
+ * Codex's `session_id` / `session-id`), as `session:<name>`. Lets HTTP turns of one session keep
+ * their slot, and land on the same member behind a front. Undefined when none is usable.
+ */
+export function sessionCacheKey(request: FastifyRequest, headers: readonly string[]): string | undefined {
+  for (const header of headers) {
+    const value = request.headers[header.toLowerCase()];
+    const text = Array.isArray(value) ? value[0] : value;
+    if (typeof text === 'string' && text.length > 0) return text.length <= maxSessionNameChars ? `session:${text}` : undefined;
+  }
+  return undefined;
 }
 
 /** A parsed request of an API with one internal request and one echoed model name. */
@@ -93,7 +112,8 @@ export async function beginGeneration<P extends ParsedGeneration>(
     const model = servedModel(options.gateway);
     const parsed = parse(request.body, id as RequestId, (name) => resolveModelName(name, model, options.acceptAnyModelName), options.hostedTools);
     run.setModel(parsed.model);
-    await run.start(options.gateway, parsed.request);
+    const sessionKey = parsed.request.cacheKey === undefined ? sessionCacheKey(request, options.sessionHeaders ?? []) : undefined;
+    await run.start(options.gateway, sessionKey === undefined ? parsed.request : { ...parsed.request, cacheKey: sessionKey });
     return { id, createdS: Math.floor(Date.now() / 1000), parsed, run };
   } catch (err) {
     await run.dispose();

@@ -125,6 +125,35 @@ describe('front over remote members', () => {
     assert.match(await metricsOf(front), /^flint_prompt_cache_requests_total\{result="hit",reason="[a-z_]+"\} [1-9]/m);
   });
 
+  test('HTTP requests naming their session in x-flint-session land on the member the session hashes to, turn after turn', async () => {
+    const nodeB = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey });
+    const pair = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml([{ name: 'node-a', url: node.url }, { name: 'node-b', url: nodeB.url }]));
+    try {
+      // The front scopes the key by tenant: anonymous here.
+      const memberOf = (session: string) => {
+        const hashed = keyHash(`t:anonymous:session:${session}`);
+        return rendezvousScore(hashed, 'node-a', 2) > rendezvousScore(hashed, 'node-b', 2) ? 'node-a' : 'node-b';
+      };
+      const sessions = Array.from({ length: 6 }, (_, i) => `http-session-${i}`);
+      const expected = { 'node-a': 0, 'node-b': 0 };
+      for (const [i, session] of sessions.entries()) {
+        const first = { role: 'user' as const, content: `Session ${i}: explain closure number ${i * 7}.` };
+        const answer = await pair.client.chat.completions.create({ model: node.app.scheduler.model!.id, messages: [first], max_tokens: 3 }, { headers: { 'x-flint-session': session } });
+        await pair.client.chat.completions.create(
+          { model: node.app.scheduler.model!.id, messages: [first, { role: 'assistant', content: answer.choices[0].message.content ?? '' }, { role: 'user', content: 'And again.' }], max_tokens: 3 },
+          { headers: { 'x-flint-session': session } },
+        );
+        expected[memberOf(session)] += 2;
+      }
+      assert.ok(expected['node-a'] > 0 && expected['node-b'] > 0, `the sessions spread over both members: ${JSON.stringify(expected)}`);
+      const metrics = await metricsOf(pair);
+      for (const [member, count] of Object.entries(expected)) assert.match(metrics, new RegExp(`^flint_upstream_requests_total\\{member="${member}",outcome="ok"\\} ${count}$`, 'm'), member);
+    } finally {
+      await pair.close();
+      await nodeB.close();
+    }
+  });
+
   test("a vLLM-kind member's load is read from its /metrics (a Flint node exporting vLLM's names)", async () => {
     const vllmLike = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey }, 'metrics:\n  vllmAliases: true\n');
     const viaVllm = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: v, url: "${vllmLike.url}", kind: vllm, key: ${memberKey}, slots: 3 }\nupstream:\n  probeIntervalMs: 200\n`);

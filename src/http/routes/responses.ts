@@ -7,7 +7,7 @@ import { FlintError } from '../../errors/FlintError.js';
 import type { ResponseObject, WireEvent } from '../../protocol/responses/ResponseStream.js';
 import { sseEvent } from '../../protocol/sse.js';
 import type { ResponseService } from '../../responses/ResponseService.js';
-import { beginHttpRun } from '../runGeneration.js';
+import { beginHttpRun, sessionCacheKey } from '../runGeneration.js';
 import { SseWriter } from '../sendStream.js';
 
 /** Options of the Responses routes. */
@@ -23,6 +23,8 @@ export interface ResponsesRouteOptions {
   readonly runs: RunRegistry;
   /** Per-tenant limits (concurrent generations). */
   readonly tenantLimits: TenantLimits;
+  /** Headers that name the client's session (config `websocket.sessionHeaders`). */
+  readonly sessionHeaders: readonly string[];
 }
 
 /** Codex's sticky-routing header: set on every response, replayed by the client within a turn. */
@@ -40,7 +42,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     try {
       const parsed = service.parse(request.body);
       run.setModel(parsed.model);
-      events = service.run(parsed, run, { tenant: request.tenant, isStream: parsed.isStream, ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service) });
+      events = service.run(parsed, run, { tenant: request.tenant, isStream: parsed.isStream, ...routingHints(request, parsed.body.prompt_cache_key ?? undefined, service, options.sessionHeaders) });
       first = await events.next();
     } catch (err) {
       throw run.fail(err);
@@ -92,12 +94,12 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
 }
 
 /**
- * Where the client wants this request to run: `prompt_cache_key`, else Codex's `session_id`
- * header, as the affinity key; and the slot a verified `x-codex-turn-state` names.
+ * Where the client wants this request to run: `prompt_cache_key`, else its session header
+ * (`x-flint-session`, Codex's `session_id`), as the affinity key; and the slot a verified
+ * `x-codex-turn-state` names.
  */
-function routingHints(request: FastifyRequest, promptCacheKey: string | undefined, service: ResponseService): { cacheKey?: string; slotHint?: SlotPlacement } {
-  const session = request.headers.session_id ?? request.headers['session-id'];
-  const cacheKey = promptCacheKey ?? (typeof session === 'string' && session.length > 0 && session.length <= 256 ? `session:${session}` : undefined);
+function routingHints(request: FastifyRequest, promptCacheKey: string | undefined, service: ResponseService, sessionHeaders: readonly string[]): { cacheKey?: string; slotHint?: SlotPlacement } {
+  const cacheKey = promptCacheKey ?? sessionCacheKey(request, sessionHeaders);
   const turnState = request.headers[turnStateHeader];
   return { cacheKey, slotHint: service.fromTurnState(typeof turnState === 'string' ? turnState : undefined) };
 }
