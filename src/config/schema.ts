@@ -304,6 +304,12 @@ export const ConfigSchema = Type.Object(
         streamIdleTimeoutMs: Type.Integer({ default: 120_000, minimum: 1_000, maximum: 3_600_000 }),
         /** Other members a request tries when its member fails before any output. */
         retries: Type.Integer({ default: 2, minimum: 0, maximum: 8 }),
+        /**
+         * R, the bounded spill: a session (a request with a cache key) starts only on the first R members its key
+         * ranks by rendezvous hashing, waiting when all R are busy, so its KV prefix lives on at most R members.
+         * Set it to the number of members to let any idle member take any session.
+         */
+        candidates: Type.Integer({ default: 2, minimum: 1, maximum: 64 }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -16,6 +16,8 @@ export interface SchedulerLimits {
   readonly maxStreamBufferBytes: number;
   /** Times a request whose remote member failed before any output is tried on another (config `upstream.retries`). */
   readonly retriesBeforeOutput?: number;
+  /** R: named members a session's key may run on, its first R by rendezvous rank (config `upstream.candidates`). */
+  readonly memberCandidates?: number;
 }
 
 /** Observations the scheduler reports; metrics/ implements them. */
@@ -57,7 +59,7 @@ export class Scheduler implements Gateway {
   readonly #limits: SchedulerLimits;
   readonly #logger: Logger;
   readonly #observer: SchedulerObserver;
-  readonly #slots = new SlotTable();
+  readonly #slots: SlotTable;
   readonly #queue: Waiter[] = [];
   readonly #drains = new Set<Promise<void>>();
   #model: ModelInfo | undefined;
@@ -67,6 +69,7 @@ export class Scheduler implements Gateway {
 
   constructor(limits: SchedulerLimits, workersTotal: number, logger: Logger, observer: SchedulerObserver = {}) {
     this.#limits = limits;
+    this.#slots = new SlotTable({ candidates: limits.memberCandidates });
     this.#workersTotal = workersTotal;
     this.#logger = logger;
     this.#observer = observer;
@@ -146,7 +149,8 @@ export class Scheduler implements Gateway {
     if (this.#slots.total === 0) {
       throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: this.readiness().reason ?? 'no worker is up', retryAfterS: 2 } });
     }
-    const lease = this.#queue.length === 0 ? this.#slots.lease(fingerprint, request.cacheKey, request.slotHint, request.cacheScope) : undefined;
+    // An idle slot while others wait is one no waiter may take (outside their sessions' members): FIFO holds.
+    const lease = this.#slots.lease(fingerprint, request.cacheKey, request.slotHint, request.cacheScope);
     if (lease) {
       this.#reportSlots();
       return lease;
@@ -237,11 +241,16 @@ export class Scheduler implements Gateway {
   }
 
   /** Hands free slots to waiting requests, oldest first. */
+  /** Gives idle slots to waiters in queue order; one whose members are all busy lets the next have a slot it may use. */
   #dispatch(): void {
-    while (this.#queue.length > 0) {
-      const lease = this.#slots.lease(this.#queue[0].fingerprint, this.#queue[0].request.cacheKey, this.#queue[0].request.slotHint, this.#queue[0].request.cacheScope);
-      if (!lease) return;
-      this.#queue[0].resolve(lease);
+    for (let i = 0; i < this.#queue.length && this.#slots.busy < this.#slots.total; ) {
+      const waiter = this.#queue[i];
+      const lease = this.#slots.lease(waiter.fingerprint, waiter.request.cacheKey, waiter.request.slotHint, waiter.request.cacheScope);
+      if (!lease) {
+        i++;
+        continue;
+      }
+      waiter.resolve(lease); // leaves the queue
       this.#reportSlots();
     }
   }

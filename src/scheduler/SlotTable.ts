@@ -45,13 +45,20 @@ const maxSavedHints = 1024;
  *   4. with a cache key and named remote members idle: the member the key ranks first by
  *      rendezvous hashing (weighted by its slots) among those with an idle slot (and not
  *      saturated by other clients, while another is not), so that fronts that share members
- *      send a session to the same one (`hash`);
+ *      send a session to the same one (`hash`); only among the key's first R members by that
+ *      rank (`candidates`): with all R busy the request waits for one of them (bounded spill);
  *   5. the least recently used idle slot.
- * Affinity is only a preference: under pressure any idle slot serves any request.
+ * Otherwise affinity is only a preference: under pressure any idle slot serves any request.
  */
 export class SlotTable {
   #slots: SlotState[] = [];
   #clock = 0;
+  /** R: a request with a cache key runs only on the first R named members its key ranks (bounded spill). */
+  readonly #candidates: number;
+
+  constructor(options: { candidates?: number } = {}) {
+    this.#candidates = Math.max(1, options.candidates ?? Infinity);
+  }
   readonly #savedHints = new LruMap<PromptFingerprint, { worker: number; scope: string | undefined }>(maxSavedHints);
 
   get total(): number {
@@ -132,11 +139,14 @@ export class SlotTable {
       }
     }
     if (!chosen && cacheKey !== undefined) {
-      const member = this.#hashedMember(cacheKey, idle);
-      if (member) {
-        chosen = leastRecentlyUsed(idle.filter((s) => s.worker === member));
-        route = 'hash';
-      }
+      // Bounded spill: where nothing of it is held yet, a session goes only to its key's first R
+      // members (or a local worker), so its prefix lives on at most R; it waits rather than spread.
+      const allowed = this.#candidateMembers(cacheKey);
+      const open = allowed ? idle.filter((s) => s.worker.routingName === undefined || allowed.has(s.worker)) : idle;
+      if (open.length === 0) return undefined;
+      const member = this.#hashedMember(cacheKey, open);
+      chosen = leastRecentlyUsed(member ? open.filter((s) => s.worker === member) : open);
+      if (member) route = 'hash';
     }
     chosen ??= leastRecentlyUsed(idle)!;
     // The slot's previous prefix is being replaced: its worker keeps it in saved prefixes.
@@ -147,6 +157,17 @@ export class SlotTable {
     chosen.fingerprint = fingerprint;
     chosen.scope = scope;
     return { worker: chosen.worker, slot: chosen.slot, route };
+  }
+
+  /** The first R named members `key` ranks among the live ones (weight: slots); undefined when there are no more than R. */
+  #candidateMembers(key: string): Set<EngineMember> | undefined {
+    if (!Number.isFinite(this.#candidates)) return undefined;
+    const slots = new Map<EngineMember, number>();
+    for (const s of this.#slots) if (s.worker.isAlive && s.worker.routingName !== undefined) slots.set(s.worker, (slots.get(s.worker) ?? 0) + 1);
+    if (slots.size <= this.#candidates) return undefined;
+    const hashed = keyHash(key);
+    const ranked = [...slots].map(([member, weight]) => ({ member, score: rendezvousScore(hashed, member.routingName!, weight) })).sort((a, b) => b.score - a.score);
+    return new Set(ranked.slice(0, this.#candidates).map((r) => r.member));
   }
 
   /** Of the named members with an idle slot, the one `key` ranks first (weight: its slots in the table). */

@@ -154,6 +154,47 @@ describe('front over remote members', () => {
     }
   });
 
+  test('bounded spill (R = 1): a session waits for its own member while a request without a key takes an idle one ahead of it', async () => {
+    // Three members by name at the front, one Flint node behind them all.
+    const names = ['m1', 'm2', 'm3'];
+    const spill = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `${frontYaml(names.map((name) => ({ name, url: node.url, slots: 1 })))}  candidates: 1\n`);
+    const stop = new AbortController();
+    try {
+      const key = 'spill-session';
+      const hashed = keyHash(`t:anonymous:${key}`);
+      const own = [...names].sort((a, b) => rendezvousScore(hashed, b, 1) - rendezvousScore(hashed, a, 1))[0];
+      const model = node.app.scheduler.model!.id;
+      const long = await spill.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Write forever.' }], max_tokens: 1500, stream: true, prompt_cache_key: key }, { signal: stop.signal });
+      const iterator = long[Symbol.asyncIterator]();
+      await iterator.next(); // it runs on its member now
+      let isSecondDone = false;
+      const second = spill.client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'A second question of the session.' }], max_tokens: 2, prompt_cache_key: key })
+        .then((r) => {
+          isSecondDone = true;
+          return r;
+        });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(spill.app.scheduler.status().queueDepth, 1, 'the session waits for its member');
+      const keyless = await spill.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'No session here.' }], max_tokens: 2 });
+      assert.ok(keyless.usage!.completion_tokens > 0);
+      assert.equal(isSecondDone, false, 'the request without a key went ahead of the waiting one');
+      stop.abort();
+      await iterator.return?.();
+      const answer = await second;
+      assert.ok(answer.usage!.completion_tokens > 0);
+      const metrics = await metricsOf(spill);
+      // The session's two requests ran on its own member, the keyless one elsewhere.
+      assert.match(metrics, new RegExp(`^flint_upstream_requests_total\\{member="${own}",outcome="ok"\\} 1$`, 'm'));
+      assert.match(metrics, new RegExp(`^flint_upstream_requests_total\\{member="${own}",outcome="cancelled"\\} 1$`, 'm'));
+      const others = names.filter((n) => n !== own).map((n) => Number(new RegExp(`^flint_upstream_requests_total\\{member="${n}",outcome="ok"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0));
+      assert.equal(others.reduce((a, b) => a + b, 0), 1);
+    } finally {
+      stop.abort();
+      await spill.close();
+    }
+  });
+
   test("a vLLM-kind member's load is read from its /metrics (a Flint node exporting vLLM's names)", async () => {
     const vllmLike = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey }, 'metrics:\n  vllmAliases: true\n');
     const viaVllm = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: v, url: "${vllmLike.url}", kind: vllm, key: ${memberKey}, slots: 3 }\nupstream:\n  probeIntervalMs: 200\n`);

@@ -148,3 +148,46 @@ test('a named member without an idle slot: the session spills to the next it ran
   table.release(spilled);
   assert.equal(table.lease(conv('z'), undefined)!.route, 'cold');
 });
+
+test('bounded spill: with R = 2 of 4 members, a session starts only on its first two by rank, waits when both are busy, and requests without a key use any idle slot', () => {
+  const names = ['node-a', 'node-b', 'node-c', 'node-d'];
+  const table = new SlotTable({ candidates: 2 });
+  for (const [i, name] of names.entries()) table.addWorker(member(i, name), 1);
+  const nameOf = (lease: { worker: unknown }) => (lease.worker as { routingName: string }).routingName;
+  for (let k = 0; k < 40; k++) {
+    const key = `t:k:session-${k}`;
+    // Its first two choices on a table where nothing is held.
+    const first = table.lease(conv(`${key} first`), key)!;
+    const second = table.lease(conv(`${key} second`), key)!;
+    assert.equal(first.route, 'hash');
+    assert.notEqual(nameOf(first), nameOf(second));
+    const candidates = new Set([nameOf(first), nameOf(second)]);
+    // Both busy: the session waits though two members are idle.
+    assert.equal(table.lease(conv(`${key} third`), key), undefined, `${key} spilled beyond its R members`);
+    // A request without a key is not bound.
+    const free = table.lease(conv(`${key} keyless`), undefined)!;
+    assert.ok(!candidates.has(nameOf(free)));
+    // Another session whose candidates include an idle member gets one of those only.
+    for (const lease of [first, second, free]) table.release(lease);
+    // The same key chooses the same two members every time (a fresh table, the same ranks).
+    const again = new SlotTable({ candidates: 2 });
+    for (const [i, name] of [...names].reverse().entries()) again.addWorker(member(10 + i, name), 1);
+    const a = again.lease(conv(`${key} first`), key)!;
+    const b = again.lease(conv(`${key} second`), key)!;
+    assert.deepEqual(new Set([nameOf(a), nameOf(b)]), candidates, 'two fronts choose the same R members');
+  }
+});
+
+test('bounded spill never refuses where the session already is: its prefix on a member outside its R is still reused', () => {
+  const table = new SlotTable({ candidates: 1 });
+  for (const [i, name] of ['node-a', 'node-b', 'node-c'].entries()) table.addWorker(member(i, name), 1);
+  // A conversation started without a key (anywhere), continued with one.
+  const start = table.lease(conv('system', 'task'), undefined)!;
+  table.release(start);
+  for (let k = 0; k < 20; k++) {
+    const lease = table.lease(conv('system', 'task', `answer ${k}`), `t:k:key-${k}`)!;
+    assert.equal(lease.route, 'prefix');
+    assert.equal(lease.worker, start.worker);
+    table.release(lease);
+  }
+});
