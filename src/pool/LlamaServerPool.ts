@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { RestartBackoff } from './RestartBackoff.js';
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
 import type { MemberObserver } from '../core/members.js';
@@ -62,8 +63,7 @@ export class LlamaServerPool {
   readonly #options: LlamaServerPoolOptions;
   readonly #events: LlamaServerPoolEvents;
   readonly #workers: Array<{ process: ChildProcess; member: RemoteMember } | undefined>;
-  readonly #restarts: number[];
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #restarts: RestartBackoff;
   readonly #stopping = new AbortController();
   #isDisposed = false;
 
@@ -71,7 +71,7 @@ export class LlamaServerPool {
     this.#options = options;
     this.#events = events;
     this.#workers = new Array(options.workers).fill(undefined);
-    this.#restarts = new Array(options.workers).fill(0);
+    this.#restarts = new RestartBackoff(options.workers, { maxDelayMs: options.maxRestartDelayMs, logger: options.logger, kind: 'llama-server worker' });
   }
 
   /** Starts every worker; rejects if the first start of any fails (a bad binary or model). */
@@ -184,31 +184,7 @@ export class LlamaServerPool {
   #onWorkerExit(index: number, reason: string, upAt: number, tail: string): void {
     this.#workers[index] = undefined;
     if (this.#isDisposed) return;
-    if (Date.now() - upAt > 60_000) this.#restarts[index] = 0;
-    const attempt = this.#restarts[index]++;
-    const delayMs = Math.min(250 * 2 ** attempt, this.#options.maxRestartDelayMs ?? 30_000);
-    this.#options.logger.warn({ workerId: index, reason, restartInMs: delayMs, lastLines: tail.trim().split('\n').slice(-4).join('\n') }, 'llama-server worker down; restarting');
-    const restart = this.#restart(index, delayMs);
-    this.#pending.add(restart);
-    void restart.finally(() => this.#pending.delete(restart));
-  }
-
-  async #restart(index: number, delayMs: number): Promise<void> {
-    for (;;) {
-      try {
-        await delay(delayMs, undefined, { signal: this.#stopping.signal });
-      } catch {
-        return; // disposed while waiting
-      }
-      this.#events.onRestart?.(index);
-      try {
-        await this.#startWorker(index);
-        return;
-      } catch (err) {
-        delayMs = Math.min(250 * 2 ** this.#restarts[index]++, this.#options.maxRestartDelayMs ?? 30_000);
-        this.#options.logger.warn({ workerId: index, err: (err as Error).message, restartInMs: delayMs }, 'llama-server worker restart failed');
-      }
-    }
+    this.#restarts.schedule(index, upAt, reason, () => this.#startWorker(index), () => this.#events.onRestart?.(index), { lastLines: tail.trim().split('\n').slice(-4).join('\n') });
   }
 
   /** Stops every server (SIGTERM, then SIGKILL) and cancels pending restarts. Idempotent. */
@@ -216,6 +192,7 @@ export class LlamaServerPool {
     if (this.#isDisposed) return;
     this.#isDisposed = true;
     this.#stopping.abort();
+    const restarts = this.#restarts.stop();
     await Promise.all(
       this.#workers.map(async (w) => {
         if (!w) return;
@@ -223,7 +200,7 @@ export class LlamaServerPool {
         await stopProcess(w.process, new Promise((resolve) => (w.process.exitCode !== null || w.process.signalCode !== null ? resolve(undefined) : w.process.once('exit', resolve))));
       }),
     );
-    await Promise.allSettled([...this.#pending]);
+    await restarts;
   }
 }
 

@@ -1,7 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../core/Logger.js';
 import type { WorkerModelFacts, WorkerSettings } from '../ipc/messages.js';
 import { WorkerClient } from './WorkerClient.js';
+import { RestartBackoff } from './RestartBackoff.js';
 
 /** Pool settings: how many workers and how to start each. */
 export interface WorkerPoolOptions {
@@ -32,9 +32,7 @@ export class WorkerPool {
   readonly #options: WorkerPoolOptions;
   readonly #events: WorkerPoolEvents;
   readonly #workers: Array<WorkerClient | undefined>;
-  readonly #restarts: number[];
-  readonly #pending = new Set<Promise<unknown>>();
-  readonly #stopping = new AbortController();
+  readonly #restarts: RestartBackoff;
   #facts: WorkerModelFacts | undefined;
   #isDisposed = false;
 
@@ -42,7 +40,7 @@ export class WorkerPool {
     this.#options = options;
     this.#events = events;
     this.#workers = new Array(options.workers).fill(undefined);
-    this.#restarts = new Array(options.workers).fill(0);
+    this.#restarts = new RestartBackoff(options.workers, { maxDelayMs: options.maxRestartDelayMs, logger: options.logger, kind: 'worker' });
   }
 
   /** Starts every worker; rejects if the first start of any worker fails (e.g. a bad model file). */
@@ -87,41 +85,16 @@ export class WorkerPool {
     if (this.#workers[index] === worker) this.#workers[index] = undefined;
     this.#events.onWorkerDown?.(index, reason);
     if (this.#isDisposed) return;
-    // A worker that stayed up a minute is healthy again: restart the backoff from the bottom.
-    if (Date.now() - upAt > 60_000) this.#restarts[index] = 0;
-    const attempt = this.#restarts[index]++;
-    const delayMs = Math.min(250 * 2 ** attempt, this.#options.maxRestartDelayMs ?? 30_000);
-    this.#options.logger.warn({ workerId: index, reason, restartInMs: delayMs }, 'worker down; restarting');
-    const restart = this.#restart(index, delayMs);
-    this.#pending.add(restart);
-    void restart.finally(() => this.#pending.delete(restart));
-  }
-
-  async #restart(index: number, delayMs: number): Promise<void> {
-    for (;;) {
-      try {
-        await delay(delayMs, undefined, { signal: this.#stopping.signal });
-      } catch {
-        return; // disposed while waiting
-      }
-      this.#events.onRestart?.(index);
-      try {
-        await this.#startWorker(index);
-        return;
-      } catch (err) {
-        delayMs = Math.min(250 * 2 ** this.#restarts[index]++, this.#options.maxRestartDelayMs ?? 30_000);
-        this.#options.logger.warn({ workerId: index, err: (err as Error).message, restartInMs: delayMs }, 'worker restart failed');
-      }
-    }
+    this.#restarts.schedule(index, upAt, reason, () => this.#startWorker(index), () => this.#events.onRestart?.(index));
   }
 
   /** Stops every worker (graceful, then SIGKILL) and cancels pending restarts. Idempotent. */
   async dispose(): Promise<void> {
     if (this.#isDisposed) return;
     this.#isDisposed = true;
-    this.#stopping.abort();
+    const restarts = this.#restarts.stop();
     await Promise.all(this.#workers.map((w) => w?.dispose()));
-    await Promise.allSettled([...this.#pending]);
+    await restarts;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

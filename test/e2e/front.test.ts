@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from '../helpers/startServer.js';
-import { responseOf, WsSession } from '../helpers/wsSession.js';
+import { assertWarmChain, responseOf, WsSession } from '../helpers/wsSession.js';
 import { keyHash, rendezvousScore } from '../../src/utils/rendezvous.js';
 
 /**
@@ -100,27 +100,8 @@ describe('front over remote members', () => {
   test('WebSocket turns chained on the front continue from the member cache', async (t) => {
     const session = new WsSession(front.client);
     t.after(() => session.close());
-    let previous: ReturnType<typeof responseOf> | undefined;
-    for (let turn = 1; turn <= 3; turn++) {
-      const response = responseOf(
-        await session.turn({
-          model: node.app.scheduler.model!.id,
-          store: false,
-          instructions: 'You are a terse coding assistant.',
-          previous_response_id: previous?.id,
-          input: [user(`Turn ${turn}: rename variable number ${turn} in the file.`)],
-          max_output_tokens: 6,
-          temperature: 0,
-        }),
-      );
-      assert.ok(['completed', 'incomplete'].includes(response.status), response.status);
-      if (previous) {
-        // The front sends the whole conversation; the member's slot still holds all but the new turn.
-        const cached = response.usage.input_tokens_details.cached_tokens;
-        assert.ok(cached >= previous.usage.input_tokens * 0.9, `turn ${turn}: cached ${cached} of the previous prompt's ${previous.usage.input_tokens}`);
-      }
-      previous = response;
-    }
+    // The front sends the whole conversation; the member's slot still holds all but the new turn.
+    await assertWarmChain(session, node.app.scheduler.model!.id, 3);
     // The member's cached tokens reach the front's own prompt-cache counts (known from its final usage).
     assert.match(await metricsOf(front), /^flint_prompt_cache_requests_total\{result="hit",reason="[a-z_]+"\} [1-9]/m);
   });

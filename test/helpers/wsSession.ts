@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { ResponsesWS } from 'openai/resources/responses/ws';
 import type OpenAI from 'openai';
 
@@ -74,4 +75,33 @@ export class WsSession {
 /** The response object of a terminal event. */
 export function responseOf(events: ServerEvent[]): { id: string; status: string; output: unknown[]; usage: { input_tokens: number; output_tokens: number; input_tokens_details: { cached_tokens: number } } } {
   return (events.at(-1) as unknown as { response: ReturnType<typeof responseOf> }).response;
+}
+
+/**
+ * `turns` turns on one socket, each continuing the last by `previous_response_id` with one new
+ * user message; asserts that each finished and that every turn after the first found at least
+ * 90% of the previous prompt in the cache (turn N evaluates only what is new).
+ */
+export async function assertWarmChain(session: WsSession, model: string, turns: number, extra: Record<string, unknown> = {}): Promise<void> {
+  let previous: ReturnType<typeof responseOf> | undefined;
+  for (let turn = 1; turn <= turns; turn++) {
+    const response = responseOf(
+      await session.turn({
+        model,
+        store: false,
+        instructions: 'You are a terse coding assistant.',
+        previous_response_id: previous?.id,
+        input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: `Turn ${turn}: rename variable number ${turn} in the file.` }] }],
+        max_output_tokens: 6,
+        temperature: 0,
+        ...extra,
+      }),
+    );
+    assert.ok(['completed', 'incomplete'].includes(response.status), `turn ${turn}: ${response.status}`);
+    if (previous) {
+      const cached = response.usage.input_tokens_details.cached_tokens;
+      assert.ok(cached >= previous.usage.input_tokens * 0.9, `turn ${turn}: cached ${cached} of the previous prompt's ${previous.usage.input_tokens}`);
+    }
+    previous = response;
+  }
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from '../helpers/startServer.js';
 import { repoRoot, tinyModelPath } from '../helpers/testModel.js';
-import { responseOf, WsSession } from '../helpers/wsSession.js';
+import { assertWarmChain, WsSession } from '../helpers/wsSession.js';
 
 /**
  * `engine.backend: llama-server`: Flint starts llama.cpp's own server as its worker (the real
@@ -69,26 +69,7 @@ describe('engine.backend: llama-server', () => {
   test('WebSocket turns chained by previous_response_id continue from the slot: turn N evaluates only what is new', async (t) => {
     const session = new WsSession(flint.client);
     t.after(() => session.close());
-    let previous: ReturnType<typeof responseOf> | undefined;
-    for (let turn = 1; turn <= 4; turn++) {
-      const response = responseOf(
-        await session.turn({
-          model: modelOf(),
-          store: false,
-          instructions: 'You are a terse coding assistant.',
-          previous_response_id: previous?.id,
-          input: [user(`Turn ${turn}: rename variable number ${turn} in the file.`)],
-          max_output_tokens: 6,
-          temperature: 0,
-        }),
-      );
-      assert.ok(['completed', 'incomplete'].includes(response.status), response.status);
-      if (previous) {
-        const cached = response.usage.input_tokens_details.cached_tokens;
-        assert.ok(cached >= previous.usage.input_tokens * 0.9, `turn ${turn}: cached ${cached} of the previous prompt's ${previous.usage.input_tokens}`);
-      }
-      previous = response;
-    }
+    await assertWarmChain(session, modelOf(), 4);
   });
 
   test("fill-in-the-middle goes to llama-server's /infill, from Completions and from llama.cpp's /infill route", async () => {
@@ -195,13 +176,7 @@ describe('a front over a llama-server it did not start (upstream kind llama-serv
     assert.ok((chat.usage?.completion_tokens ?? 0) > 0);
     const session = new WsSession(front!.client);
     t.after(() => session.close());
-    let previous: ReturnType<typeof responseOf> | undefined;
-    for (let turn = 1; turn <= 3; turn++) {
-      const response = responseOf(await session.turn({ model, store: false, previous_response_id: previous?.id, input: [user(`Turn ${turn}: fix bug ${turn}.`)], max_output_tokens: 6, temperature: 0 }));
-      assert.ok(['completed', 'incomplete'].includes(response.status), response.status);
-      if (previous) assert.ok(response.usage.input_tokens_details.cached_tokens >= previous.usage.input_tokens * 0.9, `turn ${turn}: ${JSON.stringify(response.usage)}`);
-      previous = response;
-    }
+    await assertWarmChain(session, model, 3);
   });
 
   test('a wrong key marks the member down with the reason, not the client', async () => {
