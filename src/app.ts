@@ -33,6 +33,7 @@ import { resolveModelFile, type ResolvedModel } from './modelfiles/resolveModelF
 import type { PullOptions } from './modelfiles/pullModel.js';
 import { WorkerPool } from './pool/WorkerPool.js';
 import type { ModelInfo } from './core/types.js';
+import type { EngineMember } from './pool/EngineMember.js';
 import { RemoteMember } from './pool/RemoteMember.js';
 import { LlamaServerPool } from './pool/LlamaServerPool.js';
 import { readChatFacts } from './modelfiles/readChatFacts.js';
@@ -154,6 +155,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const diskObserver = createDiskCacheObserver(metrics);
   const alias = config.model.alias || model.defaultAlias;
   const isLlamaServer = config.engine.backend === 'llama-server' && !isFrontOnly;
+  /** A local worker (either backend) is up with the model: it serves, and the metrics show it. */
+  const onEngineUp = (worker: EngineMember, slots: number, facts: EngineModelFacts, liveWorkers: () => number) => {
+    scheduler.setModel({ ...facts, id: alias, aliases: config.model.aliases.filter((a) => a !== alias), file: modelFileStats(model.path), createdS: Math.floor(Date.now() / 1000) });
+    scheduler.addWorker(worker, slots);
+    metrics.workersUp.set(liveWorkers());
+    metrics.workerUp.set({ worker: String(worker.index) }, 1);
+    metrics.modelInfo.reset();
+    metrics.modelInfo.set({ model: alias, architecture: facts.architecture, context_size: String(facts.contextSize) }, 1);
+  };
+  const onEngineDown = (index: number, liveWorkers: () => number) => {
+    scheduler.removeWorker(index);
+    metrics.workersUp.set(liveWorkers());
+    metrics.workerUp.set({ worker: String(index) }, 0);
+  };
   const pool = new WorkerPool(
     {
       workers: isLlamaServer ? 0 : config.engine.workers,
@@ -188,32 +203,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       onWorkerUp: (worker) => {
         const incremental = worker.facts.incrementalChat;
         if (!incremental.isIncremental) logger.warn({ workerId: worker.index, chatWrapper: worker.facts.chatWrapper, detail: incremental.failure }, 'the chat template does not render message by message: every chat turn is rendered whole');
-        scheduler.setModel({
-          id: alias,
-          aliases: config.model.aliases.filter((a) => a !== alias),
-          contextSize: worker.facts.contextSize,
-          trainContextSize: worker.facts.trainContextSize,
-          architecture: worker.facts.architecture,
-          chatWrapper: worker.facts.chatWrapper,
-          hasInfill: worker.facts.hasInfill,
-          hasToolCalls: worker.facts.hasToolCalls,
-          hasThinking: worker.facts.hasThinking,
-          file: modelFileStats(model.path),
-          maxTokenChars: worker.facts.maxTokenChars,
-          createdS: Math.floor(Date.now() / 1000),
-        });
-        scheduler.addWorker(worker, config.engine.slots);
+        const { contextSize, trainContextSize, architecture, chatWrapper, hasInfill, hasToolCalls, hasThinking, maxTokenChars } = worker.facts;
         worker.onDiskCacheReport((report) => diskObserver.onDiskCacheReport(worker.index, report));
-        metrics.workersUp.set(pool.liveWorkers.length);
-        metrics.workerUp.set({ worker: String(worker.index) }, 1);
-        metrics.modelInfo.reset();
-        metrics.modelInfo.set({ model: alias, architecture: worker.facts.architecture, context_size: String(worker.facts.contextSize) }, 1);
+        onEngineUp(worker, config.engine.slots, { contextSize, trainContextSize, architecture, chatWrapper, hasInfill, hasToolCalls, hasThinking, maxTokenChars }, () => pool.liveWorkers.length);
       },
-      onWorkerDown: (index) => {
-        scheduler.removeWorker(index);
-        metrics.workersUp.set(pool.liveWorkers.length);
-        metrics.workerUp.set({ worker: String(index) }, 0);
-      },
+      onWorkerDown: (index) => onEngineDown(index, () => pool.liveWorkers.length),
       onRestart: () => metrics.workerRestarts.inc(),
     },
   );
@@ -240,32 +234,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         logger,
       },
       {
-        onWorkerUp: (member, served) => {
-          scheduler.setModel({
-            id: alias,
-            aliases: config.model.aliases.filter((a) => a !== alias),
-            contextSize: served.contextSize,
-            trainContextSize: facts.trainContextSize,
-            architecture: facts.architecture,
-            chatWrapper: 'llama-server (jinja)',
-            hasInfill: facts.hasInfill,
-            hasToolCalls: facts.hasToolCalls,
-            hasThinking: facts.hasThinking,
-            file: modelFileStats(model.path),
-            maxTokenChars: facts.maxTokenChars,
-            createdS: Math.floor(Date.now() / 1000),
-          });
-          scheduler.addWorker(member, served.slots);
-          metrics.workersUp.set(servers.liveWorkers.length);
-          metrics.workerUp.set({ worker: String(member.index) }, 1);
-          metrics.modelInfo.reset();
-          metrics.modelInfo.set({ model: alias, architecture: facts.architecture, context_size: String(served.contextSize) }, 1);
-        },
-        onWorkerDown: (index) => {
-          scheduler.removeWorker(index);
-          metrics.workersUp.set(servers.liveWorkers.length);
-          metrics.workerUp.set({ worker: String(index) }, 0);
-        },
+        onWorkerUp: (member, served) => onEngineUp(member, served.slots, { ...facts, contextSize: served.contextSize, chatWrapper: 'llama-server (jinja)' }, () => servers.liveWorkers.length),
+        onWorkerDown: (index) => onEngineDown(index, () => servers.liveWorkers.length),
         onRestart: () => metrics.workerRestarts.inc(),
       },
     );
@@ -464,6 +434,9 @@ function resolveDiskCache(config: Config): { dir: string; bytes: number } {
   const bytes = config.engine.savedPrefixBytes > 0 ? config.engine.diskCacheBytes : 0;
   return { dir: path.join(path.resolve(config.dataDir), 'prompt-cache'), bytes };
 }
+
+/** What a local worker reports of the model it loaded; the app adds the names, file and time. */
+type EngineModelFacts = Omit<ModelInfo, 'id' | 'aliases' | 'file' | 'createdS'>;
 
 /**
  * The served model of a front without local workers: its name from `model.alias` (else the

@@ -30,7 +30,7 @@ export interface GenerationRouteOptions {
   /** Per-tenant limits (concurrent generations). */
   readonly tenantLimits: TenantLimits;
   /** Headers that name the client's session (config `websocket.sessionHeaders`): the affinity key of a request without `prompt_cache_key`. */
-  readonly sessionHeaders?: readonly string[];
+  readonly sessionHeaders: readonly string[];
 }
 
 /** Longest session name taken from a header as an affinity key. */
@@ -112,7 +112,7 @@ export async function beginGeneration<P extends ParsedGeneration>(
     const model = servedModel(options.gateway);
     const parsed = parse(request.body, id as RequestId, (name) => resolveModelName(name, model, options.acceptAnyModelName), options.hostedTools);
     run.setModel(parsed.model);
-    const sessionKey = parsed.request.cacheKey === undefined ? sessionCacheKey(request, options.sessionHeaders ?? []) : undefined;
+    const sessionKey = parsed.request.cacheKey === undefined ? sessionCacheKey(request, options.sessionHeaders) : undefined;
     await run.start(options.gateway, sessionKey === undefined ? parsed.request : { ...parsed.request, cacheKey: sessionKey });
     return { id, createdS: Math.floor(Date.now() / 1000), parsed, run };
   } catch (err) {

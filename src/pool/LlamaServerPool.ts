@@ -5,7 +5,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { RestartBackoff } from './RestartBackoff.js';
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
-import type { MemberObserver } from '../core/members.js';
 import { RemoteMember, type UpstreamTimeouts } from './RemoteMember.js';
 
 /** How to start the llama-server workers (`engine.backend: llama-server`). */
@@ -29,7 +28,6 @@ export interface LlamaServerPoolOptions {
   readonly hungTimeoutMs: number;
   readonly timeouts: UpstreamTimeouts;
   readonly logger: Logger;
-  readonly observer?: MemberObserver;
   readonly maxRestartDelayMs?: number;
 }
 
@@ -46,7 +44,6 @@ export interface LlamaServerFacts {
   readonly contextSize: number;
   readonly slots: number;
   readonly build: string;
-  readonly pid: number;
 }
 
 /** Last bytes of a worker's log kept to explain a failed start. */
@@ -62,7 +59,7 @@ const maxLogTailChars = 8 * 1024;
 export class LlamaServerPool {
   readonly #options: LlamaServerPoolOptions;
   readonly #events: LlamaServerPoolEvents;
-  readonly #workers: Array<{ process: ChildProcess; member: RemoteMember } | undefined>;
+  readonly #workers: Array<{ process: ChildProcess; member: RemoteMember; exited: Promise<string> } | undefined>;
   readonly #restarts: RestartBackoff;
   readonly #stopping = new AbortController();
   #isDisposed = false;
@@ -118,7 +115,7 @@ export class LlamaServerPool {
     const key = randomBytes(18).toString('base64url');
     const child = spawn(o.binary, this.argv(port), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LLAMA_API_KEY: key, LLAMA_ARG_API_KEY: undefined },
+      env: { ...process.env, LLAMA_API_KEY: key },
     });
     let tail = '';
     const keep = (chunk: Buffer) => {
@@ -133,7 +130,7 @@ export class LlamaServerPool {
     const url = `http://127.0.0.1:${port}`;
     let facts: LlamaServerFacts;
     try {
-      facts = await waitUntilServing(url, key, child, exited, o.startTimeoutMs, this.#stopping.signal);
+      facts = await waitUntilServing(url, key, exited, o.startTimeoutMs, this.#stopping.signal);
     } catch (err) {
       child.kill('SIGKILL');
       const lastLines = tail.trim().split('\n').slice(-8).join('\n');
@@ -147,7 +144,7 @@ export class LlamaServerPool {
       { name: `worker-${index}`, url, kind: 'llama-server', key, model: '', slots: facts.slots },
       o.timeouts,
       o.logger,
-      o.observer,
+      undefined,
       { isLocal: true },
     );
     if (this.#isDisposed) {
@@ -155,7 +152,7 @@ export class LlamaServerPool {
       await stopProcess(child, exited);
       return;
     }
-    this.#workers[index] = { process: child, member };
+    this.#workers[index] = { process: child, member, exited };
     const upAt = Date.now();
     let hung: NodeJS.Timeout | undefined;
     member.onStateChange((isUp, reason) => {
@@ -197,7 +194,7 @@ export class LlamaServerPool {
       this.#workers.map(async (w) => {
         if (!w) return;
         w.member.dispose();
-        await stopProcess(w.process, new Promise((resolve) => (w.process.exitCode !== null || w.process.signalCode !== null ? resolve(undefined) : w.process.once('exit', resolve))));
+        await stopProcess(w.process, w.exited);
       }),
     );
     await restarts;
@@ -217,7 +214,7 @@ function freeLoopbackPort(): Promise<number> {
 }
 
 /** Polls `/health` until the model is loaded (200), then reads `/props`; rejects if the process exits first or time runs out. */
-async function waitUntilServing(url: string, key: string, child: ChildProcess, exited: Promise<string>, timeoutMs: number, stopping: AbortSignal): Promise<LlamaServerFacts> {
+async function waitUntilServing(url: string, key: string, exited: Promise<string>, timeoutMs: number, stopping: AbortSignal): Promise<LlamaServerFacts> {
   const deadline = Date.now() + timeoutMs;
   let hasExited: string | undefined;
   void exited.then((reason) => (hasExited = reason));
@@ -241,7 +238,6 @@ async function waitUntilServing(url: string, key: string, child: ChildProcess, e
     contextSize: Number(props.default_generation_settings?.n_ctx) || 0,
     slots: Number(props.total_slots) || 1,
     build: typeof props.build_info === 'string' ? props.build_info : 'unknown',
-    pid: child.pid ?? 0,
   };
 }
 

@@ -240,7 +240,6 @@ export class Scheduler implements Gateway {
     this.#dispatch();
   }
 
-  /** Hands free slots to waiting requests, oldest first. */
   /** Gives idle slots to waiters in queue order; one whose members are all busy lets the next have a slot it may use. */
   #dispatch(): void {
     for (let i = 0; i < this.#queue.length && this.#slots.busy < this.#slots.total; ) {

@@ -53,13 +53,13 @@ const maxSavedHints = 1024;
 export class SlotTable {
   #slots: SlotState[] = [];
   #clock = 0;
+  readonly #savedHints = new LruMap<PromptFingerprint, { worker: number; scope: string | undefined }>(maxSavedHints);
   /** R: a request with a cache key runs only on the first R named members its key ranks (bounded spill). */
   readonly #candidates: number;
 
   constructor(options: { candidates?: number } = {}) {
     this.#candidates = Math.max(1, options.candidates ?? Infinity);
   }
-  readonly #savedHints = new LruMap<PromptFingerprint, { worker: number; scope: string | undefined }>(maxSavedHints);
 
   get total(): number {
     return this.#slots.length;
@@ -141,10 +141,13 @@ export class SlotTable {
     if (!chosen && cacheKey !== undefined) {
       // Bounded spill: where nothing of it is held yet, a session goes only to its key's first R
       // members (or a local worker), so its prefix lives on at most R; it waits rather than spread.
-      const allowed = this.#candidateMembers(cacheKey);
+      const ranked = this.#rankedMembers(cacheKey);
+      const allowed = ranked.length > this.#candidates ? new Set(ranked.slice(0, this.#candidates)) : undefined;
       const open = allowed ? idle.filter((s) => s.worker.routingName === undefined || allowed.has(s.worker)) : idle;
       if (open.length === 0) return undefined;
-      const member = this.#hashedMember(cacheKey, open);
+      // The first it ranks with an idle slot; members full with others' requests only when no other can take it.
+      const withIdle = new Set(open.map((s) => s.worker));
+      const member = ranked.find((m) => withIdle.has(m) && m.isSaturated !== true) ?? ranked.find((m) => withIdle.has(m));
       chosen = leastRecentlyUsed(member ? open.filter((s) => s.worker === member) : open);
       if (member) route = 'hash';
     }
@@ -159,37 +162,15 @@ export class SlotTable {
     return { worker: chosen.worker, slot: chosen.slot, route };
   }
 
-  /** The first R named members `key` ranks among the live ones (weight: slots); undefined when there are no more than R. */
-  #candidateMembers(key: string): Set<EngineMember> | undefined {
-    if (!Number.isFinite(this.#candidates)) return undefined;
+  /** The live named members from the one `key` ranks first to the last (weighted rendezvous hashing; weight: its slots). */
+  #rankedMembers(key: string): EngineMember[] {
     const slots = new Map<EngineMember, number>();
     for (const s of this.#slots) if (s.worker.isAlive && s.worker.routingName !== undefined) slots.set(s.worker, (slots.get(s.worker) ?? 0) + 1);
-    if (slots.size <= this.#candidates) return undefined;
     const hashed = keyHash(key);
-    const ranked = [...slots].map(([member, weight]) => ({ member, score: rendezvousScore(hashed, member.routingName!, weight) })).sort((a, b) => b.score - a.score);
-    return new Set(ranked.slice(0, this.#candidates).map((r) => r.member));
-  }
-
-  /** Of the named members with an idle slot, the one `key` ranks first (weight: its slots in the table). */
-  #hashedMember(key: string, idle: readonly SlotState[]): EngineMember | undefined {
-    const named = new Set<EngineMember>();
-    for (const s of idle) if (s.worker.routingName !== undefined) named.add(s.worker);
-    if (named.size === 0) return undefined;
-    // Members that say they are full (busy with others' requests) only when no other can take it.
-    const open = [...named].filter((m) => m.isSaturated !== true);
-    const candidates = open.length > 0 ? open : [...named];
-    const hashed = keyHash(key);
-    let best: EngineMember | undefined;
-    let bestScore = -Infinity;
-    for (const member of candidates) {
-      const weight = this.#slots.filter((s) => s.worker === member).length;
-      const score = rendezvousScore(hashed, member.routingName!, weight);
-      if (score > bestScore) {
-        best = member;
-        bestScore = score;
-      }
-    }
-    return best;
+    return [...slots]
+      .map(([member, weight]) => ({ member, score: rendezvousScore(hashed, member.routingName!, weight) }))
+      .sort((a, b) => b.score - a.score)
+      .map((r) => r.member);
   }
 
   /** A session ended: its slots (that of each of its `/`-suffixed lane keys too) keep their tokens (still reusable by prefix) but lose the pin. */
