@@ -10,6 +10,11 @@ export interface StoredResponse {
   readonly inputItems: ReadonlyArray<Record<string, unknown>>;
   /** The items the model produced. */
   readonly outputItems: ReadonlyArray<Record<string, unknown>>;
+  /**
+   * The session the response belongs to (its lineage): the cache key it ran under, else the id
+   * of the chain's first response. A continuation keeps it, so a whole chain keeps one key.
+   */
+  readonly sessionKey?: string;
 }
 
 /** Durable storage of responses created with `store: true`; bounded by count and age. */

@@ -73,7 +73,7 @@ export function createMetrics(sources: MetricSources = {}) {
     upstreamLoad: new Gauge({ name: 'flint_upstream_load', help: "A member's own slots and queue as the front's last probe read them (Flint, llama-server and vLLM export them): busy_slots, total_slots, waiting, kv_usage.", labelNames: ['member', 'figure'] as const, registers: r }),
     upstreamRetries: new Counter({ name: 'flint_upstream_retries_total', help: 'Requests tried again on another member after theirs failed before any output.', registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
-    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, hash (a session key on named remote members), cold.', labelNames: ['route'] as const, registers: r }),
+    routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, hash (a session key on named remote members), tenant (no key: the least busy member, ties by the tenant), cold.', labelNames: ['route'] as const, registers: r }),
     promptRenders: new Counter({
       name: 'flint_prompt_renders_total',
       help: 'Chat prompts by kind: reused (the slot\'s previous prompt), incremental (only new messages) or full, with the reason for full (cold, diverged, template).',

@@ -54,7 +54,7 @@ export function createSchedulerObserver(metrics: Metrics) {
       if (restoredTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'saved_prefix' });
       else if (copiedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: 'slot_copy' });
       else if (cachedTokens > 0) metrics.promptCache.inc({ result: 'hit', reason: route === 'affinity' ? 'affinity' : 'slot_prefix' });
-      else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' || route === 'hash' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
+      else metrics.promptCache.inc({ result: 'miss', reason: route === 'cold' || route === 'hash' || route === 'tenant' ? 'no_prefix' : route === 'saved' ? 'evicted' : 'diverged' });
     },
     onPromptRender: (render: PromptRender) => {
       metrics.promptRenders.inc({ kind: render.mode, reason: render.reason ?? '' });

@@ -101,6 +101,10 @@ export class ResponseService {
     const inputItems = previous ? [...previous.inputItems, ...previous.outputItems, ...input] : input;
     const isCompaction = parsed.isCompactionRequested;
     const messages = this.#render(parsed, inputItems);
+    // The session a chain belongs to: the transport's key (session header, WebSocket lane), the
+    // body's prompt_cache_key, else the lineage of the response it continues, so every turn of a
+    // keyless chain keeps its first response's key (slot affinity and member hashing alike).
+    const sessionKey = options.cacheKey ?? parsed.body.prompt_cache_key ?? previous?.sessionKey ?? parsed.previousResponseId;
     const response = toResponseObject(parsed);
     const stream = new ResponseStream(response, {
       tools: parsed.toolTable,
@@ -112,7 +116,7 @@ export class ResponseService {
     this.#inFlight.set(response.id, { run, tenant: options.tenant, done: new Promise((resolve) => (finish = resolve)) });
     options.onCreated?.(response);
     try {
-      await run.start(this.#gateway, toGenerateRequest(parsed, response.id, messages, options, this.#options.compactionMaxTokens));
+      await run.start(this.#gateway, toGenerateRequest(parsed, response.id, messages, { ...options, cacheKey: sessionKey }, this.#options.compactionMaxTokens));
       if (options.isStream) yield* stream.start();
       else stream.start();
       try {
@@ -126,7 +130,7 @@ export class ResponseService {
         yield* stream.fail(wire.body.error.code ?? 'server_error', wire.body.error.message);
       }
       if (isCompaction && response.output.some((item) => item.type === 'compaction')) this.#options.onCompacted?.();
-      const conversation: Conversation = { inputItems, outputItems: stream.outputItems() };
+      const conversation: Conversation = { inputItems, outputItems: stream.outputItems(), sessionKey: sessionKey ?? response.id };
       // A failed response stays retrievable, but its conversation is not kept: it cannot be continued.
       if (parsed.isStored) this.stored.save(response, response.status === 'failed' ? { inputItems: [], outputItems: [] } : conversation, options.tenant);
       options.onFinished?.(response, conversation);

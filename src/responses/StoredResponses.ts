@@ -7,6 +7,8 @@ import type { ResponseObject } from '../protocol/responses/ResponseStream.js';
 export interface Conversation {
   readonly inputItems: readonly ConversationItem[];
   readonly outputItems: readonly ConversationItem[];
+  /** The session (lineage) key of the response: see StoredResponse.sessionKey. */
+  readonly sessionKey?: string;
 }
 
 /**
@@ -29,6 +31,7 @@ export class StoredResponses {
       response: response as unknown as Record<string, unknown>,
       inputItems: conversation.inputItems as unknown as Array<Record<string, unknown>>,
       outputItems: conversation.outputItems as unknown as Array<Record<string, unknown>>,
+      sessionKey: conversation.sessionKey,
     });
   }
 
@@ -38,7 +41,7 @@ export class StoredResponses {
     if (local) return local;
     const stored = this.#store.get(id, owner);
     if (!stored) throw new FlintError('FLINT_ERR_PREVIOUS_RESPONSE_NOT_FOUND', { param: 'previous_response_id', details: { id } });
-    return { inputItems: stored.inputItems as unknown as ConversationItem[], outputItems: stored.outputItems as unknown as ConversationItem[] };
+    return { inputItems: stored.inputItems as unknown as ConversationItem[], outputItems: stored.outputItems as unknown as ConversationItem[], sessionKey: stored.sessionKey };
   }
 
   /**

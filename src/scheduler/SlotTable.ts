@@ -3,10 +3,10 @@ import type { EngineMember } from '../pool/EngineMember.js';
 import { sharedChars, type PromptFingerprint } from './fingerprint.js';
 import type { SlotPlacement } from '../core/types.js';
 import type { SlotSnapshot } from '../core/status.js';
-import { keyHash, rendezvousScore } from '../utils/rendezvous.js';
+import { rankByRendezvous } from '../utils/rendezvous.js';
 
 /** How a slot was chosen, from best to worst for the prompt cache. */
-export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'hash' | 'cold';
+export type RouteKind = 'affinity' | 'prefix' | 'copy' | 'saved' | 'hash' | 'tenant' | 'cold';
 
 /** A slot held by one request until the worker reports it has stopped. */
 export interface SlotLease {
@@ -151,6 +151,13 @@ export class SlotTable {
       chosen = leastRecentlyUsed(member ? open.filter((s) => s.worker === member) : open);
       if (member) route = 'hash';
     }
+    if (!chosen && cacheKey === undefined && idle.some((s) => s.worker.routingName !== undefined)) {
+      // No session key at all: the least loaded member, ties broken by the tenant's (the API
+      // key's) rendezvous rank, so a client's one-off requests share the prefix caches of one
+      // member while members are equally free, and spread as soon as one is busier.
+      chosen = this.#leastLoadedFor(idle, scope ?? 'shared');
+      if (chosen) route = 'tenant';
+    }
     chosen ??= leastRecentlyUsed(idle)!;
     // The slot's previous prefix is being replaced: its worker keeps it in saved prefixes.
     if (chosen.fingerprint && sharedWith(chosen) === 0) this.#savedHints.set(chosen.fingerprint, { worker: chosen.worker.index, scope: chosen.scope });
@@ -166,11 +173,28 @@ export class SlotTable {
   #rankedMembers(key: string): EngineMember[] {
     const slots = new Map<EngineMember, number>();
     for (const s of this.#slots) if (s.worker.isAlive && s.worker.routingName !== undefined) slots.set(s.worker, (slots.get(s.worker) ?? 0) + 1);
-    const hashed = keyHash(key);
-    return [...slots]
-      .map(([member, weight]) => ({ member, score: rendezvousScore(hashed, member.routingName!, weight) }))
-      .sort((a, b) => b.score - a.score)
-      .map((r) => r.member);
+    return rankByRendezvous(key, [...slots].map(([member, weight]) => ({ member, name: member.routingName!, weight }))).map((r) => r.member);
+  }
+
+  /** The idle slot of the member with the smallest busy share (local workers count as ranked last), ties by `key`'s rank. */
+  #leastLoadedFor(idle: SlotState[], key: string): SlotState | undefined {
+    const ranked = this.#rankedMembers(key);
+    const rankOf = new Map(ranked.map((m, i) => [m, i]));
+    const busy = new Map<EngineMember, { busy: number; total: number }>();
+    for (const s of this.#slots) {
+      if (!s.worker.isAlive) continue;
+      const load = busy.get(s.worker) ?? { busy: 0, total: 0 };
+      load.total++;
+      if (s.isBusy) load.busy++;
+      busy.set(s.worker, load);
+    }
+    const score = (m: EngineMember) => {
+      const load = busy.get(m)!;
+      return [m.isSaturated === true ? 1 : 0, load.busy / load.total, rankOf.get(m) ?? ranked.length];
+    };
+    let member: EngineMember | undefined;
+    for (const s of idle) if (!member || isGreater(score(member), score(s.worker))) member = s.worker;
+    return member ? leastRecentlyUsed(idle.filter((s) => s.worker === member)) : undefined;
   }
 
   /** A session ended: its slots (that of each of its `/`-suffixed lane keys too) keep their tokens (still reusable by prefix) but lose the pin. */

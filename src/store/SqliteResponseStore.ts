@@ -60,9 +60,10 @@ export class SqliteResponseStore implements ResponseStore {
     const columns = this.#db.prepare('PRAGMA table_info(responses)').all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === 'owner')) this.#db.exec(`ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'`);
     if (!columns.some((c) => c.name === 'bytes')) this.#db.exec(`ALTER TABLE responses ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0`);
+    if (!columns.some((c) => c.name === 'session_key')) this.#db.exec(`ALTER TABLE responses ADD COLUMN session_key TEXT`);
     this.#limits = limits;
-    this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, owner, created_at, response, input_items, output_items, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    this.#select = this.#db.prepare('SELECT id, owner, created_at, response, input_items, output_items FROM responses WHERE id = ? AND owner = ? AND created_at >= ?');
+    this.#insert = this.#db.prepare('INSERT OR REPLACE INTO responses (id, owner, created_at, response, input_items, output_items, bytes, session_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.#select = this.#db.prepare('SELECT id, owner, created_at, response, input_items, output_items, session_key FROM responses WHERE id = ? AND owner = ? AND created_at >= ?');
     this.#remove = this.#db.prepare('DELETE FROM responses WHERE id = ? AND owner = ? RETURNING bytes');
     this.#insertItem = this.#db.prepare('INSERT OR REPLACE INTO output_items (id, response_id, item) VALUES (?, ?, ?)');
     this.#selectItem = this.#db.prepare('SELECT o.item FROM output_items o JOIN responses r ON r.id = o.response_id WHERE o.id = ? AND r.owner = ? AND r.created_at >= ?');
@@ -73,7 +74,7 @@ export class SqliteResponseStore implements ResponseStore {
       const inputItems = JSON.stringify(entry.inputItems);
       const outputItems = JSON.stringify(entry.outputItems);
       const bytes = response.length + inputItems.length + outputItems.length;
-      this.#insert.run(entry.id, entry.owner, entry.createdAtS, response, inputItems, outputItems, bytes);
+      this.#insert.run(entry.id, entry.owner, entry.createdAtS, response, inputItems, outputItems, bytes, entry.sessionKey ?? null);
       this.#bytes += bytes;
       for (const item of entry.outputItems) if (typeof item.id === 'string') this.#insertItem.run(item.id, entry.id, JSON.stringify(item));
     });
@@ -95,7 +96,7 @@ export class SqliteResponseStore implements ResponseStore {
 
   get(id: string, owner: string): StoredResponse | undefined {
     const row = this.#select.get(id, owner, this.#oldestAllowed()) as
-      | { id: string; owner: string; created_at: number; response: string; input_items: string; output_items: string }
+      | { id: string; owner: string; created_at: number; response: string; input_items: string; output_items: string; session_key: string | null }
       | undefined;
     if (!row) return undefined;
     return {
@@ -105,6 +106,7 @@ export class SqliteResponseStore implements ResponseStore {
       response: JSON.parse(row.response) as Record<string, unknown>,
       inputItems: JSON.parse(row.input_items) as Array<Record<string, unknown>>,
       outputItems: JSON.parse(row.output_items) as Array<Record<string, unknown>>,
+      sessionKey: row.session_key ?? undefined,
     };
   }
 

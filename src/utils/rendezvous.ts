@@ -1,7 +1,7 @@
 /**
  * Weighted rendezvous (highest random weight) hashing: every chooser that knows the same names
  * and weights ranks them alike for a key, and adding or removing one moves only the keys it wins
- * or held. Used by the cluster router and by the slot table for named remote members.
+ * or held. Used by the slot table to place sessions on named members (remote ones, llama-server workers).
  */
 
 /** The seed of a key's hash. */
@@ -16,6 +16,15 @@ export function keyHash(key: string): number {
 export function rendezvousScore(hashOfKey: number, name: string, weight: number): number {
   const u = (hash32(name, hashOfKey) + 0.5) / 4294967296;
   return weight / -Math.log(u);
+}
+
+/** `members` from the one `key` ranks first to the last; the same for every chooser that knows the same names and weights. */
+export function rankByRendezvous<M extends { readonly name: string; readonly weight: number }>(key: string, members: Iterable<M>): M[] {
+  const hashed = keyHash(key);
+  return [...members]
+    .map((member) => ({ member, score: rendezvousScore(hashed, member.name, member.weight) }))
+    .sort((a, b) => b.score - a.score || (a.member.name < b.member.name ? -1 : 1))
+    .map((r) => r.member);
 }
 
 /** MurmurHash3's 32-bit hash of a string's UTF-16 code units (seeded). */

@@ -176,6 +176,57 @@ describe('front over remote members', () => {
     }
   });
 
+  test('a keyless previous_response_id chain keeps its first response as its session key (lineage), on the member its tenant ranks first', async () => {
+    const names = ['m1', 'm2', 'm3'];
+    const lineage = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `${frontYaml(names.map((name) => ({ name, url: node.url, slots: 1 })))}  candidates: 1\n`);
+    try {
+      const model = node.app.scheduler.model!.id;
+      // No key at all: the least loaded member, ties broken by the tenant's rank (anonymous here).
+      const tenantHash = keyHash('t:anonymous');
+      const own = [...names].sort((a, b) => rendezvousScore(tenantHash, b, 1) - rendezvousScore(tenantHash, a, 1))[0];
+      const first = await lineage.client.responses.create({ model, input: [user('Lineage: name a sorting algorithm.')] as never, max_output_tokens: 3 });
+      let previous = first.id;
+      let cached = 0;
+      for (const text of ['And its cost?', 'And in place?']) {
+        const next = await lineage.client.responses.create({ model, previous_response_id: previous, input: [user(text)] as never, max_output_tokens: 3 });
+        cached = next.usage?.input_tokens_details?.cached_tokens ?? 0;
+        previous = next.id;
+      }
+      assert.ok(cached > 0, 'the last turn found the chain in the cache');
+      // Every turn pinned its slot under the chain's first response id, not the id it continued.
+      const status = (await (await fetch(`${lineage.url}/v1/flint/status`)).json()) as { workers: Array<{ slots: Array<{ session?: string }> }> };
+      const sessions = status.workers.flatMap((w) => w.slots.map((s) => s.session)).filter((s) => s !== undefined);
+      assert.deepEqual(sessions, [first.id]);
+      const metrics = await metricsOf(lineage);
+      assert.match(metrics, new RegExp(`^flint_upstream_requests_total\\{member="${own}",outcome="ok"\\} 3$`, 'm'));
+      // The key lives in the store with the response: a continuation after a restart of the
+      // front would find it too (the row is read back, not the connection's memory).
+      const stored = lineage.app.store.get(previous, 'anonymous');
+      assert.equal(stored?.sessionKey, first.id);
+    } finally {
+      await lineage.close();
+    }
+  });
+
+  test('requests without any key go to the least busy member, ties broken by their tenant (API key): in turn on one member, together on several', async () => {
+    const names = ['m1', 'm2', 'm3'];
+    const spread = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml(names.map((name) => ({ name, url: node.url, slots: 2 }))));
+    try {
+      const model = node.app.scheduler.model!.id;
+      const ranked = [...names].sort((a, b) => rendezvousScore(keyHash('t:anonymous'), b, 2) - rendezvousScore(keyHash('t:anonymous'), a, 2));
+      for (let i = 0; i < 3; i++) await spread.client.chat.completions.create({ model, messages: [{ role: 'user', content: `One-off question ${i}.` }], max_tokens: 2 });
+      let metrics = await metricsOf(spread);
+      assert.match(metrics, new RegExp(`^flint_upstream_requests_total\\{member="${ranked[0]}",outcome="ok"\\} 3$`, 'm'), 'one after another: all on the first in rank');
+      assert.match(metrics, /^flint_slot_routes_total\{route="tenant"\} 3$/m);
+      // Three at once: each member has one busy slot of two, so they spread one to each.
+      await Promise.all([0, 1, 2].map((i) => spread.client.chat.completions.create({ model, messages: [{ role: 'user', content: `Together ${i}.` }], max_tokens: 40 })));
+      metrics = await metricsOf(spread);
+      for (const name of ranked.slice(1)) assert.match(metrics, new RegExp(`^flint_upstream_requests_total\\{member="${name}",outcome="ok"\\} 1$`, 'm'), name);
+    } finally {
+      await spread.close();
+    }
+  });
+
   test("a vLLM-kind member's load is read from its /metrics (a Flint node exporting vLLM's names)", async () => {
     const vllmLike = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey }, 'metrics:\n  vllmAliases: true\n');
     const viaVllm = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: v, url: "${vllmLike.url}", kind: vllm, key: ${memberKey}, slots: 3 }\nupstream:\n  probeIntervalMs: 200\n`);

@@ -135,7 +135,7 @@ test('new sessions on named members: spread by slots, the same choice whatever t
   assert.ok(Math.abs(share(weighted, 'node-a') - 2 / 3) < 0.1, `node-a with 8 slots got ${share(weighted, 'node-a')}`);
 });
 
-test('a named member without an idle slot: the session spills to the next it ranks, and a request without a key takes the least recently used slot', () => {
+test('a named member without an idle slot: the session spills to the next it ranks, and a request without a key takes the least busy member', () => {
   const table = new SlotTable();
   table.addWorker(member(0, 'node-a'), 1);
   table.addWorker(member(1, 'node-b'), 1);
@@ -146,7 +146,35 @@ test('a named member without an idle slot: the session spills to the next it ran
   assert.notEqual(spilled.worker, first.worker);
   table.release(first);
   table.release(spilled);
-  assert.equal(table.lease(conv('z'), undefined)!.route, 'cold');
+  assert.equal(table.lease(conv('z'), undefined)!.route, 'tenant');
+});
+
+test('requests without a key: the least busy named member, ties broken by the tenant rank; two tables agree', () => {
+  const names = ['node-a', 'node-b', 'node-c'];
+  const build = (order: readonly string[]) => {
+    const table = new SlotTable();
+    for (const [i, name] of order.entries()) table.addWorker(member(i, name), 2);
+    return table;
+  };
+  const nameOf = (lease: { worker: unknown }) => (lease.worker as { routingName: string }).routingName;
+  const tenants = Array.from({ length: 30 }, (_, i) => `t:tenant-${i}`);
+  const firsts = new Set<string>();
+  for (const tenant of tenants) {
+    const table = build(names);
+    const first = table.lease(conv(`${tenant} a`), undefined, undefined, tenant)!;
+    assert.equal(first.route, 'tenant');
+    firsts.add(nameOf(first));
+    // The same tenant on another front (members added in another order) starts on the same member.
+    assert.equal(nameOf(build([...names].reverse()).lease(conv(`${tenant} a`), undefined, undefined, tenant)!), nameOf(first));
+    // Released, the next one goes there again; held, the next two go to the two idle members.
+    table.release(first);
+    const again = table.lease(conv(`${tenant} b`), undefined, undefined, tenant)!;
+    assert.equal(nameOf(again), nameOf(first));
+    const second = table.lease(conv(`${tenant} c`), undefined, undefined, tenant)!;
+    const third = table.lease(conv(`${tenant} d`), undefined, undefined, tenant)!;
+    assert.deepEqual(new Set([nameOf(again), nameOf(second), nameOf(third)]), new Set(names), `${tenant} spread over the idle members`);
+  }
+  assert.equal(firsts.size, names.length, 'tenants start on different members');
 });
 
 test('bounded spill: with R = 2 of 4 members, a session starts only on its first two by rank, waits when both are busy, and requests without a key use any idle slot', () => {

@@ -60,3 +60,21 @@ test('bounded by bytes: the oldest responses go until the stored JSON fits', () 
   assert.equal(store.get('resp_0', 'anonymous'), undefined, 'the oldest went first');
   store.close();
 });
+
+test("a response's session (lineage) key is kept with it; a store made before the column existed gains it", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'flint-store-'));
+  // A store file as an older Flint wrote it: no session_key column, one row.
+  const { default: Database } = await import('better-sqlite3');
+  const old = new Database(path.join(dir, 'responses.sqlite'));
+  old.exec(`CREATE TABLE responses (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, response TEXT NOT NULL, input_items TEXT NOT NULL, output_items TEXT NOT NULL, owner TEXT NOT NULL DEFAULT 'anonymous', bytes INTEGER NOT NULL DEFAULT 0)`);
+  old.prepare('INSERT INTO responses (id, created_at, response, input_items, output_items) VALUES (?, ?, ?, ?, ?)').run('resp_old', Math.floor(Date.now() / 1000), '{}', '[]', '[]');
+  old.close();
+  const store = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600, maxBytes: 1 << 30 });
+  assert.ok(store.get('resp_old', 'anonymous'));
+  assert.equal(store.get('resp_old', 'anonymous')?.sessionKey, undefined);
+  store.save({ ...entry('resp_b'), sessionKey: 'resp_a' });
+  store.close();
+  const reopened = new SqliteResponseStore(dir, { maxResponses: 100, maxAgeS: 3600, maxBytes: 1 << 30 });
+  assert.equal(reopened.get('resp_b', 'anonymous')?.sessionKey, 'resp_a');
+  reopened.close();
+});
