@@ -1,14 +1,12 @@
 import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 import { FlintError } from '../errors/FlintError.js';
-import { StopDetector } from '../utils/StopDetector.js';
 import type { FinishReason, GenerateRequest, GenerationTimings, SamplingOptions, ToolCall, Usage } from '../core/types.js';
 import { createId } from '../utils/ids.js';
 import type { PreparedPrompt } from './Engine.js';
 import { commonPrefix, type SavedPrefixes } from './SavedPrefixes.js';
 import { TokenTextDecoder } from './TokenTextDecoder.js';
 import { PredictedDecoder } from './PredictedDecoder.js';
-import { ToolCallDetector } from './ToolCallDetector.js';
-import { ThoughtSplitter } from './ThoughtSplitter.js';
+import { OutputRouter } from './OutputRouter.js';
 import type { DecodeBarrier } from './DecodeBarrier.js';
 
 /** Callbacks through which a slot reports one generation. */
@@ -164,50 +162,10 @@ export class Slot {
 
   /** Ordinary decoding: text, stop strings, and tool calls written in the template's syntax. */
   async #freeText(input: Token[], request: GenerateRequest, prompt: PreparedPrompt, plan: GenerationPlan, decode: DecodeState, sink: SlotSink): Promise<void> {
-    const stops = new StopDetector([...request.stop, ...prompt.templateStops]);
-    const tools = prompt.tools ? new ToolCallDetector(prompt.tools.syntax, prompt.tools.names) : undefined;
-    const thoughts = prompt.thought ? new ThoughtSplitter(prompt.thought.syntax, prompt.thought.openedByPrompt) : undefined;
+    const router = new OutputRouter(request, prompt, sink, decode);
     // Special tokens such as <tool_call> or <think> must be visible to the detectors.
-    const decoder = new TokenTextDecoder(this.#model, tools !== undefined || thoughts !== undefined);
-    const isParallel = request.parallelToolCalls !== false;
+    const decoder = new TokenTextDecoder(this.#model, router.needsSpecialText);
     let isStopped = false;
-    /** Plain text through the stop detector; true once a stop string matched. */
-    const emitText = (text: string, tokenCount: number): boolean => {
-      const out = stops.push(text);
-      if (out.text.length > 0) sink.onDelta(out.text, tokenCount);
-      return out.isStopped;
-    };
-    const emitAnswer = (text: string, tokenCount: number, isFinal: boolean): boolean => {
-      if (tools) {
-        for (const part of isFinal ? [...tools.push(text), ...tools.flush()] : tools.push(text)) {
-          if (part.type === 'call') {
-            sink.onToolCall(part.call);
-            if (!isParallel) return true;
-          } else if (emitText(part.text, tokenCount)) return true;
-        }
-      } else if (emitText(text, tokenCount)) return true;
-      if (isFinal) {
-        const tail = stops.flush();
-        if (tail.length > 0) sink.onDelta(tail, 0);
-      }
-      return false;
-    };
-    /** The thought goes to its own stream; stops and tool calls apply to the answer only. */
-    const emit = (text: string, tokenCount: number, isFinal: boolean): boolean => {
-      if (!thoughts) return emitAnswer(text, tokenCount, isFinal);
-      const wasInThought = thoughts.isInThought;
-      if (wasInThought) decode.reasoningTokens += tokenCount;
-      let answer = '';
-      for (const part of isFinal ? [...thoughts.push(text), ...thoughts.flush()] : thoughts.push(text)) {
-        if (part.type === 'thought') sink.onReasoning(part.text, tokenCount);
-        else answer += part.text;
-      }
-      if (wasInThought && !thoughts.isInThought && thoughts.raw !== undefined) {
-        sink.onReasoningEnd(thoughts.raw);
-        decode.reasoning = undefined;
-      } else if (thoughts.isInThought) decode.reasoning = thoughts.raw; // still open: `done` carries it
-      return emitAnswer(answer, tokenCount, isFinal);
-    };
     const grammarEvaluationState = plan.grammar ? new LlamaGrammarEvaluationState({ model: this.#model, grammar: plan.grammar }) : undefined;
     let source: AsyncIterable<Token>;
     if (plan.predictionTokens && plan.predictionTokens.length > 0) {
@@ -220,7 +178,7 @@ export class Slot {
       for await (const token of source) {
         if (!decode.accept(token, prompt.stopTokens)) break;
         const text = decoder.push(token);
-        if (emit(text, 1, false)) {
+        if (router.push(text, 1)) {
           isStopped = true;
           break;
         }
@@ -232,8 +190,8 @@ export class Slot {
     } finally {
       this.#barrier.leave(this);
     }
-    if (decode.finishReason !== 'cancelled' && !isStopped) emit(decoder.flush(), 0, true);
-    if (tools && tools.calls > 0 && decode.finishReason === 'stop') decode.finishReason = 'tool_calls';
+    if (decode.finishReason !== 'cancelled' && !isStopped) router.push(decoder.flush(), 0, true);
+    if (router.calls > 0 && decode.finishReason === 'stop') decode.finishReason = 'tool_calls';
   }
 
   /** `tool_choice` required/named: writes the call syntax, then grammar-constrained name and arguments. */
