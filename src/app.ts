@@ -36,7 +36,8 @@ import type { ModelInfo } from './core/types.js';
 import type { EngineMember } from './pool/EngineMember.js';
 import { RemoteMember } from './pool/RemoteMember.js';
 import { LlamaServerPool } from './pool/LlamaServerPool.js';
-import { readChatFacts } from './modelfiles/readChatFacts.js';
+import type { WorkerClient } from './pool/WorkerClient.js';
+import type { WorkerSettings } from './ipc/messages.js';
 import { ResponseService } from './responses/ResponseService.js';
 import { responsesRoutes } from './http/routes/responses.js';
 import { Scheduler } from './scheduler/Scheduler.js';
@@ -169,52 +170,56 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics.workersUp.set(liveWorkers());
     metrics.workerUp.set({ worker: String(index) }, 0);
   };
+  const workerSettings: WorkerSettings = {
+    modelPath: model.path,
+    contextSize: config.model.contextSize,
+    slots: config.engine.slots,
+    threads,
+    batchThreads,
+    batchThreadsMinTokens: config.engine.batchThreadsMinTokens,
+    batchSize: config.engine.batchSize,
+    gpu: config.engine.gpu,
+    defaultMaxTokens: config.engine.defaultMaxTokens,
+    maxOutputTokens: config.engine.maxOutputTokens,
+    savedPrefixBytes: config.engine.savedPrefixBytes,
+    minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
+    diskCacheDir: diskCache.bytes > 0 ? diskCache.dir : '',
+    diskCacheBytes: Math.floor(diskCache.bytes / config.engine.workers),
+    diskCacheMaxEntries: Math.max(1, Math.floor(config.engine.diskCacheMaxEntries / config.engine.workers)),
+    workers: config.engine.workers,
+    saveIdleSlotsAfterMs: config.engine.saveIdleSlotsAfterMs,
+    streamCoalesceMs: config.engine.streamCoalesceMs,
+  };
+  const workerModule = {
+    modulePath: fileURLToPath(new URL('./worker/workerMain.ts', import.meta.url)),
+    execArgv: ['--import', import.meta.resolve('tsx'), ...(process.env.FLINT_WORKER_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLINT_WORKER_CPU_PROFILE_DIR}`] : [])],
+  };
+  /** A worker process (either backend) is up: its facts are the model's. */
+  const onWorkerUp = (worker: WorkerClient, slots: number, liveWorkers: () => number) => {
+    const incremental = worker.facts.incrementalChat;
+    if (!incremental.isIncremental) logger.warn({ workerId: worker.index, chatWrapper: worker.facts.chatWrapper, detail: incremental.failure }, 'the chat template does not render message by message: every chat turn is rendered whole');
+    const { contextSize, trainContextSize, architecture, chatWrapper, hasInfill, hasToolCalls, hasThinking, maxTokenChars } = worker.facts;
+    worker.onDiskCacheReport((report) => diskObserver.onDiskCacheReport(worker.index, report));
+    onEngineUp(worker, slots, { contextSize, trainContextSize, architecture, chatWrapper, hasInfill, hasToolCalls, hasThinking, maxTokenChars }, liveWorkers);
+  };
   const pool = new WorkerPool(
     {
       workers: isLlamaServer ? 0 : config.engine.workers,
-      modulePath: fileURLToPath(new URL('./worker/workerMain.ts', import.meta.url)),
-      execArgv: ['--import', import.meta.resolve('tsx'), ...(process.env.FLINT_WORKER_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLINT_WORKER_CPU_PROFILE_DIR}`] : [])],
-      settings: {
-        modelPath: model.path,
-        contextSize: config.model.contextSize,
-        slots: config.engine.slots,
-        threads,
-        batchThreads,
-        batchThreadsMinTokens: config.engine.batchThreadsMinTokens,
-        batchSize: config.engine.batchSize,
-        gpu: config.engine.gpu,
-        defaultMaxTokens: config.engine.defaultMaxTokens,
-        maxOutputTokens: config.engine.maxOutputTokens,
-        savedPrefixBytes: config.engine.savedPrefixBytes,
-        minSavedPrefixTokens: config.engine.minSavedPrefixTokens,
-        diskCacheDir: diskCache.bytes > 0 ? diskCache.dir : '',
-        diskCacheBytes: Math.floor(diskCache.bytes / config.engine.workers),
-        diskCacheMaxEntries: Math.max(1, Math.floor(config.engine.diskCacheMaxEntries / config.engine.workers)),
-        workers: config.engine.workers,
-        saveIdleSlotsAfterMs: config.engine.saveIdleSlotsAfterMs,
-        streamCoalesceMs: config.engine.streamCoalesceMs,
-      },
+      ...workerModule,
+      settings: workerSettings,
       startTimeoutMs: config.engine.workerStartTimeoutMs,
       heartbeatIntervalMs: config.engine.heartbeatIntervalMs,
       heartbeatTimeoutMs: config.engine.heartbeatTimeoutMs,
       logger,
     },
     {
-      onWorkerUp: (worker) => {
-        const incremental = worker.facts.incrementalChat;
-        if (!incremental.isIncremental) logger.warn({ workerId: worker.index, chatWrapper: worker.facts.chatWrapper, detail: incremental.failure }, 'the chat template does not render message by message: every chat turn is rendered whole');
-        const { contextSize, trainContextSize, architecture, chatWrapper, hasInfill, hasToolCalls, hasThinking, maxTokenChars } = worker.facts;
-        worker.onDiskCacheReport((report) => diskObserver.onDiskCacheReport(worker.index, report));
-        onEngineUp(worker, config.engine.slots, { contextSize, trainContextSize, architecture, chatWrapper, hasInfill, hasToolCalls, hasThinking, maxTokenChars }, () => pool.liveWorkers.length);
-      },
+      onWorkerUp: (worker) => onWorkerUp(worker, config.engine.slots, () => pool.liveWorkers.length),
       onWorkerDown: (index) => onEngineDown(index, () => pool.liveWorkers.length),
       onRestart: () => metrics.workerRestarts.inc(),
     },
   );
-  const memberObserver = createMemberObserver(metrics);
   let llamaServers: LlamaServerPool | undefined;
   if (isLlamaServer) {
-    const facts = await readChatFacts(model.path);
     const servers: LlamaServerPool = new LlamaServerPool(
       {
         workers: config.engine.workers,
@@ -230,17 +235,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         savedPrefixBytes: config.engine.savedPrefixBytes,
         startTimeoutMs: config.engine.workerStartTimeoutMs,
         hungTimeoutMs: config.engine.heartbeatTimeoutMs,
-        timeouts: { ...config.upstream, probeIntervalMs: config.engine.heartbeatIntervalMs },
+        probeIntervalMs: config.engine.heartbeatIntervalMs,
+        worker: { ...workerModule, settings: workerSettings, heartbeatIntervalMs: config.engine.heartbeatIntervalMs, heartbeatTimeoutMs: config.engine.heartbeatTimeoutMs },
         logger,
       },
       {
-        onWorkerUp: (member, served) => onEngineUp(member, served.slots, { ...facts, contextSize: served.contextSize, chatWrapper: 'llama-server (jinja)' }, () => servers.liveWorkers.length),
+        onWorkerUp: (worker, served) => onWorkerUp(worker, served.slots, () => servers.liveWorkers.length),
         onWorkerDown: (index) => onEngineDown(index, () => servers.liveWorkers.length),
         onRestart: () => metrics.workerRestarts.inc(),
       },
     );
     llamaServers = servers;
   }
+  const memberObserver = createMemberObserver(metrics);
   const members = config.upstreams.map((settings, i) => new RemoteMember(config.engine.workers + i, settings, config.upstream, logger, memberObserver));
   for (const member of members) {
     const labels = { member: member.settings.name, kind: member.settings.kind };

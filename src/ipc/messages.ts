@@ -32,6 +32,11 @@ export interface WorkerSettings {
   readonly saveIdleSlotsAfterMs: number;
   /** Deltas closer together than this are sent to the gateway as one message. */
   readonly streamCoalesceMs: number;
+  /**
+   * A llama-server that holds this worker's KV cache and decodes (`engine.backend: llama-server`):
+   * the worker renders and tokenizes prompts and drives the server's slot of the same index.
+   */
+  readonly server?: { readonly url: string; readonly key: string };
 }
 
 /** Parent → worker. */

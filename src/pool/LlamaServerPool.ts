@@ -5,7 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { RestartBackoff } from './RestartBackoff.js';
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
-import { RemoteMember, type UpstreamTimeouts } from './RemoteMember.js';
+import type { WorkerSettings } from '../ipc/messages.js';
+import { WorkerClient } from './WorkerClient.js';
 
 /** How to start the llama-server workers (`engine.backend: llama-server`). */
 export interface LlamaServerPoolOptions {
@@ -24,16 +25,19 @@ export interface LlamaServerPoolOptions {
   /** Host memory for prompts evicted from slots (llama-server's `--cache-ram`), per worker. */
   readonly savedPrefixBytes: number;
   readonly startTimeoutMs: number;
-  /** A worker whose health probe keeps failing this long while its process lives is killed and restarted. */
+  /** A server whose health probe keeps failing this long while its process lives is killed and restarted. */
   readonly hungTimeoutMs: number;
-  readonly timeouts: UpstreamTimeouts;
+  /** How often its health is probed. */
+  readonly probeIntervalMs: number;
+  /** The Flint worker process that renders and tokenizes for each server (its settings get the server's address). */
+  readonly worker: { readonly modulePath: string; readonly execArgv: readonly string[]; readonly settings: WorkerSettings; readonly heartbeatIntervalMs: number; readonly heartbeatTimeoutMs: number };
   readonly logger: Logger;
   readonly maxRestartDelayMs?: number;
 }
 
 export interface LlamaServerPoolEvents {
-  /** A worker's server answers: its slots can be leased. */
-  onWorkerUp?(member: RemoteMember, facts: LlamaServerFacts): void;
+  /** A worker and its server are up: its slots can be leased. */
+  onWorkerUp?(worker: WorkerClient, facts: LlamaServerFacts): void;
   onWorkerDown?(index: number, reason: string): void;
   onRestart?(index: number): void;
 }
@@ -49,19 +53,31 @@ export interface LlamaServerFacts {
 /** Last bytes of a worker's log kept to explain a failed start. */
 const maxLogTailChars = 8 * 1024;
 
+/** One worker: the llama-server that holds its KV cache and the Flint worker process that drives it. */
+interface Pair {
+  readonly process: ChildProcess;
+  readonly exited: Promise<string>;
+  readonly worker: WorkerClient;
+  readonly stop: () => Promise<void>;
+}
+
 /**
- * Starts and supervises llama-server processes as this node's workers: each listens on its own
- * loopback port with a random key and is driven as a `llama-server` member (RemoteMember, every
- * request pinned to the slot Flint's table chose). A crash or a hang (its health probe failing
- * for `hungTimeoutMs`) takes only that process: its requests end (retried elsewhere before any
- * output) and it restarts with capped exponential backoff, like a node-llama-cpp worker.
+ * Starts and supervises this node's workers on llama.cpp's own server: each worker is a
+ * llama-server process on its own loopback port with a random key, driven by a Flint worker
+ * process (WorkerClient, as with node-llama-cpp) that renders and tokenizes each prompt itself,
+ * incrementally turn after turn, and sends it as token ids to the server's slot of the index
+ * Flint's table chose (ServerSlot). If either process dies, or the server's health probe fails
+ * for `hungTimeoutMs`, both go: their requests end (retried elsewhere before any output) and the
+ * pair restarts with capped exponential backoff, like a node-llama-cpp worker.
  */
 export class LlamaServerPool {
   readonly #options: LlamaServerPoolOptions;
   readonly #events: LlamaServerPoolEvents;
-  readonly #workers: Array<{ process: ChildProcess; member: RemoteMember; exited: Promise<string> } | undefined>;
+  readonly #workers: Array<Pair | undefined>;
   readonly #restarts: RestartBackoff;
   readonly #stopping = new AbortController();
+  /** Pairs being stopped after one of their processes died (dispose waits for them too). */
+  readonly #stops = new Set<Promise<void>>();
   #isDisposed = false;
 
   constructor(options: LlamaServerPoolOptions, events: LlamaServerPoolEvents = {}) {
@@ -76,9 +92,9 @@ export class LlamaServerPool {
     await Promise.all(this.#workers.map((_, i) => this.#startWorker(i)));
   }
 
-  /** Members that are up right now. */
-  get liveWorkers(): RemoteMember[] {
-    return this.#workers.flatMap((w) => (w && w.member.isAlive ? [w.member] : []));
+  /** Workers that are up right now. */
+  get liveWorkers(): WorkerClient[] {
+    return this.#workers.flatMap((w) => (w && w.worker.isAlive ? [w.worker] : []));
   }
 
   /** Process ids of the running servers (tests stop them by PID). */
@@ -102,7 +118,6 @@ export class LlamaServerPool {
       '--batch-size', String(o.batchSize),
       '--n-gpu-layers', o.gpu === 'off' ? '0' : '999',
       '--cache-ram', String(Math.floor(o.savedPrefixBytes / (1024 * 1024))),
-      '--jinja',
       '--no-webui',
       '--metrics',
       ...o.args,
@@ -129,6 +144,7 @@ export class LlamaServerPool {
     });
     const url = `http://127.0.0.1:${port}`;
     let facts: LlamaServerFacts;
+    let worker: WorkerClient;
     try {
       facts = await waitUntilServing(url, key, exited, o.startTimeoutMs, this.#stopping.signal);
     } catch (err) {
@@ -139,64 +155,75 @@ export class LlamaServerPool {
         cause: err,
       });
     }
-    const member = new RemoteMember(
-      index,
-      { name: `worker-${index}`, url, kind: 'llama-server', key, model: '', slots: facts.slots },
-      o.timeouts,
-      o.logger,
-      undefined,
-      { isLocal: true },
-    );
-    if (this.#isDisposed) {
-      member.dispose();
+    try {
+      worker = await WorkerClient.start({
+        modulePath: o.worker.modulePath,
+        execArgv: o.worker.execArgv,
+        settings: { ...o.worker.settings, contextSize: facts.contextSize, slots: facts.slots, server: { url, key } },
+        index,
+        startTimeoutMs: o.startTimeoutMs,
+        heartbeatIntervalMs: o.worker.heartbeatIntervalMs,
+        heartbeatTimeoutMs: o.worker.heartbeatTimeoutMs,
+        logger: o.logger,
+      });
+    } catch (err) {
       await stopProcess(child, exited);
+      throw err;
+    }
+    const stop = () => Promise.all([worker.dispose(), stopProcess(child, exited)]).then(() => undefined);
+    if (this.#isDisposed) {
+      await stop();
       return;
     }
-    this.#workers[index] = { process: child, member, exited };
+    const pair: Pair = { process: child, exited, worker, stop };
+    this.#workers[index] = pair;
     const upAt = Date.now();
-    let hung: NodeJS.Timeout | undefined;
-    member.onStateChange((isUp, reason) => {
-      clearTimeout(hung);
-      if (isUp) {
-        this.#events.onWorkerUp?.(member, facts);
-        return;
-      }
+    // Its health probe failing while the process lives is a hang; past the bound the server is killed.
+    let failingSince: number | undefined;
+    const probe = setInterval(() => {
+      void fetch(`${url}/health`, { signal: AbortSignal.timeout(Math.max(500, o.probeIntervalMs)) })
+        .then(async (res) => {
+          await res.body?.cancel();
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          failingSince = undefined;
+        })
+        .catch(() => {
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince < o.hungTimeoutMs || child.exitCode !== null) return;
+          o.logger.warn({ workerId: index, pid: child.pid }, 'llama-server worker hangs; killing it');
+          child.kill('SIGKILL');
+        });
+    }, o.probeIntervalMs);
+    probe.unref();
+    let isGone = false;
+    const gone = (reason: string) => {
+      if (isGone) return;
+      isGone = true;
+      clearInterval(probe);
+      if (this.#workers[index] === pair) this.#workers[index] = undefined;
       this.#events.onWorkerDown?.(index, reason);
-      // Its probe fails while the process lives: a hang. Past the bound it is killed, then restarted.
-      hung = setTimeout(() => {
-        o.logger.warn({ workerId: index, pid: child.pid, reason }, 'llama-server worker hangs; killing it');
-        child.kill('SIGKILL');
-      }, o.hungTimeoutMs).unref();
-    });
-    void exited.then((reason) => {
-      clearTimeout(hung);
-      member.markDown(`llama-server ${reason}`);
-      member.dispose();
-      this.#onWorkerExit(index, reason, upAt, tail);
-    });
-    o.logger.info({ workerId: index, pid: child.pid, port, threads: o.threads, batchThreads: o.batchThreads, build: facts.build }, 'worker up (llama-server)');
-    await member.startProbing();
+      const stopped = stop().then(() => this.#onWorkerExit(index, reason, upAt, tail));
+      this.#stops.add(stopped);
+      void stopped.finally(() => this.#stops.delete(stopped));
+    };
+    worker.onExit((reason) => gone(`its worker process ${reason}`));
+    void exited.then((reason) => gone(`llama-server ${reason}`));
+    o.logger.info({ workerId: index, pid: child.pid, workerPid: worker.pid, port, threads: o.threads, batchThreads: o.batchThreads, build: facts.build }, 'worker up (llama-server)');
+    this.#events.onWorkerUp?.(worker, facts);
   }
 
   #onWorkerExit(index: number, reason: string, upAt: number, tail: string): void {
-    this.#workers[index] = undefined;
     if (this.#isDisposed) return;
     this.#restarts.schedule(index, upAt, reason, () => this.#startWorker(index), () => this.#events.onRestart?.(index), { lastLines: tail.trim().split('\n').slice(-4).join('\n') });
   }
 
-  /** Stops every server (SIGTERM, then SIGKILL) and cancels pending restarts. Idempotent. */
+  /** Stops every worker and server (SIGTERM, then SIGKILL) and cancels pending restarts. Idempotent. */
   async dispose(): Promise<void> {
     if (this.#isDisposed) return;
     this.#isDisposed = true;
     this.#stopping.abort();
     const restarts = this.#restarts.stop();
-    await Promise.all(
-      this.#workers.map(async (w) => {
-        if (!w) return;
-        w.member.dispose();
-        await stopProcess(w.process, w.exited);
-      }),
-    );
+    await Promise.all([...this.#workers.map((w) => w?.stop()), ...this.#stops]);
     await restarts;
   }
 }

@@ -32,15 +32,6 @@ export interface UpstreamTimeouts {
 }
 
 /** How the front drives a member beyond its settings. */
-export interface MemberOptions {
-  /**
-   * A llama-server process of this node's own (`engine.backend: llama-server`): the front's slot
-   * table is its slot table, so each request is pinned to its slot (`id_slot`) and it takes no
-   * part in hashing across members.
-   */
-  readonly isLocal?: boolean;
-}
-
 /** Why a member's requests were stopped from the front's side: the member is gone or hung. */
 class MemberLost extends Error {
   constructor(readonly detail: string) {
@@ -76,12 +67,10 @@ export class RemoteMember implements EngineMember {
   #isDisposed = false;
 
   readonly #observer: MemberObserver | undefined;
-  readonly #isLocal: boolean;
 
-  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger, observer?: MemberObserver, options: MemberOptions = {}) {
+  constructor(index: number, settings: UpstreamSettings, timeouts: UpstreamTimeouts, logger: Logger, observer?: MemberObserver) {
     this.index = index;
     this.#observer = observer;
-    this.#isLocal = options.isLocal === true;
     this.settings = settings;
     this.#timeouts = timeouts;
     this.#logger = logger.child({ member: settings.name });
@@ -91,8 +80,8 @@ export class RemoteMember implements EngineMember {
     return this.#isUp;
   }
 
-  get routingName(): string | undefined {
-    return this.#isLocal ? undefined : this.settings.name;
+  get routingName(): string {
+    return this.settings.name;
   }
 
   /** All its slots busy with requests waiting, as its last probe read it (kinds that export their load). */
@@ -140,7 +129,7 @@ export class RemoteMember implements EngineMember {
         if (models.status === 401 || models.status === 403) return this.#setState(false, `it refuses the front's key (${models.status} on /v1/models)`);
         if (models.ok && this.settings.model === '') this.#memberModel ??= firstModelId(body);
       }
-      if (!this.#isLocal) await this.#readLoad();
+      await this.#readLoad();
       this.#setState(true, 'readiness probe answered');
     } catch (err) {
       this.#setState(false, `readiness probe failed: ${describe(err)}`);
@@ -163,7 +152,7 @@ export class RemoteMember implements EngineMember {
     // retried elsewhere if it has sent nothing yet.
     const onLost = (lost: MemberLost) => abort.abort(lost);
     this.#inFlight.add(onLost);
-    const finished = this.#stream(id, this.#isLocal ? slot : undefined, request, abort, queue, buffer, onText).finally(() => {
+    const finished = this.#stream(id, request, abort, queue, buffer, onText).finally(() => {
       this.#inFlight.delete(onLost);
       abort.unlink();
     });
@@ -187,7 +176,7 @@ export class RemoteMember implements EngineMember {
   }
 
   /** Streams one generation into `queue`; settles once the member's answer is over. Never rejects. */
-  async #stream(id: string, slot: number | undefined, request: GenerateRequest, abort: LinkedAbort, queue: AsyncQueue<WorkerEvent>, buffer: { chars: number }, onText: () => void): Promise<void> {
+  async #stream(id: string, request: GenerateRequest, abort: LinkedAbort, queue: AsyncQueue<WorkerEvent>, buffer: { chars: number }, onText: () => void): Promise<void> {
     const startedAt = performance.now();
     let firstAt: number | undefined;
     let isStarted = false;
@@ -205,7 +194,7 @@ export class RemoteMember implements EngineMember {
     const member = this.settings.name;
     const report = (outcome: MemberOutcome) => this.#observer?.onRequest(member, outcome, firstAt === undefined ? undefined : (firstAt - startedAt) / 1000);
     try {
-      const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind, slot);
+      const upstream = toUpstreamRequest(request, this.settings.model || this.#memberModel || request.model, this.settings.kind);
       const connectMs = this.#timeouts.connectTimeoutMs;
       const unanswered = setTimeout(() => abort.abort(this.#lost(`no answer within ${connectMs} ms`)), connectMs);
       let res: Response;

@@ -27,11 +27,9 @@ export interface UpstreamRequest {
  * OpenAI's own are sent only to kinds that read them (llama.cpp's and vLLM's names differ), and
  * the cache key only to Flint members, whose slot affinity uses it.
  */
-export function toUpstreamRequest(request: GenerateRequest, model: string, kind: UpstreamKind, slot?: number): UpstreamRequest {
+export function toUpstreamRequest(request: GenerateRequest, model: string, kind: UpstreamKind): UpstreamRequest {
   const input = request.input;
-  // A llama-server of this node's own runs each request in the slot the front's table chose.
-  const pinned: Record<string, unknown> = kind === 'llama-server' && slot !== undefined ? { id_slot: slot } : {};
-  if (input.type === 'infill' && (kind === 'llama-server' || (kind === 'flint' && input.repo))) return toInfillRequest(request, input, kind, pinned);
+  if (input.type === 'infill' && (kind === 'llama-server' || (kind === 'flint' && input.repo))) return toInfillRequest(request, input, kind);
   const body: Record<string, unknown> = {
     model,
     stream: true,
@@ -41,7 +39,7 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
     max_tokens: request.isWarmupOnly ? 1 : request.maxTokens,
     stop: request.stop.length > 0 ? request.stop.slice(0, 4) : undefined,
   };
-  if (kind === 'llama-server') Object.assign(body, { cache_prompt: true }, pinned);
+  if (kind === 'llama-server') body.cache_prompt = true;
   if (kind === 'flint') body.prompt_cache_key = request.cacheKey;
   if (input.type !== 'chat') {
     body.prompt = input.type === 'text' ? input.prompt : input.prefix;
@@ -63,7 +61,7 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
 }
 
 /** llama.cpp's `/infill` body (its native streaming format answers it). */
-function toInfillRequest(request: GenerateRequest, input: Extract<GenerateRequest['input'], { type: 'infill' }>, kind: UpstreamKind, pinned: Record<string, unknown>): UpstreamRequest {
+function toInfillRequest(request: GenerateRequest, input: Extract<GenerateRequest['input'], { type: 'infill' }>, kind: UpstreamKind): UpstreamRequest {
   const body: Record<string, unknown> = {
     input_prefix: input.prefix,
     input_suffix: input.suffix,
@@ -75,7 +73,6 @@ function toInfillRequest(request: GenerateRequest, input: Extract<GenerateReques
     ...samplingFields(request.sampling, kind),
     stop: request.stop.length > 0 ? [...request.stop] : undefined,
     t_max_predict_ms: request.maxPredictMs,
-    ...pinned,
   };
   return { path: '/infill', body: withoutUndefined(body) };
 }

@@ -62,7 +62,11 @@ export interface PreparedPrompt {
 export class Engine {
   readonly llama: Llama;
   readonly model: LlamaModel;
-  readonly context: LlamaContext;
+  /** The KV cache's context; none when a llama-server holds it (`settings.server`: the model is loaded for its vocabulary only). */
+  readonly context: LlamaContext | undefined;
+  /** Tokens per slot, and the prompt batch size. */
+  readonly contextSize: number;
+  readonly batchSize: number;
   readonly chatWrapper: ChatWrapper;
   readonly settings: WorkerSettings;
   readonly #grammars = new LruMap<string, Promise<LlamaGrammar>>(64);
@@ -73,10 +77,12 @@ export class Engine {
   #fimRepoTokens: { repo: Token | undefined; sep: Token | undefined } | undefined;
   readonly #stops = new LruMap<string, { templateStops: string[]; stopTokens: ReadonlySet<Token> }>(16);
 
-  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, settings: WorkerSettings) {
+  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext | undefined, settings: WorkerSettings) {
     this.llama = llama;
     this.model = model;
     this.context = context;
+    this.contextSize = context?.contextSize ?? settings.contextSize;
+    this.batchSize = context?.batchSize ?? Math.min(settings.batchSize, settings.contextSize);
     this.settings = settings;
     // Earlier thoughts stay in the rendered history: a client that sends its reasoning items back
     // must get the prompt the KV cache already holds, not one with the thoughts cut out.
@@ -91,7 +97,7 @@ export class Engine {
     return { isIncremental: this.#renderer.isIncremental, failure: this.#renderer.probeFailure };
   }
 
-  /** Loads the model and creates one context with `slots` sequences. */
+  /** Loads the model and creates one context with `slots` sequences (with `settings.server`, the model's vocabulary only). */
   static async create(settings: WorkerSettings, onLog: (level: 'warn' | 'error', message: string) => void): Promise<Engine> {
     const llama = await getLlama({
       gpu: settings.gpu === 'off' ? false : settings.gpu,
@@ -105,6 +111,13 @@ export class Engine {
       build: 'never',
       progressLogs: false,
     });
+    if (settings.server) {
+      // A llama-server holds the KV cache and decodes: this worker only renders and tokenizes.
+      const model = await llama.loadModel({ modelPath: settings.modelPath, vocabOnly: true });
+      const engine = new Engine(llama, model, undefined, settings);
+      await engine.#renderer.probe(new AbortController().signal);
+      return engine;
+    }
     const model = await llama.loadModel({ modelPath: settings.modelPath });
     const context = await model.createContext({
       contextSize: settings.contextSize,
@@ -123,7 +136,7 @@ export class Engine {
   facts(): WorkerModelFacts {
     const info = this.model.fileInfo;
     return {
-      contextSize: this.context.contextSize,
+      contextSize: this.contextSize,
       trainContextSize: this.model.trainContextSize,
       architecture: String(info.metadata.general?.architecture ?? 'unknown'),
       modelName: String(info.metadata.general?.name ?? ''),
@@ -325,7 +338,7 @@ export class Engine {
       for (const token of tokenize(chunk.text)) extra.push(token);
     }
     if (sep !== undefined) extra.push(sep, ...tokenize('filename\n'));
-    const batch = this.context.batchSize;
+    const batch = this.batchSize;
     const promptTokens = tokenize(repo.prompt);
     const prefixTokens = tokenize(prefix);
     const suffixTokens = tokenize(suffix);
@@ -336,7 +349,7 @@ export class Engine {
     const prefixStart = Math.ceil(Math.max(0, prefixTokens.length - 3 * Math.floor(batch / 4)) / step) * step;
     const prefixTake = prefixTokens.length - prefixStart;
     const suffixTake = Math.min(suffixTokens.length, Math.max(0, Math.floor(batch / 4) - (2 + promptTokens.length)));
-    const extraTake = Math.min(Math.max(0, this.context.contextSize - batch - 2 * (maxTokens ?? 0)), extra.length);
+    const extraTake = Math.min(Math.max(0, this.contextSize - batch - 2 * (maxTokens ?? 0)), extra.length);
     const tokens: Token[] = extra.slice(extra.length - extraTake);
     if (this.model.tokens.shouldPrependBosToken && this.model.tokens.bos != null) tokens.push(this.model.tokens.bos);
     tokens.push(infill.prefix, ...prefixTokens.slice(prefixTokens.length - prefixTake), ...promptTokens);
@@ -403,7 +416,7 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.context.dispose();
+    await this.context?.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }

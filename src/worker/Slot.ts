@@ -53,11 +53,20 @@ export interface SlotResult {
   reasoning?: string;
 }
 
+/** What the worker's message loop needs of a slot, whichever engine holds its KV cache. */
+export interface EngineSlot {
+  readonly index: number;
+  /** How the last request's evicted prefix was saved: before it, while idle, or not at all. */
+  readonly evictionSave: 'none' | 'idle' | 'critical';
+  saveWhileIdle(): Promise<void>;
+  generate(request: GenerateRequest, prompt: PreparedPrompt, plan: GenerationPlan, defaultMaxTokens: number, signal: AbortSignal, sink: SlotSink): Promise<SlotResult>;
+}
+
 /**
  * One context sequence. It keeps the tokens it holds, so a request continues from the longest
  * common prefix and only the rest is evaluated. Used by one request at a time.
  */
-export class Slot {
+export class Slot implements EngineSlot {
   readonly index: number;
   readonly #sequence: LlamaContextSequence;
   readonly #model: LlamaModel;

@@ -10,7 +10,9 @@ import type { RenderedChat } from './ChatRenderer.js';
 import { Engine } from './Engine.js';
 import { TokenizeAborted } from './tokenizeInChunks.js';
 import { SavedPrefixes } from './SavedPrefixes.js';
-import { Slot } from './Slot.js';
+import { Slot, type EngineSlot } from './Slot.js';
+import { ServerSlot } from './ServerSlot.js';
+import type { LlamaContext } from 'node-llama-cpp';
 import { DecodeBarrier } from './DecodeBarrier.js';
 import { DiskPrefixCache } from './DiskPrefixCache.js';
 import { loadModelIdentity, toStateFormat } from './stateIdentity.js';
@@ -26,7 +28,7 @@ const diskReportDelayMs = 250;
 const shutdownWriteBackMs = 3_000;
 
 let engine: Engine | undefined;
-let slots: Slot[] = [];
+let slots: EngineSlot[] = [];
 let saved: SavedPrefixes | undefined;
 let outbox: Outbox | undefined;
 const running = new Map<string, AbortController>();
@@ -55,15 +57,23 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
       if (text.length > 0) process.stderr.write(`[llama.cpp ${level}] ${text}\n`);
     });
     const { context, model } = engine;
-    const disk = await openDiskCache(engine, message.workerIndex);
-    const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes, disk);
-    saved = savedPrefixes;
-    const siblings: Slot[] = [];
-    const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens, barrier: new DecodeBarrier(), siblings };
-    slots = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, options));
-    siblings.push(...slots);
+    const server = message.settings.server;
+    if (!context) {
+      // The server keeps the KV cache, and evicted prompts in its own host-memory cache.
+      if (!server) throw new Error('no context and no server');
+      slots = Array.from({ length: message.settings.slots }, (_, i) => new ServerSlot(i, server, engine!.contextSize));
+    } else {
+      const disk = await openDiskCache(engine, context, message.workerIndex);
+      const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes, disk);
+      saved = savedPrefixes;
+      const siblings: Slot[] = [];
+      const options = { batchSize: context.batchSize, saved: savedPrefixes, minSavedTokens: message.settings.minSavedPrefixTokens, barrier: new DecodeBarrier(), siblings };
+      const local = Array.from({ length: message.settings.slots }, (_, i) => new Slot(i, context.getSequence(), model, options));
+      siblings.push(...local);
+      slots = local;
+    }
     outbox = new Outbox(message.settings.streamCoalesceMs);
-    send({ type: 'ready', version: IPC_VERSION, facts: engine.facts(), diskCache: disk?.takeReport() });
+    send({ type: 'ready', version: IPC_VERSION, facts: engine.facts(), diskCache: saved?.disk?.takeReport() });
   } catch (err) {
     send({ type: 'fatal', message: `model load failed: ${(err as Error).message}` });
     process.exit(1);
@@ -74,7 +84,7 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
  * The disk tier of saved prefixes, when configured (and saving is on). Any failure to set it up
  * leaves the worker without one (a warning), never a failed start.
  */
-async function openDiskCache(loaded: Engine, workerIndex: number): Promise<DiskPrefixCache | undefined> {
+async function openDiskCache(loaded: Engine, context: LlamaContext, workerIndex: number): Promise<DiskPrefixCache | undefined> {
   const settings = loaded.settings;
   if (settings.diskCacheDir === '' || settings.diskCacheBytes <= 0 || settings.savedPrefixBytes <= 0) return undefined;
   try {
@@ -85,8 +95,8 @@ async function openDiskCache(loaded: Engine, workerIndex: number): Promise<DiskP
       maxBytes: settings.diskCacheBytes,
       maxEntries: Math.max(1, settings.diskCacheMaxEntries),
       model: await loadModelIdentity(settings.modelPath),
-      format: toStateFormat(loaded.llama, loaded.context),
-      maxTokens: loaded.context.contextSize,
+      format: toStateFormat(loaded.llama, context),
+      maxTokens: context.contextSize,
       // Evicted states wait for the disk in host memory (and count against its budget meanwhile).
       maxPendingBytes: settings.savedPrefixBytes,
       onWarn: (text, details) => send({ type: 'log', level: 'warn', message: text, details }),

@@ -7,7 +7,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from '../helpers/startServer.js';
 import { repoRoot, tinyModelPath } from '../helpers/testModel.js';
-import { assertWarmChain, WsSession } from '../helpers/wsSession.js';
+import { assertWarmChain, responseOf, WsSession } from '../helpers/wsSession.js';
 
 /**
  * `engine.backend: llama-server`: Flint starts llama.cpp's own server as its worker (the real
@@ -72,6 +72,45 @@ describe('engine.backend: llama-server', () => {
     await assertWarmChain(session, modelOf(), 4);
   });
 
+  test('the worker renders each warm turn from its new messages only and sends token ids; the server evaluates only them', async (t) => {
+    const before = await metricsOf(flint);
+    const count = (metrics: string, kind: string) => Number(new RegExp(`^flint_prompt_renders_total\\{kind="${kind}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    const session = new WsSession(flint.client);
+    t.after(() => session.close());
+    await assertWarmChain(session, modelOf(), 3);
+    const after = await metricsOf(flint);
+    assert.ok(count(after, 'incremental') - count(before, 'incremental') >= 2, `incremental renders: ${count(before, 'incremental')} -> ${count(after, 'incremental')}`);
+    // The IPC message of a warm turn carried its new messages only.
+    assert.match(after, /^flint_ipc_chat_messages_total\{kind="kept"\} [1-9]/m);
+  });
+
+  test('tool_choice required is one complete call under its grammar; json_schema output follows the schema', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'run_tests', description: 'Run the test suite.', parameters: { type: 'object', properties: { watch: { type: 'boolean' } }, required: ['watch'], additionalProperties: false } } }];
+    const res = await flint.client.chat.completions.create({ model: modelOf(), messages: [{ role: 'user', content: 'run them' }], tools, tool_choice: 'required', max_tokens: 64 });
+    assert.equal(res.choices[0].finish_reason, 'tool_calls');
+    const call = res.choices[0].message.tool_calls![0] as { function: { name: string; arguments: string } };
+    assert.equal(call.function.name, 'run_tests');
+    assert.equal(typeof JSON.parse(call.function.arguments).watch, 'boolean');
+    const schema = { type: 'object', properties: { name: { type: 'string', maxLength: 12 }, count: { type: 'integer' } }, required: ['name', 'count'], additionalProperties: false };
+    const json = await flint.client.chat.completions.create({ model: modelOf(), messages: [{ role: 'user', content: 'Describe a package.' }], response_format: { type: 'json_schema', json_schema: { name: 'pkg', schema } }, max_tokens: 120, temperature: 0 });
+    const parsed = JSON.parse(json.choices[0].message.content ?? '');
+    assert.deepEqual(Object.keys(parsed).sort(), ['count', 'name']);
+    assert.ok(Number.isInteger(parsed.count));
+  });
+
+  test('generate:false evaluates the prompt into the slot without output; the next turn finds it cached', async (t) => {
+    const session = new WsSession(flint.client);
+    t.after(() => session.close());
+    const warm = await session.turn({ model: modelOf(), store: false, generate: false, input: [{ type: 'message', role: 'developer', content: 'Repository context: '.repeat(50) }] });
+    assert.equal(warm.at(-1)!.type, 'response.completed');
+    const warmed = responseOf(warm);
+    assert.deepEqual(warmed.output, []);
+    assert.equal(warmed.usage.output_tokens, 0);
+    const real = await session.turn({ model: modelOf(), store: false, previous_response_id: warmed.id, input: [user('Go.')], max_output_tokens: 4 });
+    const usage = responseOf(real).usage;
+    assert.ok(usage.input_tokens_details.cached_tokens >= warmed.usage.input_tokens * 0.95, `cached ${usage.input_tokens_details.cached_tokens} of ${warmed.usage.input_tokens}`);
+  });
+
   test("fill-in-the-middle goes to llama-server's /infill, from Completions and from llama.cpp's /infill route", async () => {
     const completion = await flint.client.completions.create({ model: modelOf(), prompt: 'def add(a, b):\n    ', suffix: '\n    return c\n', max_tokens: 8, temperature: 0 });
     assert.ok(completion.choices[0].text.length > 0);
@@ -131,6 +170,21 @@ describe('engine.backend: llama-server', () => {
     const next = await flint.client.chat.completions.create({ model: modelOf(), messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 });
     assert.ok(next.usage!.completion_tokens > 0);
     assert.match(await metricsOf(flint), /^flint_worker_restarts_total [1-9]/m);
+  });
+
+  test('kill -9 of the worker process that drives the server: its server goes with it, both restart, the gateway serves on', async () => {
+    const serverPid = pidOf(flint);
+    const workerPid = flint.app.llamaServers!.liveWorkers[0].pid!;
+    process.kill(workerPid, 'SIGKILL');
+    const deadline = Date.now() + 60_000;
+    while (flint.app.llamaServers!.liveWorkers.length === 0 || flint.app.llamaServers!.liveWorkers[0].pid === workerPid || flint.app.scheduler.status().slots.length === 0) {
+      assert.ok(Date.now() < deadline, 'the pair restarted within 60 s');
+      await delay(100);
+    }
+    assert.notEqual(pidOf(flint), serverPid, 'a new llama-server');
+    assert.throws(() => process.kill(serverPid, 0), 'the old llama-server is gone');
+    const next = await flint.client.chat.completions.create({ model: modelOf(), messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 });
+    assert.ok(next.usage!.completion_tokens > 0);
   });
 });
 
