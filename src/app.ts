@@ -36,6 +36,7 @@ import type { ModelInfo } from './core/types.js';
 import type { EngineMember } from './pool/EngineMember.js';
 import { RemoteMember } from './pool/RemoteMember.js';
 import { LlamaServerPool } from './pool/LlamaServerPool.js';
+import { AttachedLlamaServer } from './pool/AttachedLlamaServer.js';
 import type { WorkerClient } from './pool/WorkerClient.js';
 import type { WorkerSettings } from './ipc/messages.js';
 import { ResponseService } from './responses/ResponseService.js';
@@ -64,6 +65,8 @@ export interface App extends AsyncDisposable {
   readonly pool: WorkerPool;
   /** The llama-server workers (`engine.backend: llama-server`); undefined with node-llama-cpp's. */
   readonly llamaServers: LlamaServerPool | undefined;
+  /** Remote llama-server members whose prompts this node renders (`upstreams[].render: front`). */
+  readonly attachedServers: readonly AttachedLlamaServer[];
   readonly metrics: Metrics;
   readonly model: ResolvedModel;
   readonly responses: ResponseService;
@@ -125,9 +128,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   logger.info({ config: redactConfig(config) }, 'effective configuration');
 
   const modelsDir = path.resolve(config.model.dir);
-  // A front only (no local workers) loads no model: its members do.
+  // A front only (no local workers) loads no model: its members do (unless it renders their prompts).
   const isFrontOnly = config.engine.workers === 0;
-  const model: ResolvedModel = isFrontOnly ? { path: config.model.path, defaultAlias: '', isDemo: false } : await resolveModelFile(config.model.path, {
+  const rendersForMembers = config.upstreams.some((u) => u.render === 'front');
+  const model: ResolvedModel = isFrontOnly && !rendersForMembers ? { path: config.model.path, defaultAlias: '', isDemo: false } : await resolveModelFile(config.model.path, {
     modelsDir,
     demoPreset: config.model.demoPreset,
     catalog: loadCatalog(catalogFile(config.model.catalog)),
@@ -248,7 +252,39 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     llamaServers = servers;
   }
   const memberObserver = createMemberObserver(metrics);
-  const members = config.upstreams.map((settings, i) => new RemoteMember(config.engine.workers + i, settings, config.upstream, logger, memberObserver));
+  // Members whose prompts this node renders are driven by a worker process each; the rest by requests in their own API.
+  const attached = config.upstreams.flatMap((settings, i) => {
+    if (settings.render !== 'front') return [];
+    const setUp = (isUp: boolean) => metrics.upstreamUp.set({ member: settings.name, kind: settings.kind }, isUp ? 1 : 0);
+    setUp(false);
+    const liveAttached = () => attachedServers.filter((a) => a.isUp).length;
+    return [
+      new AttachedLlamaServer(
+        config.engine.workers + i,
+        settings,
+        {
+          probeIntervalMs: config.upstream.probeIntervalMs,
+          probeTimeoutMs: config.upstream.probeTimeoutMs,
+          startTimeoutMs: config.engine.workerStartTimeoutMs,
+          worker: { ...workerModule, settings: workerSettings, heartbeatIntervalMs: config.engine.heartbeatIntervalMs, heartbeatTimeoutMs: config.engine.heartbeatTimeoutMs },
+          logger,
+        },
+        {
+          onUp: (worker, facts) => {
+            setUp(true);
+            onWorkerUp(worker, facts.slots, liveAttached);
+          },
+          onDown: (index) => {
+            setUp(false);
+            metrics.upstreamDowns.inc({ member: settings.name });
+            onEngineDown(index, liveAttached);
+          },
+        },
+      ),
+    ];
+  });
+  const attachedServers: AttachedLlamaServer[] = attached;
+  const members = config.upstreams.flatMap((settings, i) => (settings.render === 'front' ? [] : [new RemoteMember(config.engine.workers + i, settings, config.upstream, logger, memberObserver)]));
   for (const member of members) {
     const labels = { member: member.settings.name, kind: member.settings.kind };
     metrics.upstreamUp.set(labels, 0);
@@ -370,9 +406,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await pool.start();
     await llamaServers?.start();
     // Each member's first probe before the listener opens: a front whose members are up is ready at once.
-    await Promise.all(members.map((m) => m.startProbing()));
+    await Promise.all([...members.map((m) => m.startProbing()), ...attachedServers.map((a) => a.start())]);
   } catch (err) {
     for (const member of members) member.dispose();
+    await Promise.all(attachedServers.map((a) => a.dispose()));
     await pool.dispose();
     await llamaServers?.dispose();
     await fastify.close();
@@ -406,6 +443,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await metricsServer?.close();
       await drained;
       for (const member of members) member.dispose();
+      await Promise.all(attachedServers.map((a) => a.dispose()));
       await pool.dispose();
       await llamaServers?.dispose();
       store.close();
@@ -416,6 +454,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     scheduler,
     pool,
     llamaServers,
+    attachedServers,
     metrics,
     model,
     responses,

@@ -102,6 +102,12 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     if (engine.workers === 0 && upstreams.length === 0) problems.push('engine.workers: 0 local workers needs at least one entry in upstreams (remote engines to serve from)');
     const names = upstreams.map((u) => u.name);
     for (const name of new Set(names.filter((n, i) => names.indexOf(n) !== i))) problems.push(`upstreams: the name '${name}' is used twice`);
+    for (const u of upstreams) {
+      if (u.render !== 'front') continue;
+      if (u.kind !== 'llama-server') problems.push(`upstreams: '${u.name}' has render: front, which only llama-server members take (kind: ${u.kind})`);
+      const modelPath = (withDefaults.model as Config['model'] | undefined)?.path ?? '';
+      if (modelPath === '') problems.push(`upstreams: '${u.name}' has render: front, which needs model.path (FLINT_MODEL): a GGUF of the member's model, for its tokenizer and chat template`);
+    }
   }
   if (engine?.backend === 'llama-server' && engine.workers > 0 && engine.llamaServer?.path === '') {
     problems.push("engine.backend: 'llama-server' needs the binary: set engine.llamaServer.path or FLINT_LLAMA_SERVER (build it with 'npm run build:llama-server')");

@@ -288,6 +288,15 @@ export const ConfigSchema = Type.Object(
           model: Type.String({ default: '' }),
           /** Requests run on it at once (its slots in the scheduler; more wait in Flint's queue). */
           slots: Type.Integer({ default: 4, minimum: 1, maximum: 1024 }),
+          /**
+           * Who applies the chat template. `member`: chat requests, which the member renders and
+           * tokenizes whole every turn. `front` (llama-server members only): this node renders and
+           * tokenizes each turn itself, incrementally, and sends token ids to the member's slots
+           * (`/completion`, `cache_prompt`, `id_slot`); it needs `model.path`, a GGUF of the
+           * member's model (loaded for its vocabulary and template only), and the member's slots
+           * should serve this front alone.
+           */
+          render: Type.Union([Type.Literal('member'), Type.Literal('front')], { default: 'member' }),
         },
         { additionalProperties: false },
       ),

@@ -36,7 +36,7 @@ export interface WorkerSettings {
    * A llama-server that holds this worker's KV cache and decodes (`engine.backend: llama-server`):
    * the worker renders and tokenizes prompts and drives the server's slot of the same index.
    */
-  readonly server?: { readonly url: string; readonly key: string };
+  readonly server?: { readonly url: string; readonly key: string; readonly name?: string };
 }
 
 /** Parent → worker. */

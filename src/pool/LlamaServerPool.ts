@@ -258,7 +258,12 @@ async function waitUntilServing(url: string, key: string, exited: Promise<string
     }
     await delay(100);
   }
-  const res = await fetch(`${url}/props`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5_000) });
+  return readServerFacts(url, key);
+}
+
+/** A llama-server's slots, their size and its build, from its `/props`. */
+export async function readServerFacts(url: string, key: string): Promise<LlamaServerFacts> {
+  const res = await fetch(`${url}/props`, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(5_000) });
   if (!res.ok) throw new Error(`/props answered ${res.status}`);
   const props = (await res.json()) as { total_slots?: unknown; default_generation_settings?: { n_ctx?: unknown }; build_info?: unknown };
   return {

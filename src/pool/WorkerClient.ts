@@ -38,6 +38,8 @@ export interface WorkerClientOptions {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly logger: Logger;
+  /** The member name sessions are hashed to, for a worker that drives a remote server (undefined: a local worker). */
+  readonly routingName?: string;
 }
 
 /**
@@ -47,6 +49,7 @@ export interface WorkerClientOptions {
 export class WorkerClient implements EngineMember {
   readonly index: number;
   readonly facts: WorkerModelFacts;
+  readonly routingName: string | undefined;
   readonly #child: ChildProcess;
   readonly #logger: Logger;
   readonly #inFlight = new Map<string, Stream>();
@@ -64,9 +67,10 @@ export class WorkerClient implements EngineMember {
   #lastPongAt = performance.now();
   #pingSeq = 0;
 
-  private constructor(child: ChildProcess, index: number, ready: Extract<WorkerMessage, { type: 'ready' }>, logger: Logger, heartbeat: { intervalMs: number; timeoutMs: number }) {
+  private constructor(child: ChildProcess, index: number, ready: Extract<WorkerMessage, { type: 'ready' }>, logger: Logger, heartbeat: { intervalMs: number; timeoutMs: number }, routingName: string | undefined) {
     this.#child = child;
     this.index = index;
+    this.routingName = routingName;
     this.facts = ready.facts;
     this.#startDiskReport = ready.diskCache;
     this.#logger = logger;
@@ -105,7 +109,7 @@ export class WorkerClient implements EngineMember {
     try {
       child.send({ type: 'init', version: IPC_VERSION, settings: options.settings, workerIndex: options.index } satisfies ParentMessage);
       const ready = await waitForReady(child, controller.signal, logger);
-      return new WorkerClient(child, options.index, ready, logger, { intervalMs: options.heartbeatIntervalMs, timeoutMs: options.heartbeatTimeoutMs });
+      return new WorkerClient(child, options.index, ready, logger, { intervalMs: options.heartbeatIntervalMs, timeoutMs: options.heartbeatTimeoutMs }, options.routingName);
     } catch (err) {
       child.kill('SIGKILL');
       const reason = controller.signal.aborted ? `did not load within ${options.startTimeoutMs} ms` : (err as Error).message;

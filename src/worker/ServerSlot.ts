@@ -10,6 +10,8 @@ import type { EngineSlot, GenerationPlan, SlotResult, SlotSink } from './Slot.js
 export interface ServerEndpoint {
   readonly url: string;
   readonly key: string;
+  /** Its name in errors (the member's, or `llama-server`). */
+  readonly name?: string;
 }
 
 /** Longest SSE line accepted from the server (a chunk is one token's text plus its figures). */
@@ -173,16 +175,25 @@ export class ServerSlot implements EngineSlot {
       stop: options.stops && options.stops.length > 0 ? options.stops : undefined,
       t_max_predict_ms: request.maxPredictMs,
     };
+    const member = this.#server.name ?? 'llama-server';
     try {
-      const res = await fetch(`${this.#server.url}/completion`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.#server.key}` },
-        body: JSON.stringify(body),
-        signal: ended.signal,
-      });
+      let res: Response;
+      try {
+        res = await fetch(`${this.#server.url}/completion`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.#server.key}` },
+          body: JSON.stringify(body),
+          signal: ended.signal,
+        });
+      } catch (err) {
+        // Refused, reset or unreachable before it answered: another engine may serve the request.
+        throw new FlintError('FLINT_ERR_UPSTREAM_UNAVAILABLE', { details: { member, detail: describe(err) }, cause: err });
+      }
       if (!res.ok || !res.body) {
         const text = (await res.text().catch(() => '')).slice(0, 2_000);
-        throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member: 'llama-server', detail: `HTTP ${res.status}: ${errorMessageOf(text)}` } });
+        const detail = `HTTP ${res.status}: ${errorMessageOf(text)}`;
+        // Loading, overloaded or broken: another engine may serve it.
+        throw new FlintError(res.status >= 500 || res.status === 429 ? 'FLINT_ERR_UPSTREAM_UNAVAILABLE' : 'FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail } });
       }
       const decoder = new TextDecoder();
       let line = '';
@@ -194,7 +205,7 @@ export class ServerSlot implements EngineSlot {
           line = line.slice(nl + 1);
           if (!current.startsWith('data:')) continue;
           const chunk = JSON.parse(current.slice(5)) as CompletionChunk;
-          if (chunk.error) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member: 'llama-server', detail: chunk.error.message ?? 'error' } });
+          if (chunk.error) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: chunk.error.message ?? 'error' } });
           const progress = chunk.prompt_progress;
           if (progress) {
             run.cachedTokens = progress.cache ?? 0;
@@ -220,13 +231,13 @@ export class ServerSlot implements EngineSlot {
           }
         }
         if (isDone) break;
-        if (line.length > maxLineChars) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member: 'llama-server', detail: `an event line longer than ${maxLineChars} characters` } });
+        if (line.length > maxLineChars) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: `an event line longer than ${maxLineChars} characters` } });
       }
-      if (!isDone && !signal.aborted) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member: 'llama-server', detail: 'the stream ended before the answer did' } });
+      if (!isDone && !signal.aborted) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: 'the stream ended before the answer did' } });
     } catch (err) {
       if (!signal.aborted) {
         if (err instanceof FlintError) throw err;
-        throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member: 'llama-server', detail: (err as Error)?.message ?? String(err) }, cause: err });
+        throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: describe(err) }, cause: err });
       }
     } finally {
       signal.removeEventListener('abort', abort);
@@ -252,6 +263,13 @@ function samplingFields(s: SamplingOptions): Record<string, unknown> {
     frequency_penalty: s.frequencyPenalty ?? 0,
     repeat_last_n: 64,
   };
+}
+
+/** An error's message with its cause (undici puts the socket error there). */
+function describe(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  const cause = e?.cause?.code ?? e?.cause?.message;
+  return cause ? `${e.message} (${cause})` : (e?.message ?? String(err));
 }
 
 function errorMessageOf(text: string): string {

@@ -72,7 +72,7 @@ test('upstreams: a front without workers needs members; names are unique, URLs h
   const file = path.join(dir, 'front.yaml');
   writeFileSync(file, 'engine:\n  workers: 0\nupstreams:\n  - { name: a, url: "http://127.0.0.2:8080", kind: llama-server, key: secret }\n');
   const { config } = loadConfig({ flags: { config: file }, env: {} });
-  assert.deepEqual(config.upstreams, [{ name: 'a', url: 'http://127.0.0.2:8080', kind: 'llama-server', key: 'secret', model: '', slots: 4 }]);
+  assert.deepEqual(config.upstreams, [{ name: 'a', url: 'http://127.0.0.2:8080', kind: 'llama-server', key: 'secret', model: '', slots: 4, render: 'member' }]);
   assert.equal(config.upstream.retries, 2);
   assert.doesNotMatch(JSON.stringify(redactConfig(config)), /secret/);
   const refused = (yaml: string, pattern: RegExp) => {
@@ -83,6 +83,10 @@ test('upstreams: a front without workers needs members; names are unique, URLs h
   refused('upstreams:\n  - { name: a, url: "http://h:1" }\n  - { name: a, url: "http://h:2" }\n', /the name 'a' is used twice/);
   refused('upstreams:\n  - { name: a, url: "ftp://h" }\n', /upstreams\.0\.url/);
   refused('upstreams:\n  - { name: a, url: "http://h", kind: tgi }\n', /upstreams\.0\.kind/);
+  refused('upstreams:\n  - { name: a, url: "http://h:1", kind: vllm, render: front }\n', /'a' has render: front, which only llama-server members take/);
+  refused('upstreams:\n  - { name: a, url: "http://h:1", kind: llama-server, render: front }\n', /'a' has render: front, which needs model\.path/);
+  writeFileSync(file, 'model:\n  path: models/m.gguf\nupstreams:\n  - { name: a, url: "http://h:1", kind: llama-server, render: front }\n');
+  assert.equal(loadConfig({ flags: { config: file }, env: {} }).config.upstreams[0].render, 'front');
 });
 
 test('engine.backend llama-server needs its binary, from the file or FLINT_LLAMA_SERVER; other backends are refused', () => {

@@ -233,6 +233,39 @@ describe('a front over a llama-server it did not start (upstream kind llama-serv
     await assertWarmChain(session, model, 3);
   });
 
+  test('render: front: the front renders and tokenizes each turn itself and sends token ids; warm turns evaluate only what is new; its worker restarts', async (t) => {
+    const rendering = await startServer(
+      { FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' },
+      `upstreams:\n  - { name: llama, url: "http://127.0.0.1:${port}", kind: llama-server, key: ${key}, slots: 2, render: front }\nupstream:\n  probeIntervalMs: 200\n`,
+    );
+    t.after(() => rendering.close());
+    assert.equal((await fetch(`${rendering.url}/ready`)).status, 200);
+    assert.match(await metricsOf(rendering), /^flint_upstream_up\{member="llama",kind="llama-server"\} 1$/m);
+    // The model's facts are those of the GGUF this front rendered with, not guessed.
+    assert.equal(rendering.app.scheduler.model?.architecture, flint.app.scheduler.model?.architecture);
+    const model = rendering.app.scheduler.model!.id;
+    const session = new WsSession(rendering.client);
+    t.after(() => session.close());
+    await assertWarmChain(session, model, 3);
+    assert.match(await metricsOf(rendering), /^flint_prompt_renders_total\{kind="incremental"[^}]*\} [1-9]/m);
+    // Tool calls are parsed by the front: a forced call is complete and valid.
+    const tools = [{ type: 'function' as const, function: { name: 'run_tests', parameters: { type: 'object', properties: { watch: { type: 'boolean' } }, required: ['watch'], additionalProperties: false } } }];
+    const forced = await rendering.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'run them' }], tools, tool_choice: 'required', max_tokens: 64 });
+    assert.equal(forced.choices[0].finish_reason, 'tool_calls');
+    assert.equal(typeof JSON.parse((forced.choices[0].message.tool_calls![0] as { function: { arguments: string } }).function.arguments).watch, 'boolean');
+    // Its worker process dies: the member leaves the pool and is back with a new worker within a few probes.
+    const attached = rendering.app.attachedServers[0];
+    const workerPid = attached.worker!.pid!;
+    process.kill(workerPid, 'SIGKILL');
+    const deadline = Date.now() + 30_000;
+    while (!attached.isUp || attached.worker?.pid === workerPid) {
+      assert.ok(Date.now() < deadline, 'a new worker within 30 s');
+      await delay(50);
+    }
+    const again = await rendering.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Say hi.' }], max_tokens: 4 });
+    assert.ok((again.usage?.completion_tokens ?? 0) > 0);
+  });
+
   test('a wrong key marks the member down with the reason, not the client', async () => {
     const wrong = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: llama, url: "http://127.0.0.1:${port}", kind: llama-server, key: not-the-key, slots: 2 }\nupstream:\n  probeIntervalMs: 200\n`);
     try {

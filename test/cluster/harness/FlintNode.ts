@@ -23,6 +23,16 @@ export interface FlintNodeOptions {
   readonly apiKeys: readonly string[];
 }
 
+/** A node's `request finished` log line, as far as the scenarios read it. */
+export interface FinishedLine {
+  readonly reqId?: string;
+  readonly api: string;
+  readonly status: number;
+  readonly outcome: string;
+  /** Prompt tokens of the request (absent for one refused before tokenization). */
+  readonly promptTokens?: number;
+}
+
 /** The process's exit, and when it was seen. */
 export interface NodeExit {
   readonly code: number | null;
@@ -42,7 +52,7 @@ export class FlintNode {
   readonly pid: number;
   readonly exited: Promise<NodeExit>;
   readonly #child: ChildProcess;
-  readonly #finished: Array<{ reqId?: string; api: string; status: number; outcome: string }> = [];
+  readonly #finished: FinishedLine[] = [];
   readonly #key: string;
   #workerPids: number[] = [];
   #stderr = '';
@@ -98,7 +108,7 @@ export class FlintNode {
   }
 
   /** `request finished` log lines so far (one per finished generation, like flint_requests_total). */
-  get finished(): ReadonlyArray<{ reqId?: string; api: string; status: number; outcome: string }> {
+  get finished(): ReadonlyArray<FinishedLine> {
     return this.#finished;
   }
 
@@ -120,6 +130,19 @@ export class FlintNode {
     const res = await fetch(`${this.url}/metrics`, { headers: { authorization: `Bearer ${this.#key}` }, signal: AbortSignal.timeout(5_000) });
     if (res.status !== 200) throw new Error(`${this.name} /metrics: ${res.status}`);
     return valueOf(parsePromText(await res.text()), 'flint_requests_total');
+  }
+
+  /** Unlabelled samples of its /metrics by name (gauges such as flint_requests_waiting), read directly. */
+  async gauges(names: readonly string[]): Promise<Record<string, number>> {
+    const res = await fetch(`${this.url}/metrics`, { headers: { authorization: `Bearer ${this.#key}` }, signal: AbortSignal.timeout(5_000) });
+    if (res.status !== 200) throw new Error(`${this.name} /metrics: ${res.status}`);
+    const exposition = parsePromText(await res.text());
+    return Object.fromEntries(names.map((name) => [name, valueOf(exposition, name)]));
+  }
+
+  /** Resident memory in bytes (VmRSS of /proc/<pid>/status) of the gateway process and of each worker it started with. */
+  rss(): { readonly gateway: number; readonly workers: readonly number[] } {
+    return { gateway: vmRss(this.pid), workers: this.#workerPids.map(vmRss) };
   }
 
   /** Stops it by PID (SIGCONT first, for a node a test paused), then any worker it left. */
@@ -146,13 +169,13 @@ export class FlintNode {
 
   #onLine(line: string): void {
     if (!line.startsWith('{')) return;
-    let entry: { msg?: string; reqId?: string; api?: string; status?: number; outcome?: string };
+    let entry: { msg?: string; reqId?: string; api?: string; status?: number; outcome?: string; promptTokens?: number };
     try {
       entry = JSON.parse(line);
     } catch {
       return;
     }
-    if (entry.msg === 'request finished') this.#finished.push({ reqId: entry.reqId, api: entry.api!, status: entry.status!, outcome: entry.outcome! });
+    if (entry.msg === 'request finished') this.#finished.push({ reqId: entry.reqId, api: entry.api!, status: entry.status!, outcome: entry.outcome!, promptTokens: entry.promptTokens });
   }
 
   /** The node's child processes (its workers), from /proc; empty where there is none. */
@@ -177,4 +200,11 @@ export function isAlive(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** VmRSS of a process in bytes, from /proc/<pid>/status. */
+export function vmRss(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
 }

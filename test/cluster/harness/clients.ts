@@ -13,6 +13,8 @@ export interface ChatResult {
   readonly text: string;
   /** Seconds the client should wait before sending a refused request again. */
   readonly retryAfterS?: number;
+  /** For an answer other than 200: its status, Retry-After and content type as sent, and its whole body. */
+  readonly answer?: { readonly status: number; readonly retryAfter: string | null; readonly contentType: string | null; readonly body: string };
 }
 
 /** Options of one HTTP turn. */
@@ -54,7 +56,8 @@ export async function chatTurn(base: string, options: ChatTurnOptions): Promise<
     const body = await res.text().catch(() => '');
     const retryAfter = Number(res.headers.get('retry-after'));
     const refused = res.status === 503 && retryAfter >= 1 && replica !== undefined;
-    return { entry: record(refused ? 'refused' : 'failed', { replica, status: res.status, detail: body.slice(0, 200) }), text: '', retryAfterS: refused ? retryAfter : undefined };
+    const answer = { status: res.status, retryAfter: res.headers.get('retry-after'), contentType: res.headers.get('content-type'), body };
+    return { entry: record(refused ? 'refused' : 'failed', { replica, status: res.status, detail: body.slice(0, 200) }), text: '', retryAfterS: refused ? retryAfter : undefined, answer };
   }
   let text = '';
   let buffered = '';

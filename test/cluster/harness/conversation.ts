@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import type { Cluster } from './Cluster.js';
 import type { Ledger } from './Ledger.js';
@@ -31,6 +32,16 @@ export const openingText = [
 /** The user's message of turn `n` (1-based) of a session. */
 export function userText(session: string, turn: number): string {
   return `${session}, turn ${turn}: suggest one change to merge() and explain it in a sentence.`;
+}
+
+/**
+ * A fixed session id shaped like a real client's (a UUID, as Codex's session_id), made from a
+ * SHA-256 of `seed`. Such ids spread over HAProxy's hash ring as clients' do; sequential names
+ * (s-1, s-2, ...) do not: the default sdbm hash has no avalanche, so they hash to nearby points.
+ */
+export function sessionId(seed: string): string {
+  const h = createHash('sha256').update(seed).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** A Responses input message. */
