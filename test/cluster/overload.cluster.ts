@@ -285,6 +285,12 @@ async function frontUnderLoad(t: TestContext, scenario: string, options: { share
   const ok = results.filter((r) => r.entry.outcome === 'ok');
   assert.ok(ok.length >= 2 * memberSlots, `${ok.length} answered`);
 
+  // A member logs a request once its stream is over, which may come just after the front has
+  // passed the end on: the members' logs are read once they have as many lines as there were
+  // answers (or after 5 s; the checks below then say what is missing).
+  const logged = () => members.reduce((n, m) => n + m.finished.length - logBefore.get(m.name)!, 0);
+  for (let waited = 0; logged() < ok.length && waited < 5_000; waited += 20) await delay(20);
+
   // Each session's prompt length tells its requests apart in the members' logs.
   const tokensOf = new Map<string, number>();
   for (const r of ok) {
