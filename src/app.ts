@@ -150,7 +150,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.threadsPerWorker.set({ phase: 'prompt' }, batchThreads);
   metrics.queueLimit.set(config.scheduler.maxQueueLength);
 
-  scheduler = new Scheduler({ ...config.scheduler, retriesBeforeOutput: config.upstream.retries, memberCandidates: config.upstream.candidates }, config.engine.workers + config.upstreams.length, logger, createSchedulerObserver(metrics));
+  scheduler = new Scheduler({ ...config.scheduler, retriesBeforeOutput: config.upstream.retries, memberCandidates: config.upstream.candidates, migrateAfterOutput: config.upstream.migrate }, config.engine.workers + config.upstreams.length, logger, createSchedulerObserver(metrics));
   metrics.savedPrefixLimit.set(config.engine.savedPrefixBytes);
   metrics.wsResumableLimits.set({ kind: 'sessions' }, config.websocket.maxResumableSessions);
   metrics.wsResumableLimits.set({ kind: 'bytes' }, config.websocket.maxResumableBytes);

@@ -319,6 +319,13 @@ export const ConfigSchema = Type.Object(
          * Set it to the number of members to let any idle member take any session.
          */
         candidates: Type.Integer({ default: 2, minimum: 1, maximum: 64 }),
+        /**
+         * A chat answer cut mid-stream by its member's failure goes on, once, on a member that can
+         * continue it (Flint nodes and vLLM, with `continue_final_message`): the client gets the
+         * rest of the answer instead of an error. Only answers that are plain text so far (no
+         * thought, no tool call) migrate; off: such a stream ends with its error event.
+         */
+        migrate: Type.Boolean({ default: true }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -80,6 +80,8 @@ export class GenerationRun implements AsyncDisposable {
   readonly progress: Progress = { evaluatedTokens: 0, totalTokens: 0, queuePosition: 0 };
   /** Where the generation runs, once it started (for sticky-routing tokens). */
   placement: SlotPlacement | undefined;
+  /** The prompt's tokens, once it started. */
+  promptTokens = 0;
   #model: string | undefined;
   #generation: Generation | undefined;
   #events: TimedEvents | undefined;
@@ -134,7 +136,10 @@ export class GenerationRun implements AsyncDisposable {
         const event = next.value;
         if (event.type === 'progress') this.#onProgress(event);
         else {
-          if (event.type === 'start') this.placement = event.placement;
+          if (event.type === 'start') {
+            this.placement = event.placement;
+            this.promptTokens = event.promptTokens;
+          }
           // `start`, or output of a run that skipped it: handed to `events()` first.
           this.#pending = next;
           return;
@@ -164,8 +169,10 @@ export class GenerationRun implements AsyncDisposable {
       if (next.done) return;
       const event = next.value;
       if (event.type === 'progress') this.#onProgress(event);
-      else if (event.type === 'start') this.placement = event.placement;
-      else if (event.type === 'done') this.#done = event;
+      else if (event.type === 'start') {
+        this.placement = event.placement;
+        this.promptTokens = event.promptTokens;
+      } else if (event.type === 'done') this.#done = event;
       else if (!this.#hasOutput) {
         this.#hasOutput = true;
         this.#firstOutputAt = performance.now();

@@ -100,6 +100,12 @@ export interface GenerateRequest {
   /** Affinity hint (`prompt_cache_key`, session id). */
   readonly cacheKey?: string;
   /**
+   * Chats: text the answer already starts with (the final assistant message with vLLM's
+   * `continue_final_message`; a turn migrated from a member that failed mid-answer). The prompt
+   * ends with it and the output continues it; it is not part of the output.
+   */
+  readonly continuation?: string;
+  /**
    * Whose prompt cache this request may use (config `cache.scope`): the tenant, or one shared
    * scope. A request never reuses, restores or is routed by tokens another scope left behind.
    */

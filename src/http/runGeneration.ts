@@ -146,7 +146,8 @@ export async function collectGeneration(run: GenerationRun): Promise<{ text: str
 
 /** How one API renders generation events as `data:` frames (JSON, already serialized). */
 export interface ChunkRenderer {
-  delta(text: string): string;
+  /** `tokens`: how many tokens the text is. */
+  delta(text: string, tokens: number): string;
   /** A keep-alive data chunk while queued or in prefill (clients' idle timers ignore comments). */
   progress(progress: Progress): string;
   toolCall?(index: number, call: ToolCall): string;
@@ -163,7 +164,7 @@ export async function streamGeneration(run: GenerationRun, sse: SseWriter, rende
   try {
     for await (const event of run.events()) {
       if (event.type === 'tick') await sse.write(sseData(render.progress(event.progress)));
-      else if (event.type === 'delta') await sse.write(sseData(render.delta(event.text)));
+      else if (event.type === 'delta') await sse.write(sseData(render.delta(event.text, event.tokens)));
       else if (event.type === 'tool_call' && render.toolCall) await sse.write(sseData(render.toolCall(toolIndex++, event.call)));
       else if (event.type === 'done') {
         for (const frame of render.done(event)) await sse.write(sseData(frame));

@@ -72,6 +72,7 @@ export function createMetrics(sources: MetricSources = {}) {
     upstreamTimeToFirstToken: new Histogram({ name: 'flint_upstream_time_to_first_token_seconds', help: 'Time from sending a request to a remote engine to its first output, per member.', labelNames: ['member'] as const, buckets: latencyBuckets, registers: r }),
     upstreamLoad: new Gauge({ name: 'flint_upstream_load', help: "A member's own slots and queue as the front's last probe read them (Flint, llama-server and vLLM export them): busy_slots, total_slots, waiting, kv_usage.", labelNames: ['member', 'figure'] as const, registers: r }),
     upstreamRetries: new Counter({ name: 'flint_upstream_retries_total', help: 'Requests tried again on another member after theirs failed before any output.', registers: r }),
+    upstreamMigrations: new Counter({ name: 'flint_upstream_migrations_total', help: 'Chat answers cut mid-stream by their member that went on on another member: ok (finished there) or failed (the other failed too).', labelNames: ['outcome'] as const, registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
     routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, hash (a session key on named remote members), tenant (no key: the least busy member, ties by the tenant), cold.', labelNames: ['route'] as const, registers: r }),
     promptRenders: new Counter({

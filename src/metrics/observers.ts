@@ -68,6 +68,7 @@ export function createSchedulerObserver(metrics: Metrics) {
     onSavedPrefixBytes: (worker: number, bytes: number) => metrics.savedPrefixBytes.set({ worker: String(worker) }, bytes),
     onStreamOverflow: () => metrics.streamOverflows.inc(),
     onRetry: () => metrics.upstreamRetries.inc(),
+    onMigration: (outcome: 'ok' | 'failed') => metrics.upstreamMigrations.inc({ outcome }),
   };
 }
 

@@ -35,6 +35,8 @@ export interface EngineMember {
   readonly routingName?: string;
   /** A remote member that reports itself full (all its slots busy, requests waiting): new sessions go elsewhere while another can take them. */
   readonly isSaturated?: boolean;
+  /** It continues an answer begun elsewhere (`GenerateRequest.continuation`): a turn cut by a failed member migrates to it. */
+  readonly canContinue?: boolean;
   /**
    * Runs one generation on `slot`. Aborting `signal` stops it; the events still end with a
    * `done` (finish reason `cancelled`) or a failure, so the caller knows the slot is free.

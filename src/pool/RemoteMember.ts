@@ -84,6 +84,11 @@ export class RemoteMember implements EngineMember {
     return this.settings.name;
   }
 
+  /** Flint nodes and vLLM continue a final assistant message (`continue_final_message`). */
+  get canContinue(): boolean {
+    return this.settings.kind === 'flint' || this.settings.kind === 'vllm';
+  }
+
   /** All its slots busy with requests waiting, as its last probe read it (kinds that export their load). */
   get isSaturated(): boolean {
     const load = this.#load;
@@ -184,6 +189,8 @@ export class RemoteMember implements EngineMember {
     let truncated: boolean | undefined;
     let usage = { promptTokens: 0, cachedTokens: 0, completionTokens: 0 };
     let pieces = 0;
+    /** Completion tokens the member's usage so far counted (continuous usage stats), for each delta's count. */
+    let counted = 0;
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
     const start = () => {
       if (isStarted) return;
@@ -267,7 +274,10 @@ export class RemoteMember implements EngineMember {
         if (typeof text === 'string' && text.length > 0 && !request.isWarmupOnly) {
           start();
           buffer.chars += text.length;
-          queue.push({ type: 'delta', id, text, tokens: 1 });
+          const so = chunk.usage?.completion_tokens;
+          const tokens = typeof so === 'number' && so > counted ? so - counted : 1;
+          if (typeof so === 'number') counted = Math.max(counted, so);
+          queue.push({ type: 'delta', id, text, tokens });
           pieces++;
           onText();
         }

@@ -33,7 +33,8 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
   const body: Record<string, unknown> = {
     model,
     stream: true,
-    stream_options: { include_usage: true },
+    // Flint and vLLM report the usage so far in every chunk: the front counts tokens exactly.
+    stream_options: kind === 'flint' || kind === 'vllm' ? { include_usage: true, continuous_usage_stats: true } : { include_usage: true },
     ...samplingFields(request.sampling, kind),
     // Evaluating the prompt into the member's cache needs one token there; the front sends none on.
     max_tokens: request.isWarmupOnly ? 1 : request.maxTokens,
@@ -47,6 +48,11 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
     return { path: '/v1/completions', body: withoutUndefined(body) };
   }
   body.messages = input.messages.map(toWireMessage);
+  if (request.continuation !== undefined) {
+    // The answer so far (a migrated turn), continued by the member: vLLM's convention, which Flint reads too.
+    (body.messages as unknown[]).push({ role: 'assistant', content: request.continuation });
+    Object.assign(body, { continue_final_message: true, add_generation_prompt: false });
+  }
   if (request.tools && request.tools.length > 0) {
     body.tools = request.tools.map(toWireTool);
     const choice = request.toolChoice;

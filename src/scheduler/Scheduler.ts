@@ -18,6 +18,8 @@ export interface SchedulerLimits {
   readonly retriesBeforeOutput?: number;
   /** R: named members a session's key may run on, its first R by rendezvous rank (config `upstream.candidates`). */
   readonly memberCandidates?: number;
+  /** A chat answer cut by its member's failure goes on once on a member that can continue it (config `upstream.migrate`). */
+  readonly migrateAfterOutput?: boolean;
 }
 
 /** Observations the scheduler reports; metrics/ implements them. */
@@ -40,11 +42,17 @@ export interface SchedulerObserver {
   onStreamOverflow?(): void;
   /** A request was tried again on another member after its member failed before any output. */
   onRetry?(): void;
+  /** A turn whose member failed mid-answer went on on another member (`ok`), or ended with the error (`failed`). */
+  onMigration?(outcome: 'ok' | 'failed'): void;
 }
+
+/** The members a request may run on (undefined: any). */
+type MemberFilter = (member: EngineMember) => boolean;
 
 interface Waiter {
   readonly request: GenerateRequest;
   readonly fingerprint: PromptFingerprint;
+  readonly only: MemberFilter | undefined;
   readonly resolve: (lease: SlotLease) => void;
   readonly reject: (err: unknown) => void;
   /** Its place in the queue changed. */
@@ -109,8 +117,9 @@ export class Scheduler implements Gateway {
 
   start(request: GenerateRequest, options: GenerateOptions): Generation {
     return new ScheduledGeneration(request, options.signal, {
-      leaseNow: (fingerprint, signal) => this.#leaseNow(request, fingerprint, signal),
-      enqueue: (fingerprint, signal) => this.#enqueue(request, fingerprint, signal),
+      leaseNow: (current, fingerprint, signal, only) => this.#leaseNow(current, fingerprint, signal, only),
+      enqueue: (current, fingerprint, signal, only) => this.#enqueue(current, fingerprint, signal, only),
+      canContinue: (except) => this.#slots.hasMember((m) => m.canContinue === true && m !== except),
       release: (lease) => this.#release(lease),
       noteHeld: (lease, tokens) => this.#slots.noteHeld(lease, tokens),
       track: (disposal) => {
@@ -143,14 +152,14 @@ export class Scheduler implements Gateway {
   }
 
   /** Admission: throws when the request cannot be served or queued; a lease when a slot is free now, else undefined (queue it). */
-  #leaseNow(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): SlotLease | undefined {
+  #leaseNow(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal, only?: MemberFilter): SlotLease | undefined {
     signal.throwIfAborted();
     if (this.#isClosing) throw new FlintError('FLINT_ERR_SHUTTING_DOWN', { details: { retryAfterS: 5 } });
     if (this.#slots.total === 0) {
       throw new FlintError('FLINT_ERR_NOT_READY', { details: { reason: this.readiness().reason ?? 'no worker is up', retryAfterS: 2 } });
     }
     // An idle slot while others wait is one no waiter may take (outside their sessions' members): FIFO holds.
-    const lease = this.#slots.lease(fingerprint, request.cacheKey, request.slotHint, request.cacheScope);
+    const lease = this.#slots.lease(fingerprint, request.cacheKey, request.slotHint, request.cacheScope, only);
     if (lease) {
       this.#reportSlots();
       return lease;
@@ -166,7 +175,7 @@ export class Scheduler implements Gateway {
    * undefined when the request's position changed; it rejects on abort, timeout or shutdown. A lease
    * assigned after its request was aborted is released at once, never lost.
    */
-  #enqueue(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal): QueuedRequest {
+  #enqueue(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal, only?: MemberFilter): QueuedRequest {
     let settled: { lease: SlotLease } | { error: unknown } | undefined;
     let isTaken = false;
     let wake: (() => void) | undefined;
@@ -184,6 +193,7 @@ export class Scheduler implements Gateway {
     const waiter: Waiter = {
       request,
       fingerprint,
+      only,
       resolve: (lease) => {
         cleanup();
         if (signal.aborted) this.#release(lease);
@@ -244,7 +254,7 @@ export class Scheduler implements Gateway {
   #dispatch(): void {
     for (let i = 0; i < this.#queue.length && this.#slots.busy < this.#slots.total; ) {
       const waiter = this.#queue[i];
-      const lease = this.#slots.lease(waiter.fingerprint, waiter.request.cacheKey, waiter.request.slotHint, waiter.request.cacheScope);
+      const lease = this.#slots.lease(waiter.fingerprint, waiter.request.cacheKey, waiter.request.slotHint, waiter.request.cacheScope, waiter.only);
       if (!lease) {
         i++;
         continue;
@@ -271,8 +281,10 @@ interface QueuedRequest {
 
 /** What a generation needs from its scheduler. */
 interface SchedulerAccess {
-  leaseNow(fingerprint: PromptFingerprint, signal: AbortSignal): SlotLease | undefined;
-  enqueue(fingerprint: PromptFingerprint, signal: AbortSignal): QueuedRequest;
+  leaseNow(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal, only?: MemberFilter): SlotLease | undefined;
+  enqueue(request: GenerateRequest, fingerprint: PromptFingerprint, signal: AbortSignal, only?: MemberFilter): QueuedRequest;
+  /** Whether a live member other than `except` can continue an answer begun on another. */
+  canContinue(except: EngineMember): boolean;
   release(lease: SlotLease): void;
   /** What the leased slot holds now, in tokens (for the status view). */
   noteHeld(lease: SlotLease, tokens: number): void;
@@ -349,14 +361,27 @@ class ScheduledGeneration implements Generation {
 
   async *#generate(): AsyncGenerator<GenerationEvent> {
     const { observer, limits, logger } = this.#access;
-    const request = this.#request;
+    const original = this.#request;
     const signal = this.#signal;
     const queuedAt = performance.now();
-    rejectTooLong(request, this.#access.model());
-    const fingerprint = toFingerprint(request.input);
+    rejectTooLong(original, this.#access.model());
+    const fingerprint = toFingerprint(original.input);
     const retries = limits.retriesBeforeOutput ?? 0;
+    /** What the client has been sent of the answer: its start, and the text and tokens so far. */
+    let started: Extract<GenerationEvent, { type: 'start' }> | undefined;
+    let answer = '';
+    let answerTokens = 0;
+    /** Only answer text so far (no thought, no call): an answer another member can continue. */
+    let isPlainAnswer = true;
+    /** The request as it runs now: after a migration, the original continued from the answer so far. */
+    let request = original;
+    let isMigrated = false;
+    /** Answer tokens the client had when its turn migrated. */
+    let tokensBeforeMigration = 0;
+    /** After a migration: the members that can continue the answer, but the one that failed. */
+    let only: MemberFilter | undefined;
     for (let attempt = 0; ; attempt++) {
-      const lease = yield* this.#admit(fingerprint);
+      const lease = yield* this.#admit(request, fingerprint, only, started !== undefined);
       if (!lease) return;
       observer.onRoute?.(lease.route);
       const queueMs = performance.now() - queuedAt;
@@ -386,31 +411,61 @@ class ScheduledGeneration implements Generation {
             this.#access.noteHeld(lease, event.promptTokens);
             if (event.render) observer.onPromptRender?.(event.render);
             if (event.evictionSave !== 'none') observer.onEvictionSave?.(event.evictionSave);
-            yield { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
-          } else if (event.type === 'delta') yield { type: 'delta', text: event.text, tokens: event.tokens };
-          else if (event.type === 'reasoning') yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
-          else if (event.type === 'progress') yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
-          else if (event.type === 'tool_call') yield { type: 'tool_call', call: event.call };
-          else {
+            // A migrated turn started long ago, as far as the client knows.
+            if (started) continue;
+            started = { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
+            yield started;
+          } else if (event.type === 'delta') {
+            answer += event.text;
+            answerTokens += event.tokens;
+            yield { type: 'delta', text: event.text, tokens: event.tokens };
+          } else if (event.type === 'reasoning') {
+            isPlainAnswer = false;
+            yield { type: 'reasoning', text: event.text, tokens: event.tokens, raw: event.raw };
+          } else if (event.type === 'progress') {
+            if (!started) yield { type: 'progress', evaluatedTokens: event.evaluatedTokens, totalTokens: event.totalTokens, queuePosition: 0 };
+          } else if (event.type === 'tool_call') {
+            isPlainAnswer = false;
+            yield { type: 'tool_call', call: event.call };
+          } else {
             if (isCacheKnownAtEnd) observer.onPromptCache?.(lease.route, event.usage.cachedTokens, 0, 0);
             observer.onSavedPrefixBytes?.(lease.worker.index, event.savedPrefixBytes);
             this.#access.noteHeld(lease, event.usage.promptTokens + event.usage.completionTokens);
-            yield { type: 'done', finishReason: event.finishReason, usage: event.usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };
+            if (isMigrated) observer.onMigration?.('ok');
+            // Usage as the client asked for it: the original prompt, and every token of the answer.
+            const usage = isMigrated && started ? { ...event.usage, promptTokens: started.promptTokens, cachedTokens: started.cachedTokens, completionTokens: tokensBeforeMigration + event.usage.completionTokens } : event.usage;
+            yield { type: 'done', finishReason: event.finishReason, usage, timings: { ...event.timings, queueMs }, reasoning: event.reasoning, truncated: event.truncated };
             return;
           }
         }
         throw new FlintError('FLINT_ERR_WORKER_CRASHED', { details: { detail: 'stream ended without a result' } });
       } catch (err) {
-        // A remote member that failed before its first event: the same request on another member.
-        if (hasOutput || attempt >= retries || signal.aborted || this.#disposal || !isRetryable(err)) throw err;
+        const isRetry = !hasOutput && attempt < retries && isRetryable(err);
+        // Cut mid-answer by its member: once, the answer goes on from where it was, on a member that can continue it.
+        const isMigration =
+          !isRetry && hasOutput && started !== undefined && !isMigrated && limits.migrateAfterOutput === true && isPlainAnswer && original.input.type === 'chat' && isMigratable(err) && this.#access.canContinue(lease.worker);
+        if (signal.aborted || this.#disposal || (!isRetry && !isMigration)) {
+          if (isMigrated) observer.onMigration?.('failed');
+          throw err;
+        }
         await run.finished;
         // The failed attempt's lease goes back now (its run finished; releasing is idempotent).
         this.#release();
         this.#lease = undefined;
         this.#run = undefined;
         this.#isReleased = false;
-        observer.onRetry?.();
-        logger.info({ reqId: request.id, attempt: attempt + 1, reason: (err as Error).message }, 'engine unavailable before any output; retrying on another');
+        if (isMigration) {
+          isMigrated = true;
+          tokensBeforeMigration = answerTokens;
+          const left = original.maxTokens === undefined ? undefined : Math.max(1, original.maxTokens - answerTokens);
+          request = { ...original, continuation: (original.continuation ?? '') + answer, maxTokens: left, slotHint: undefined };
+          const failed = lease.worker;
+          only = (member) => member.canContinue === true && member !== failed;
+          logger.warn({ reqId: request.id, member: lease.worker.routingName, answerChars: answer.length, reason: (err as Error).message }, 'member failed mid-answer; the turn goes on on another member');
+        } else {
+          observer.onRetry?.();
+          logger.info({ reqId: request.id, attempt: attempt + 1, reason: (err as Error).message }, 'engine unavailable before any output; retrying on another');
+        }
       }
     }
   }
@@ -419,13 +474,14 @@ class ScheduledGeneration implements Generation {
    * Admission: a lease now, else a place in the queue (its position reported as `progress` now and
    * whenever it changes) until a slot is assigned. Undefined when disposed meanwhile.
    */
-  async *#admit(fingerprint: PromptFingerprint): AsyncGenerator<GenerationEvent, SlotLease | undefined> {
+  async *#admit(request: GenerateRequest, fingerprint: PromptFingerprint, only: MemberFilter | undefined, isStarted: boolean): AsyncGenerator<GenerationEvent, SlotLease | undefined> {
     const signal = this.#signal;
-    let lease = this.#access.leaseNow(fingerprint, signal);
+    let lease = this.#access.leaseNow(request, fingerprint, signal, only);
     if (!lease) {
-      const queued = (this.#queued = this.#access.enqueue(fingerprint, signal));
+      const queued = (this.#queued = this.#access.enqueue(request, fingerprint, signal, only));
       for (;;) {
-        yield { type: 'progress', evaluatedTokens: 0, totalTokens: 0, queuePosition: queued.position() };
+        // A migrated turn waits without telling: its client has its answer under way.
+        if (!isStarted) yield { type: 'progress', evaluatedTokens: 0, totalTokens: 0, queuePosition: queued.position() };
         const next = await queued.next();
         if (next) {
           lease = next;
@@ -441,6 +497,11 @@ class ScheduledGeneration implements Generation {
     }
     return lease;
   }
+}
+
+/** Failures after output that a turn may survive on another member: the member failed, not the request. */
+function isMigratable(err: unknown): boolean {
+  return err instanceof FlintError && (err.code === 'FLINT_ERR_UPSTREAM_FAILED' || err.code === 'FLINT_ERR_UPSTREAM_UNAVAILABLE');
 }
 
 /** Failures another member may not share: a remote engine that is down, overloaded or draining. */

@@ -71,6 +71,11 @@ export class SlotTable {
     return n;
   }
 
+  /** Whether a live member with slots here passes `test`. */
+  hasMember(test: (member: EngineMember) => boolean): boolean {
+    return this.#slots.some((s) => s.worker.isAlive && test(s.worker));
+  }
+
   /** Busy and total slots of each live worker, by worker index. */
   byWorker(): Map<number, { busy: number; total: number }> {
     const out = new Map<number, { busy: number; total: number }>();
@@ -97,8 +102,9 @@ export class SlotTable {
     return this.#slots.length !== before;
   }
 
-  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined, hint?: SlotPlacement, scope?: string): SlotLease | undefined {
-    const idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive);
+  /** `only`: the members this request may run on (all when undefined). */
+  lease(fingerprint: PromptFingerprint, cacheKey: string | undefined, hint?: SlotPlacement, scope?: string, only?: (member: EngineMember) => boolean): SlotLease | undefined {
+    const idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive && (only === undefined || only(s.worker)));
     if (idle.length === 0) return undefined;
     /** What a slot's prefix shares with this prompt; nothing when another scope left it. */
     const sharedWith = (s: SlotState) => (s.scope === scope ? sharedChars(s.fingerprint, fingerprint) : 0);

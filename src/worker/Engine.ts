@@ -173,9 +173,15 @@ export class Engine {
       }
       case 'infill':
         return input.repo ? this.#prepareRepoInfill(input.prefix, input.suffix, input.repo, request.maxTokens) : this.prepareInfill(input.prefix, input.suffix);
-      case 'chat':
+      case 'chat': {
         // tool_choice none still renders the tools, so the prompt stays the cached prefix of the turns around it.
-        return this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none', signal, memo);
+        const prompt = await this.prepareChat(input.messages, request.tools ?? [], request.toolChoice !== 'none', signal, memo);
+        if (!request.continuation) return prompt;
+        // The answer already began: the prompt ends with its text, and the model goes on from there
+        // (the memo stays the conversation's own, which the next turn continues).
+        // It is answer text: any thought the template opens is over, so the output is all answer.
+        return { ...prompt, tokens: [...prompt.tokens, ...this.model.tokenize(request.continuation, false)], thought: undefined };
+      }
     }
   }
 

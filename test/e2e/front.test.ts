@@ -267,9 +267,9 @@ describe('front over remote members', () => {
     }
   });
 
-  test('a member whose engine dies mid-stream: the stream through the front ends with an error, not a hang', async () => {
+  test('a member whose engine dies mid-stream, with migration off: the stream through the front ends with an error, not a hang', async () => {
     const fragile = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey, FLINT_SLOTS: '1' });
-    const via = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml([{ name: 'fragile', url: fragile.url, slots: 1 }]));
+    const via = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `${frontYaml([{ name: 'fragile', url: fragile.url, slots: 1 }])}  migrate: false\n`);
     try {
       const stream = await via.client.chat.completions.create({ model: fragile.app.scheduler.model!.id, messages: [{ role: 'user', content: 'Write a long story.' }], max_tokens: 1500, stream: true });
       const startedAt = Date.now();
@@ -288,6 +288,64 @@ describe('front over remote members', () => {
       await via.close();
       await fragile.close();
     }
+  });
+
+  test('a member whose engine dies mid-answer: the turn migrates to another member, which continues the answer; the client sees one whole stream', async () => {
+    const fragile = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey, FLINT_SLOTS: '1' });
+    const via = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, frontYaml([{ name: 'fragile', url: fragile.url, slots: 1 }, { name: 'node-a', url: node.url }]));
+    try {
+      const model = fragile.app.scheduler.model!.id;
+      // A session key that ranks the fragile member first.
+      const key = Array.from({ length: 64 }, (_, i) => `migrate-${i}`).find((k) => {
+        const hashed = keyHash(`t:anonymous:${k}`);
+        return rendezvousScore(hashed, 'fragile', 1) > rendezvousScore(hashed, 'node-a', 2);
+      })!;
+      const stream = await via.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Write a long story.' }], max_tokens: 120, temperature: 0, stream: true, stream_options: { include_usage: true }, prompt_cache_key: key });
+      let text = '';
+      let before = '';
+      let finish: string | null = null;
+      let usage: OpenAI.CompletionUsage | undefined;
+      for await (const chunk of stream) {
+        const piece = chunk.choices[0]?.delta.content ?? '';
+        if (piece !== '' && text === '') {
+          before = piece;
+          process.kill(fragile.app.pool.liveWorkers[0].pid!, 'SIGKILL');
+        }
+        text += piece;
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+        usage = chunk.usage ?? usage;
+      }
+      assert.ok(text.length > before.length, 'the answer went on after the member died');
+      assert.equal(finish, 'length');
+      // Every token counted once: the part before (from the member's running usage) and the rest, within the cap.
+      assert.ok((usage?.completion_tokens ?? 0) <= 120 && (usage?.completion_tokens ?? 0) >= 110, JSON.stringify(usage));
+      const metrics = await metricsOf(via);
+      assert.match(metrics, /^flint_upstream_migrations_total\{outcome="ok"\} 1$/m);
+      // The rest of the answer came from the other member.
+      assert.match(metrics, /^flint_upstream_requests_total\{member="node-a",outcome="ok"\} 1$/m);
+      assert.doesNotMatch(metrics, /^flint_upstream_requests_total\{member="fragile",outcome="ok"\} [1-9]/m);
+    } finally {
+      await via.close();
+      await fragile.close();
+    }
+  });
+
+  test('continue_final_message (vLLM\'s): the final assistant message is the start of the answer, and the output goes on from it', async () => {
+    const model = node.app.scheduler.model!.id;
+    const messages = [{ role: 'user' as const, content: 'Write a function that adds two numbers.' }];
+    const whole = await memberClient().chat.completions.create({ model, messages, max_tokens: 16, temperature: 0 });
+    const full = whole.choices[0].message.content ?? '';
+    const head = full.slice(0, Math.floor(full.length / 2));
+    const rest = await memberClient().chat.completions.create({ model, messages: [...messages, { role: 'assistant', content: head }], max_tokens: 16, temperature: 0, continue_final_message: true, add_generation_prompt: false } as never);
+    assert.ok((rest.choices[0].message.content ?? '').length > 0);
+    assert.ok(!(rest.choices[0].message.content ?? '').startsWith(head) || head === '', 'the given start is not repeated');
+    const refused = await fetch(`${node.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${memberKey}` },
+      body: JSON.stringify({ model, messages, continue_final_message: true }),
+    });
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /last message to be an assistant message/);
   });
 
   test('two fronts over the same members send each new session to the same member (rendezvous hashing on its key)', async () => {

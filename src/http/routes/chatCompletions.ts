@@ -18,8 +18,12 @@ export async function chatCompletionRoutes(app: FastifyInstance, options: Genera
     const encoder = new ChatStreamEncoder(id, parsed.model, createdS, parsed.includeUsage);
     const sse = new SseWriter(reply, { 'x-request-id': String(request.id) });
     await sse.write(sseData(encoder.role()));
+    let completionTokens = 0;
     await streamGeneration(run, sse, {
-      delta: (text) => encoder.content(text),
+      delta: (text, tokens) => {
+        completionTokens += tokens;
+        return encoder.content(text, parsed.continuousUsage ? { promptTokens: run.promptTokens, completionTokens } : undefined);
+      },
       progress: (p) => encoder.progress(p),
       toolCall: (index, call) => encoder.toolCall(index, call, parsed.toolTable),
       done: (event) => [encoder.finish(toChatFinishReason(event.finishReason)), ...(parsed.includeUsage ? [encoder.usage(event.usage)] : [])],

@@ -46,8 +46,10 @@ export class ChatStreamEncoder {
     return `${this.#head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
   }
 
-  content(text: string): string {
-    return `${this.#head}{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]${this.#usageTail}}`;
+  /** `usage`: the usage so far, for `continuous_usage_stats` (else the chunk's usage is null, or absent). */
+  content(text: string, usage?: { promptTokens: number; completionTokens: number }): string {
+    const tail = usage ? `,"usage":{"prompt_tokens":${usage.promptTokens},"completion_tokens":${usage.completionTokens},"total_tokens":${usage.promptTokens + usage.completionTokens}}` : this.#usageTail;
+    return `${this.#head}{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]${tail}}`;
   }
 
   /** A keep-alive chunk with no choices, carrying Flint's `flint_progress` extension. */

@@ -11,6 +11,8 @@ export interface ParsedChatRequest {
   readonly request: GenerateRequest;
   readonly isStream: boolean;
   readonly includeUsage: boolean;
+  /** vLLM's `continuous_usage_stats`: every chunk carries the usage so far. */
+  readonly continuousUsage: boolean;
   /** The model name to echo back. */
   readonly model: string;
   /** How the model's tool calls map back to function and custom tools. */
@@ -25,6 +27,7 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
     throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: 'n', details: { detail: 'Only n=1 is supported.' } });
   }
   const messages = wire.messages.map((m, i) => toChatMessage(m, i));
+  const continuation = toContinuation(wire, messages);
   const stop = wire.stop == null ? [] : typeof wire.stop === 'string' ? [wire.stop] : wire.stop;
   const isStream = wire.stream === true;
   const toolTable = parseChatTools(wire.tools ?? [], hostedTools);
@@ -32,6 +35,7 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
     isStream,
     toolTable,
     includeUsage: isStream && wire.stream_options?.include_usage === true,
+    continuousUsage: isStream && wire.stream_options?.include_usage === true && wire.stream_options.continuous_usage_stats === true,
     model,
     request: {
       id,
@@ -55,8 +59,31 @@ export function parseChatRequest(body: unknown, id: RequestId, resolveModel: (re
       parallelToolCalls: wire.parallel_tool_calls !== false,
       responseFormat: toResponseFormat(wire.response_format ?? undefined),
       prediction: toPrediction(wire),
+      continuation,
     },
   };
+}
+
+/**
+ * vLLM's `continue_final_message`: the final assistant message is the start of the answer, not a
+ * finished turn. It is taken off `messages` (which then end where the answer begins) and returned.
+ */
+function toContinuation(wire: ChatCompletionRequest, messages: ChatMessage[]): string | undefined {
+  if (wire.continue_final_message !== true) {
+    if (wire.add_generation_prompt === false) {
+      throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: 'add_generation_prompt', details: { detail: 'add_generation_prompt: false is supported only with continue_final_message: true.' } });
+    }
+    return undefined;
+  }
+  const last = messages.at(-1);
+  if (last?.role !== 'assistant' || (last.toolCalls?.length ?? 0) > 0 || last.reasoning !== undefined) {
+    throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'messages', details: { detail: 'continue_final_message needs the last message to be an assistant message with text content only.' } });
+  }
+  if (wire.add_generation_prompt === true) {
+    throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'add_generation_prompt', details: { detail: 'continue_final_message and add_generation_prompt cannot both be true.' } });
+  }
+  messages.pop();
+  return last.content;
 }
 
 /** `prediction` (Predicted Outputs): text used as a draft; combinations Flint cannot serve are 400s. */

@@ -27,7 +27,8 @@ export const ChatCompletionRequestSchema = Type.Object({
   model: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   messages: Type.Array(Message, { minItems: 1 }),
   stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-  stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
+  /** `continuous_usage_stats` (vLLM's): the usage so far in every chunk. */
+  stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()), continuous_usage_stats: Type.Optional(Type.Boolean()) }), Type.Null()])),
   temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
   top_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
   top_k: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
@@ -48,6 +49,9 @@ export const ChatCompletionRequestSchema = Type.Object({
   tool_choice: Type.Optional(Type.Unknown()),
   prediction: Type.Optional(Type.Union([Type.Object({ type: Type.String(), content: Type.Union([Type.String(), Type.Array(TextPart)]) }), Type.Null()])),
   parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  /** vLLM's: continue the final assistant message instead of starting a new one (with `add_generation_prompt: false`). */
+  continue_final_message: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  add_generation_prompt: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   response_format: Type.Optional(Type.Union([Type.Object({ type: Type.String(), json_schema: Type.Optional(Type.Unknown()) }), Type.Null()])),
 });
 
