@@ -133,7 +133,7 @@ export const ConfigSchema = Type.Object(
     ),
     scheduler: Type.Object(
       {
-        /** Requests waiting for a slot before new ones get 429. */
+        /** Requests waiting for a slot before new ones get 503 `server_overloaded` with Retry-After (a balancer sends them elsewhere). */
         maxQueueLength: Type.Integer({ default: 64, minimum: 0, maximum: 100_000 }),
         /** Longest wait for a slot before a queued request gets 503. */
         maxQueueWaitMs: Type.Integer({ default: 60_000, minimum: 0 }),

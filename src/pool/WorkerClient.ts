@@ -50,6 +50,8 @@ export class WorkerClient implements EngineMember {
   readonly index: number;
   readonly facts: WorkerModelFacts;
   readonly routingName: string | undefined;
+  /** Flint's workers continue an answer begun on another engine (GenerateRequest.continuation). */
+  readonly canContinue = true;
   readonly #child: ChildProcess;
   readonly #logger: Logger;
   readonly #inFlight = new Map<string, Stream>();

@@ -104,10 +104,21 @@ export class SlotTable {
 
   /** `only`: the members this request may run on (all when undefined). */
   lease(fingerprint: PromptFingerprint, cacheKey: string | undefined, hint?: SlotPlacement, scope?: string, only?: (member: EngineMember) => boolean): SlotLease | undefined {
-    const idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive && (only === undefined || only(s.worker)));
+    let idle = this.#slots.filter((s) => !s.isBusy && s.worker.isAlive && (only === undefined || only(s.worker)));
     if (idle.length === 0) return undefined;
     /** What a slot's prefix shares with this prompt; nothing when another scope left it. */
     const sharedWith = (s: SlotState) => (s.scope === scope ? sharedChars(s.fingerprint, fingerprint) : 0);
+    // Bounded spill: a session runs on its key's first R members (or a local worker), or where its
+    // conversation is (a member with a slot pinned to its key, or a slot whose whole prompt this
+    // one continues). A prefix another session left elsewhere (the system message every session
+    // of one agent shares) does not draw it outside its R.
+    const ranked = cacheKey === undefined ? [] : this.#rankedMembers(cacheKey);
+    const allowed = ranked.length > this.#candidates ? new Set(ranked.slice(0, this.#candidates)) : undefined;
+    if (allowed) {
+      const continues = (s: SlotState) => s.fingerprint !== undefined && sharedWith(s) >= (s.fingerprint.chars.at(-1) ?? Infinity);
+      idle = idle.filter((s) => s.worker.routingName === undefined || allowed.has(s.worker) || this.#holdsOwn(s.worker, cacheKey!) || continues(s));
+      if (idle.length === 0) return undefined;
+    }
     let chosen: SlotState | undefined;
     let route: RouteKind = 'cold';
     if (hint) {
@@ -145,10 +156,8 @@ export class SlotTable {
       }
     }
     if (!chosen && cacheKey !== undefined) {
-      // Bounded spill: where nothing of it is held yet, a session goes only to its key's first R
-      // members (or a local worker), so its prefix lives on at most R; it waits rather than spread.
-      const ranked = this.#rankedMembers(cacheKey);
-      const allowed = ranked.length > this.#candidates ? new Set(ranked.slice(0, this.#candidates)) : undefined;
+      // Where nothing of it is held yet, a session goes only to its key's first R members (or a
+      // local worker), so its prefix lives on at most R; it waits rather than spread.
       const open = allowed ? idle.filter((s) => s.worker.routingName === undefined || allowed.has(s.worker)) : idle;
       if (open.length === 0) return undefined;
       // The first it ranks with an idle slot; members full with others' requests only when no other can take it.
@@ -173,6 +182,11 @@ export class SlotTable {
     chosen.fingerprint = fingerprint;
     chosen.scope = scope;
     return { worker: chosen.worker, slot: chosen.slot, route };
+  }
+
+  /** Whether a slot of `member` (busy or not) is pinned to `key`: the session ran there before. */
+  #holdsOwn(member: EngineMember, key: string): boolean {
+    return this.#slots.some((s) => s.worker === member && s.cacheKey === key);
   }
 
   /** The live named members from the one `key` ranks first to the last (weighted rendezvous hashing; weight: its slots). */

@@ -13,8 +13,9 @@ import { Ledger, type Entry } from './harness/Ledger.js';
 // (g) A Flint front over two Flint members (engine.workers: 0, upstreams): every request goes
 // through the front on 127.0.0.4 to members on 127.0.0.2 and 127.0.0.3, real processes each.
 // Warm turns continue from the member's cache; a hung member (SIGSTOP) is marked down by its
-// probe: a request sent to it before any output runs on the other, its stream in flight ends
-// with an error event; a killed member's stream ends at once and nothing after the kill is lost.
+// probe: a request sent to it before any output runs on the other, and its stream in flight
+// migrates there (the other member continues the answer); a killed member's stream migrates
+// too, and nothing is lost.
 
 const memberKey = 'member-key';
 const clientKey = 'client-key';
@@ -44,7 +45,7 @@ async function untilUp(front: FlintNode, member: string, value: number, boundMs:
   return performance.now() - started;
 }
 
-test('(g) a front over two members: warm turns through it, a hung member and a killed one lose nothing sent after', { timeout: 150_000 }, async (t) => {
+test('(g) a front over two members: warm turns through it; the streams of a hung and of a killed member migrate to the other; nothing is lost', { timeout: 150_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'flint-front-'));
   const model = await tinyModelPath();
   const nodes: FlintNode[] = [];
@@ -94,12 +95,13 @@ test('(g) a front over two members: warm turns through it, a hung member and a k
     let started = 0;
     let onBoth!: () => void;
     const both = new Promise<void>((resolve) => (onBoth = resolve));
-    const runs = [0, 1].map((i) => turn(front.url, clientKey, `${tag}-${i}`, [{ role: 'user', content: `Write a long story, part ${i}.` }], 3_000, () => ++started === 2 && onBoth()).then((r) => r.entry));
+    const runs = [0, 1].map((i) => turn(front.url, clientKey, `${tag}-${i}`, [{ role: 'user', content: `Write a long story, part ${i}.` }], 1_500, () => ++started === 2 && onBoth()).then((r) => r.entry));
     return { both, runs };
   };
 
   const metricsText = async () => (await fetch(`${front.url}/metrics`, { headers: { authorization: `Bearer ${clientKey}` } })).text();
   const retriesSoFar = async () => Number(/^flint_upstream_retries_total (\d+)/m.exec(await metricsText())?.[1]);
+  const migrationsSoFar = async () => Number(/^flint_upstream_migrations_total\{outcome="ok"\} (\d+)/m.exec(await metricsText())?.[1] ?? 0);
 
   // 2. Hang before the first token: node-b stops while idle; two requests sent at once take one
   // slot each, so one is leased on node-b, which accepts the connection and never answers. The
@@ -123,11 +125,11 @@ test('(g) a front over two members: warm turns through it, a hung member and a k
   const during = await Promise.all([0, 1].map((i) => turn(front.url, clientKey, `during-hang-${i}`, [{ role: 'user', content: `Quick question ${i}.` }], 4)));
   const hangEnds = await within(Promise.all(hung.runs), deadlineMs, 'the long streams ended');
   await untilUp(front, 'node-b', 0, endBoundMs);
-  const hungEnd = hangEnds.find((e) => e.outcome !== 'ok');
-  assert.ok(hungEnd, 'the stream on the stopped member did not end ok');
-  assert.equal(hungEnd.outcome, 'terminal', `${hungEnd.id}: ${hungEnd.outcome} ${hungEnd.detail ?? ''}`);
-  assert.ok(hungEnd.endMs - stoppedAt < endBoundMs, `the hung stream ended ${Math.round(hungEnd.endMs - stoppedAt)} ms after SIGSTOP`);
-  assert.equal(hangEnds.filter((e) => e.outcome === 'ok').length, 1);
+  // The stream on the stopped member went on on node-a once the probe (or its idle timeout) gave
+  // the member up: both long streams end ok, one of them migrated.
+  for (const entry of hangEnds) assert.equal(entry.outcome, 'ok', `${entry.id}: ${entry.outcome} ${entry.detail ?? ''}`);
+  assert.equal(await migrationsSoFar(), 1, 'the hung stream migrated');
+  const hungEndMs = Math.max(...hangEnds.map((e) => e.endMs)) - stoppedAt;
   for (const entry of during) assert.equal(entry.entry.outcome, 'ok', `${entry.entry.id}: ${entry.entry.detail ?? ''}`);
   b.signal('SIGCONT');
   const backUpMs = await untilUp(front, 'node-b', 1, endBoundMs);
@@ -138,17 +140,17 @@ test('(g) a front over two members: warm turns through it, a hung member and a k
   const killedAt = performance.now();
   a.signal('SIGKILL');
   const killEnds = await within(Promise.all(killed.runs), deadlineMs, 'the long streams ended');
-  const cutEnd = killEnds.find((e) => e.outcome !== 'ok');
-  assert.ok(cutEnd, 'the stream on the killed member did not end ok');
-  assert.equal(cutEnd.outcome, 'terminal', `${cutEnd.id}: ${cutEnd.outcome} ${cutEnd.detail ?? ''}`);
-  assert.ok(cutEnd.endMs - killedAt < endBoundMs, `the cut stream ended ${Math.round(cutEnd.endMs - killedAt)} ms after the kill`);
+  // The stream the killed member was writing went on on node-b.
+  for (const entry of killEnds) assert.equal(entry.outcome, 'ok', `${entry.id}: ${entry.outcome} ${entry.detail ?? ''}`);
+  assert.equal(await migrationsSoFar(), 2, 'the cut stream migrated');
+  const killEndMs = Math.max(...killEnds.map((e) => e.endMs)) - killedAt;
   const after = await Promise.all([0, 1, 2, 3].map((i) => turn(front.url, clientKey, `after-kill-${i}`, [{ role: 'user', content: `Another question ${i}.` }], 4)));
   for (const { entry } of after) assert.equal(entry.outcome, 'ok', `${entry.id}: ${entry.detail ?? ''}`);
   await untilUp(front, 'node-a', 0, endBoundMs);
 
-  // Only the two streams running on a member when it stopped or died ended early; every one of them with an error event.
+  // Nothing ended early: the two streams cut by a stopped or dead member finished on the other.
   const notOk = ledger.entries.filter((e) => e.outcome !== 'ok');
-  assert.deepEqual(notOk.map((e) => e.outcome), ['terminal', 'terminal']);
+  assert.deepEqual(notOk.map((e) => `${e.id}: ${e.outcome}`), []);
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   report(t, {
     scenario: 'front',
@@ -157,10 +159,11 @@ test('(g) a front over two members: warm turns through it, a hung member and a k
     replicaSwitches: 0,
     lost: ledger.lost().length,
     warmTtftMs: { front: Math.round(median(ttft.front) * 10) / 10, direct: Math.round(median(ttft.direct) * 10) / 10 },
-    hangStreamEndMs: Math.round(hungEnd.endMs - stoppedAt),
+    hungStreamMigratedEndMs: Math.round(hungEndMs),
     hungBackUpMs: Math.round(backUpMs),
-    killStreamEndMs: Math.round(cutEnd.endMs - killedAt),
+    killedStreamMigratedEndMs: Math.round(killEndMs),
     retries: await retriesSoFar(),
+    migrations: await migrationsSoFar(),
     failoverBeforeFirstTokenMs: Math.round(failoverMs),
   });
 });

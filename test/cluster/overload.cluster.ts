@@ -343,13 +343,9 @@ test('(f) a front with upstream.candidates 1 under load: every session stays on 
   frontUnderLoad(t, 'f-overload-front', { sharedSystemPrompt: false }),
 );
 
-// Finding: sessions that share their system message (every session of one agent does) spill.
-// The slot table's prefix route (rule 2: the idle slot holding the longest prefix of the prompt)
-// comes before the bounded spill (rule 4), and an idle slot of the other member that holds another
-// session's prompt shares the system message: a request whose member is busy takes it, so the
-// session's KV prefix ends up on two members with R = 1 (docs/configuration.md: upstream.candidates).
-test(
-  '(f) a front with upstream.candidates 1 under load, sessions sharing their system prompt: every session stays on one member',
-  { timeout: 60_000, todo: 'the prefix route takes an idle slot of a non-candidate member that holds the shared system message' },
-  (t) => frontUnderLoad(t, 'f-overload-front-shared-system', { sharedSystemPrompt: true }),
+// Sessions that share their system message (every session of one agent does): an idle slot of
+// the other member holding another session's prompt shares that message, and must not draw a
+// session outside its R (the slot table's bounded spill filters the prefix route too).
+test('(f) a front with upstream.candidates 1 under load, sessions sharing their system prompt: every session stays on one member', { timeout: 60_000 }, (t) =>
+  frontUnderLoad(t, 'f-overload-front-shared-system', { sharedSystemPrompt: true }),
 );

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rankByRendezvous } from '../../src/utils/rendezvous.js';
 import { test } from 'node:test';
 import type { WorkerClient } from '../../src/pool/WorkerClient.js';
 import { toFingerprint } from '../../src/scheduler/fingerprint.js';
@@ -207,15 +208,39 @@ test('bounded spill: with R = 2 of 4 members, a session starts only on its first
 });
 
 test('bounded spill never refuses where the session already is: its prefix on a member outside its R is still reused', () => {
-  const table = new SlotTable({ candidates: 1 });
-  for (const [i, name] of ['node-a', 'node-b', 'node-c'].entries()) table.addWorker(member(i, name), 1);
-  // A conversation started without a key (anywhere), continued with one.
-  const start = table.lease(conv('system', 'task'), undefined)!;
-  table.release(start);
   for (let k = 0; k < 20; k++) {
+    const table = new SlotTable({ candidates: 1 });
+    for (const [i, name] of ['node-a', 'node-b', 'node-c'].entries()) table.addWorker(member(i, name), 1);
+    // A conversation started without a key (anywhere), continued with one.
+    const start = table.lease(conv('system', 'task'), undefined)!;
+    table.release(start);
     const lease = table.lease(conv('system', 'task', `answer ${k}`), `t:k:key-${k}`)!;
     assert.equal(lease.route, 'prefix');
     assert.equal(lease.worker, start.worker);
-    table.release(lease);
   }
+});
+
+test("bounded spill: another session's prefix (the system message sessions share) does not draw a session outside its R", () => {
+  const names = ['node-a', 'node-b', 'node-c'];
+  const nameOf = (lease: { worker: unknown }) => (lease.worker as { routingName: string }).routingName;
+  let checked = 0;
+  for (let k = 0; k < 40; k++) {
+    const table = new SlotTable({ candidates: 1 });
+    for (const [i, name] of names.entries()) table.addWorker(member(i, name), 2);
+    const first = `t:k:first-${k}`;
+    const second = `t:k:second-${k}`;
+    const a = table.lease(conv('shared system message', `task of ${first}`), first)!;
+    table.release(a);
+    const b = table.lease(conv('shared system message', `task of ${second}`), second)!;
+    table.release(b);
+    // The second session's own member (its R of 1), whichever holds the shared system message.
+    const own = rankByRendezvous(second, names.map((name) => ({ name, weight: 2 })))[0].name;
+    if (nameOf(a) !== own) checked++;
+    assert.equal(nameOf(b), own, `${second} ran where ${first} left the system message`);
+    // And it keeps to its member turn after turn.
+    const again = table.lease(conv('shared system message', `task of ${second}`, 'answer', 'next'), second)!;
+    assert.equal(nameOf(again), nameOf(b));
+    table.release(again);
+  }
+  assert.ok(checked > 10, `sessions whose R differ: ${checked}`);
 });
