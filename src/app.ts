@@ -36,7 +36,7 @@ import type { ModelInfo } from './core/types.js';
 import type { EngineMember } from './pool/EngineMember.js';
 import { RemoteMember } from './pool/RemoteMember.js';
 import { LlamaServerPool } from './pool/LlamaServerPool.js';
-import { AttachedLlamaServer } from './pool/AttachedLlamaServer.js';
+import { RenderedMember } from './pool/RenderedMember.js';
 import type { WorkerClient } from './pool/WorkerClient.js';
 import type { WorkerSettings } from './ipc/messages.js';
 import { ResponseService } from './responses/ResponseService.js';
@@ -66,7 +66,7 @@ export interface App extends AsyncDisposable {
   /** The llama-server workers (`engine.backend: llama-server`); undefined with node-llama-cpp's. */
   readonly llamaServers: LlamaServerPool | undefined;
   /** Remote llama-server members whose prompts this node renders (`upstreams[].render: front`). */
-  readonly attachedServers: readonly AttachedLlamaServer[];
+  readonly renderedMembers: readonly RenderedMember[];
   readonly metrics: Metrics;
   readonly model: ResolvedModel;
   readonly responses: ResponseService;
@@ -253,16 +253,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const memberObserver = createMemberObserver(metrics);
   // Members whose prompts this node renders are driven by a worker process each; the rest by requests in their own API.
-  const attached = config.upstreams.flatMap((settings, i) => {
+  const rendered = config.upstreams.flatMap((settings, i) => {
     if (settings.render !== 'front') return [];
     const setUp = (isUp: boolean) => metrics.upstreamUp.set({ member: settings.name, kind: settings.kind }, isUp ? 1 : 0);
     setUp(false);
-    const liveAttached = () => attachedServers.filter((a) => a.isUp).length;
+    const liveRendered = () => renderedMembers.filter((a) => a.isUp).length;
     return [
-      new AttachedLlamaServer(
+      new RenderedMember(
         config.engine.workers + i,
         settings,
         {
+          contextSize: config.model.contextSize,
           probeIntervalMs: config.upstream.probeIntervalMs,
           probeTimeoutMs: config.upstream.probeTimeoutMs,
           startTimeoutMs: config.engine.workerStartTimeoutMs,
@@ -272,18 +273,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         {
           onUp: (worker, facts) => {
             setUp(true);
-            onWorkerUp(worker, facts.slots, liveAttached);
+            onWorkerUp(worker, facts.slots, liveRendered);
           },
           onDown: (index) => {
             setUp(false);
             metrics.upstreamDowns.inc({ member: settings.name });
-            onEngineDown(index, liveAttached);
+            onEngineDown(index, liveRendered);
           },
         },
       ),
     ];
   });
-  const attachedServers: AttachedLlamaServer[] = attached;
+  const renderedMembers: RenderedMember[] = rendered;
   const members = config.upstreams.flatMap((settings, i) => (settings.render === 'front' ? [] : [new RemoteMember(config.engine.workers + i, settings, config.upstream, logger, memberObserver)]));
   for (const member of members) {
     const labels = { member: member.settings.name, kind: member.settings.kind };
@@ -406,10 +407,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await pool.start();
     await llamaServers?.start();
     // Each member's first probe before the listener opens: a front whose members are up is ready at once.
-    await Promise.all([...members.map((m) => m.startProbing()), ...attachedServers.map((a) => a.start())]);
+    await Promise.all([...members.map((m) => m.startProbing()), ...renderedMembers.map((a) => a.start())]);
   } catch (err) {
     for (const member of members) member.dispose();
-    await Promise.all(attachedServers.map((a) => a.dispose()));
+    await Promise.all(renderedMembers.map((a) => a.dispose()));
     await pool.dispose();
     await llamaServers?.dispose();
     await fastify.close();
@@ -443,7 +444,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await metricsServer?.close();
       await drained;
       for (const member of members) member.dispose();
-      await Promise.all(attachedServers.map((a) => a.dispose()));
+      await Promise.all(renderedMembers.map((a) => a.dispose()));
       await pool.dispose();
       await llamaServers?.dispose();
       store.close();
@@ -454,7 +455,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     scheduler,
     pool,
     llamaServers,
-    attachedServers,
+    renderedMembers,
     metrics,
     model,
     responses,

@@ -104,7 +104,7 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
     for (const name of new Set(names.filter((n, i) => names.indexOf(n) !== i))) problems.push(`upstreams: the name '${name}' is used twice`);
     for (const u of upstreams) {
       if (u.render !== 'front') continue;
-      if (u.kind !== 'llama-server') problems.push(`upstreams: '${u.name}' has render: front, which only llama-server members take (kind: ${u.kind})`);
+      if (u.kind !== 'llama-server' && u.kind !== 'vllm' && u.kind !== 'ollama') problems.push(`upstreams: '${u.name}' has render: front, which llama-server, vllm and ollama members take (kind: ${u.kind})`);
       const modelPath = (withDefaults.model as Config['model'] | undefined)?.path ?? '';
       if (modelPath === '') problems.push(`upstreams: '${u.name}' has render: front, which needs model.path (FLINT_MODEL): a GGUF of the member's model, for its tokenizer and chat template`);
     }

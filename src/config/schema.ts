@@ -290,11 +290,13 @@ export const ConfigSchema = Type.Object(
           slots: Type.Integer({ default: 4, minimum: 1, maximum: 1024 }),
           /**
            * Who applies the chat template. `member`: chat requests, which the member renders and
-           * tokenizes whole every turn. `front` (llama-server members only): this node renders and
-           * tokenizes each turn itself, incrementally, and sends token ids to the member's slots
-           * (`/completion`, `cache_prompt`, `id_slot`); it needs `model.path`, a GGUF of the
-           * member's model (loaded for its vocabulary and template only), and the member's slots
-           * should serve this front alone.
+           * tokenizes whole every turn. `front` (llama-server, vllm and ollama members): this node
+           * renders and tokenizes each turn itself, incrementally, and sends token ids
+           * (llama-server: `/completion` to the slot it chose, `cache_prompt`; vLLM:
+           * `/v1/completions`) or the rendered text (Ollama: `/api/generate` with `raw`); tool
+           * calls, thoughts and grammars are this node's. It needs `model.path`, a GGUF of the
+           * member's model (loaded for its vocabulary and template only). A llama-server
+           * member's slots should serve this front alone.
            */
           render: Type.Union([Type.Literal('member'), Type.Literal('front')], { default: 'member' }),
         },

@@ -42,7 +42,14 @@ export interface InfillChunk {
 /** What the model is asked to continue: a chat, a raw prompt, or a fill-in-the-middle pair. */
 export type GenerateInput =
   | { readonly type: 'chat'; readonly messages: readonly ChatMessage[] }
-  | { readonly type: 'text'; readonly prompt: string }
+  | {
+      readonly type: 'text';
+      readonly prompt: string;
+      /** The prompt as token ids (Completions' token-id prompts); `prompt` is then empty. */
+      readonly tokens?: readonly number[];
+      /** Special tokens written in `prompt` are special tokens (an already templated prompt: Ollama's `raw`). */
+      readonly parseSpecial?: boolean;
+    }
   | {
       readonly type: 'infill';
       readonly prefix: string;

@@ -5,6 +5,25 @@ import type { FinishReason, GenerateRequest, GenerationTimings, PromptRender, To
 export const IPC_VERSION = 5;
 
 /** Settings a worker needs to load its model; sent in the `init` message. */
+/** The engines a worker drives with prompts it renders: how each takes a prompt and streams its answer. */
+export type ServerKind = 'llama-server' | 'vllm' | 'ollama';
+
+/** Where the engine that holds a worker's KV cache listens, and its key. */
+export interface ServerEndpoint {
+  readonly url: string;
+  readonly key: string;
+  /** Its name in errors (the member's, or `llama-server`). */
+  readonly name?: string;
+  /**
+   * `llama-server`: token ids to `/completion`, pinned to the slot (`id_slot`, `cache_prompt`);
+   * `vllm`: token ids to `/v1/completions` (its own prefix caching); `ollama`: the rendered text
+   * to `/api/generate` with `raw`. Default `llama-server`.
+   */
+  readonly kind?: ServerKind;
+  /** The model name the engine serves (vLLM and Ollama want one). */
+  readonly model?: string;
+}
+
 export interface WorkerSettings {
   readonly modelPath: string;
   readonly contextSize: number;
@@ -36,7 +55,7 @@ export interface WorkerSettings {
    * A llama-server that holds this worker's KV cache and decodes (`engine.backend: llama-server`):
    * the worker renders and tokenizes prompts and drives the server's slot of the same index.
    */
-  readonly server?: { readonly url: string; readonly key: string; readonly name?: string };
+  readonly server?: ServerEndpoint;
 }
 
 /** Parent → worker. */

@@ -43,7 +43,7 @@ export function toUpstreamRequest(request: GenerateRequest, model: string, kind:
   if (kind === 'llama-server') body.cache_prompt = true;
   if (kind === 'flint') body.prompt_cache_key = request.cacheKey;
   if (input.type !== 'chat') {
-    body.prompt = input.type === 'text' ? input.prompt : input.prefix;
+    body.prompt = input.type === 'text' ? (input.tokens ?? input.prompt) : input.prefix;
     if (input.type === 'infill') body.suffix = input.suffix;
     return { path: '/v1/completions', body: withoutUndefined(body) };
   }

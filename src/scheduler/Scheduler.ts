@@ -518,6 +518,12 @@ function rejectTooLong(request: GenerateRequest, model: ModelInfo | undefined): 
   if (!model) return;
   const input = request.input;
   let chars = 0;
+  if (input.type === 'text' && input.tokens) {
+    if (input.tokens.length >= model.contextSize) {
+      throw new FlintError('FLINT_ERR_CONTEXT_OVERFLOW', { param: request.inputParam ?? 'prompt', details: { contextSize: model.contextSize, promptTokens: input.tokens.length, detail: '' } });
+    }
+    return;
+  }
   if (input.type === 'text') chars = input.prompt.length;
   else if (input.type === 'infill') {
     chars = input.prefix.length + input.suffix.length + (input.repo?.prompt.length ?? 0);

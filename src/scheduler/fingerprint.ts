@@ -15,6 +15,8 @@ export interface PromptFingerprint {
 
 /** Raw text is cut into blocks of this many characters. */
 const textBlockChars = 256;
+/** Token-id prompts are cut into blocks of this many tokens. */
+const tokenBlock = 32;
 
 /** Fingerprint of a request's input. */
 export function toFingerprint(input: GenerateInput): PromptFingerprint {
@@ -29,7 +31,10 @@ export function toFingerprint(input: GenerateInput): PromptFingerprint {
       }
       break;
     case 'text':
-      pushTextBlocks(blocks, input.prompt);
+      if (input.tokens) {
+        // Token ids in blocks of a few: a prompt that continues another shares all its full blocks.
+        for (let at = 0; at < input.tokens.length; at += tokenBlock) blocks.push(`\u0007${input.tokens.slice(at, at + tokenBlock).join(',')}`);
+      } else pushTextBlocks(blocks, input.prompt);
       break;
     case 'infill':
       // The repo layout puts the extra chunks first: the part successive completions share.

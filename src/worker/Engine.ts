@@ -164,7 +164,8 @@ export class Engine {
     const input = request.input;
     switch (input.type) {
       case 'text': {
-        const tokens = this.model.tokenize(input.prompt, false);
+        if (input.tokens) return { tokens: this.#checkedTokens(input.tokens), templateStops: [], stopTokens: new Set() };
+        const tokens = this.model.tokenize(input.prompt, input.parseSpecial === true);
         // Nothing to continue from: start at the beginning-of-sequence token when the model has one.
         const bos = this.model.tokens.bos;
         if (tokens.length === 0 && bos != null) tokens.push(bos);
@@ -183,6 +184,17 @@ export class Engine {
         return { ...prompt, tokens: [...prompt.tokens, ...this.model.tokenize(request.continuation, false)], thought: undefined };
       }
     }
+  }
+
+  /** Token ids from a client, each checked against the vocabulary. */
+  #checkedTokens(ids: readonly number[]): Token[] {
+    const size = this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0;
+    for (const [i, id] of ids.entries()) {
+      if (!Number.isInteger(id) || id < 0 || id >= size) {
+        throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'prompt', details: { detail: `Invalid value for 'prompt': token id ${id} at ${i} is not in the vocabulary (0 to ${size - 1}).` } });
+      }
+    }
+    return ids as Token[];
   }
 
   /** Grammars and forced-call settings for one request. */

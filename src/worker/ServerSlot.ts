@@ -5,27 +5,49 @@ import { createId } from '../utils/ids.js';
 import type { PreparedPrompt } from './Engine.js';
 import { OutputRouter, type ThoughtAccount } from './OutputRouter.js';
 import type { EngineSlot, GenerationPlan, SlotResult, SlotSink } from './Slot.js';
-
-/** Where the llama-server that holds this worker's KV cache listens, and its key. */
-export interface ServerEndpoint {
-  readonly url: string;
-  readonly key: string;
-  /** Its name in errors (the member's, or `llama-server`). */
-  readonly name?: string;
-}
+import type { ServerEndpoint, ServerKind } from '../ipc/messages.js';
 
 /** Longest SSE line accepted from the server (a chunk is one token's text plus its figures). */
 const maxLineChars = 1 << 20;
 
-/** One streamed chunk of llama-server's `/completion`, the fields read here. */
+/** One streamed chunk of llama-server's `/completion`, vLLM's `/v1/completions` or Ollama's `/api/generate`, the fields read here. */
 interface CompletionChunk {
+  // llama-server
   content?: string;
   stop?: boolean;
   stop_type?: string;
   tokens_predicted?: number;
   timings?: { cache_n?: number };
   prompt_progress?: { total?: number; cache?: number; processed?: number };
-  error?: { message?: string };
+  // vLLM (OpenAI Completions)
+  choices?: Array<{ text?: string; finish_reason?: string | null }>;
+  usage?: { completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null } | null;
+  // Ollama
+  response?: string;
+  done?: boolean;
+  done_reason?: string;
+  eval_count?: number;
+  error?: { message?: string } | string;
+}
+
+/** What a chunk says, whatever the engine. */
+interface ChunkFacts {
+  text: string;
+  /** Tokens generated so far, where the engine says (else each text chunk counts one). */
+  generated?: number;
+  cached?: number;
+  progress?: { total: number; processed: number };
+  finish?: 'stop' | 'length';
+  error?: string;
+}
+
+/** One request's output settings. */
+interface CompletionOptions {
+  readonly maxTokens: number;
+  readonly grammar?: LlamaGrammar;
+  /** The same constraint as a JSON schema (or `json`), for engines that take no GBNF. */
+  readonly jsonSchema?: unknown;
+  readonly stops?: readonly string[];
 }
 
 /** What one request to the server produced. */
@@ -49,12 +71,17 @@ export class ServerSlot implements EngineSlot {
   readonly index: number;
   readonly evictionSave = 'none' as const;
   readonly #server: ServerEndpoint;
+  readonly #kind: ServerKind;
   readonly #contextSize: number;
+  /** Token ids as text with their special tokens written out (Ollama takes the prompt as text). */
+  readonly #toText: (tokens: readonly Token[]) => string;
 
-  constructor(index: number, server: ServerEndpoint, contextSize: number) {
+  constructor(index: number, server: ServerEndpoint, contextSize: number, toText: (tokens: readonly Token[]) => string) {
     this.index = index;
     this.#server = server;
+    this.#kind = server.kind ?? 'llama-server';
     this.#contextSize = contextSize;
+    this.#toText = toText;
   }
 
   /** The server keeps evicted prompts itself (`--cache-ram`). */
@@ -89,7 +116,9 @@ export class ServerSlot implements EngineSlot {
     } else if (plan.forcedCall) run = await this.#forcedCall(tokens, request, plan, cap, signal, onStart, sink);
     else {
       const router = new OutputRouter(request, prompt, sink, account);
-      run = await this.#complete(tokens, request, { maxTokens: cap, grammar: plan.grammar, stops: [...request.stop, ...prompt.templateStops] }, signal, onStart, sink, (text, count) => router.push(text, count));
+      const format = request.responseFormat;
+      const jsonSchema = format?.type === 'json_schema' ? format.schema : format?.type === 'json_object' ? 'json' : undefined;
+      run = await this.#complete(tokens, request, { maxTokens: cap, grammar: plan.grammar, jsonSchema, stops: [...request.stop, ...prompt.templateStops] }, signal, onStart, sink, (text, count) => router.push(text, count));
       if (run.finishReason !== 'cancelled') router.push('', 0, true);
       if (router.calls > 0 && run.finishReason === 'stop') run.finishReason = 'tool_calls';
     }
@@ -108,9 +137,9 @@ export class ServerSlot implements EngineSlot {
     const forced = plan.forcedCall!;
     let total: ServerRun = { finishReason: 'stop', generated: 0, cachedTokens: 0, firstAt: undefined };
     /** Generates under `grammar` after `tokens`; undefined (and `total` says why) when cut off or cancelled. */
-    const constrained = async (tokens: Token[], grammar: LlamaGrammar): Promise<string | undefined> => {
+    const constrained = async (tokens: Token[], grammar: LlamaGrammar, jsonSchema?: unknown): Promise<string | undefined> => {
       let text = '';
-      const run = await this.#complete(tokens, request, { maxTokens: cap - total.generated, grammar }, signal, onStart, sink, (piece) => {
+      const run = await this.#complete(tokens, request, { maxTokens: cap - total.generated, grammar, jsonSchema }, signal, onStart, sink, (piece) => {
         text += piece;
         return false;
       });
@@ -133,7 +162,9 @@ export class ServerSlot implements EngineSlot {
       sink.onToolCall({ id: createId('call_'), name, arguments: JSON.stringify({ input: raw }) });
       return { ...total, finishReason: 'tool_calls' };
     }
-    const args = await constrained(called, await forced.argumentsGrammar(name));
+    // Engines without GBNF (Ollama) take the arguments' JSON schema instead.
+    const parameters = request.tools?.find((t) => t.name === name)?.parameters;
+    const args = await constrained(called, await forced.argumentsGrammar(name), parameters ?? 'json');
     if (args === undefined) return total;
     try {
       sink.onToolCall({ id: createId('call_'), name, arguments: JSON.stringify(JSON.parse(args)) });
@@ -152,7 +183,7 @@ export class ServerSlot implements EngineSlot {
   async #complete(
     tokens: Token[],
     request: GenerateRequest,
-    options: { maxTokens: number; grammar?: LlamaGrammar; stops?: readonly string[] },
+    options: CompletionOptions,
     signal: AbortSignal,
     onStart: (cached: number) => void,
     sink: SlotSink,
@@ -163,25 +194,14 @@ export class ServerSlot implements EngineSlot {
     const ended = new AbortController();
     const abort = () => ended.abort();
     signal.addEventListener('abort', abort, { once: true });
-    const body = {
-      prompt: tokens,
-      id_slot: this.index,
-      cache_prompt: true,
-      stream: true,
-      return_progress: true,
-      n_predict: options.maxTokens,
-      ...samplingFields(request.sampling),
-      grammar: options.grammar?.grammar,
-      stop: options.stops && options.stops.length > 0 ? options.stops : undefined,
-      t_max_predict_ms: request.maxPredictMs,
-    };
+    const { path, body } = this.#requestFor(tokens, request, options);
     const member = this.#server.name ?? 'llama-server';
     try {
       let res: Response;
       try {
-        res = await fetch(`${this.#server.url}/completion`, {
+        res = await fetch(`${this.#server.url}${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.#server.key}` },
+          headers: { 'content-type': 'application/json', ...(this.#server.key ? { authorization: `Bearer ${this.#server.key}` } : {}) },
           body: JSON.stringify(body),
           signal: ended.signal,
         });
@@ -198,25 +218,25 @@ export class ServerSlot implements EngineSlot {
       const decoder = new TextDecoder();
       let line = '';
       let isDone = false;
+      let isFinished = false;
       for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
         line += decoder.decode(bytes, { stream: true });
         for (let nl = line.indexOf('\n'); nl !== -1 && !isDone; nl = line.indexOf('\n')) {
           const current = line.slice(0, nl);
           line = line.slice(nl + 1);
-          if (!current.startsWith('data:')) continue;
-          const chunk = JSON.parse(current.slice(5)) as CompletionChunk;
-          if (chunk.error) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: chunk.error.message ?? 'error' } });
-          const progress = chunk.prompt_progress;
-          if (progress) {
-            run.cachedTokens = progress.cache ?? 0;
+          const facts = this.#read(current);
+          if (!facts) continue;
+          if (facts.error !== undefined) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: facts.error } });
+          if (facts.progress) {
+            if (facts.cached !== undefined) run.cachedTokens = facts.cached;
             onStart(run.cachedTokens);
-            if (progress.total !== undefined && progress.processed !== undefined && progress.processed < progress.total) sink.onProgress(progress.processed, progress.total);
-          }
-          if (chunk.timings?.cache_n !== undefined) run.cachedTokens = chunk.timings.cache_n;
-          const predicted = chunk.tokens_predicted ?? run.generated;
+            if (facts.progress.processed < facts.progress.total) sink.onProgress(facts.progress.processed, facts.progress.total);
+          } else if (facts.cached !== undefined) run.cachedTokens = facts.cached;
+          const predicted = facts.generated ?? (facts.text.length > 0 ? run.generated + 1 : run.generated);
           const count = Math.max(0, predicted - run.generated);
           run.generated = Math.max(run.generated, predicted);
-          const text = chunk.content ?? '';
+          // A warm-up's one token (engines that must generate one) is not output.
+          const text = options.maxTokens === 0 ? '' : facts.text;
           if (text.length > 0 || count > 0) {
             run.firstAt ??= performance.now();
             onStart(run.cachedTokens);
@@ -225,15 +245,17 @@ export class ServerSlot implements EngineSlot {
               break;
             }
           }
-          if (chunk.stop) {
-            run.finishReason = chunk.stop_type === 'limit' ? 'length' : 'stop';
-            isDone = true;
+          if (facts.finish) {
+            run.finishReason = facts.finish;
+            isFinished = true;
+            // vLLM sends its usage (the cached prompt tokens) in a chunk after the finish.
+            if (this.#kind !== 'vllm') isDone = true;
           }
         }
         if (isDone) break;
         if (line.length > maxLineChars) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: `an event line longer than ${maxLineChars} characters` } });
       }
-      if (!isDone && !signal.aborted) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: 'the stream ended before the answer did' } });
+      if (!isDone && !isFinished && !signal.aborted) throw new FlintError('FLINT_ERR_UPSTREAM_FAILED', { details: { member, detail: 'the stream ended before the answer did' } });
     } catch (err) {
       if (!signal.aborted) {
         if (err instanceof FlintError) throw err;
@@ -245,7 +267,100 @@ export class ServerSlot implements EngineSlot {
       ended.abort();
     }
     if (signal.aborted) run.finishReason = 'cancelled';
+    if (options.maxTokens === 0) run.generated = 0;
     return run;
+  }
+
+  /** The engine's request for `tokens`: path and body. */
+  #requestFor(tokens: Token[], request: GenerateRequest, options: CompletionOptions): { path: string; body: Record<string, unknown> } {
+    const s = request.sampling;
+    const stops = options.stops && options.stops.length > 0 ? options.stops : undefined;
+    switch (this.#kind) {
+      case 'llama-server':
+        return {
+          path: '/completion',
+          body: {
+            prompt: tokens,
+            id_slot: this.index,
+            cache_prompt: true,
+            stream: true,
+            return_progress: true,
+            n_predict: options.maxTokens,
+            ...samplingFields(s),
+            grammar: options.grammar?.grammar,
+            stop: stops,
+            t_max_predict_ms: request.maxPredictMs,
+          },
+        };
+      case 'vllm': {
+        const { repeat_penalty, repeat_last_n: _last, ...sampling } = samplingFields(s);
+        return {
+          path: '/v1/completions',
+          body: {
+            model: this.#server.model,
+            prompt: tokens,
+            stream: true,
+            stream_options: { include_usage: true, continuous_usage_stats: true },
+            // vLLM generates at least one token; a warm-up's is dropped.
+            max_tokens: Math.max(1, options.maxTokens),
+            ...sampling,
+            repetition_penalty: repeat_penalty,
+            stop: stops,
+            skip_special_tokens: false,
+            spaces_between_special_tokens: false,
+            guided_grammar: options.grammar?.grammar,
+          },
+        };
+      }
+      case 'ollama': {
+        const { repeat_last_n, ...sampling } = samplingFields(s);
+        return {
+          path: '/api/generate',
+          body: {
+            model: this.#server.model,
+            prompt: this.#toText(tokens),
+            raw: true,
+            stream: true,
+            options: { ...sampling, repeat_last_n, num_predict: Math.max(1, options.maxTokens), stop: stops },
+            // Ollama constrains output by a JSON schema only (no GBNF).
+            format: options.jsonSchema,
+          },
+        };
+      }
+    }
+  }
+
+  /** One line of the engine's stream; undefined for lines that say nothing (SSE comments, `[DONE]`). */
+  #read(line: string): ChunkFacts | undefined {
+    if (this.#kind === 'ollama') {
+      if (line.trim() === '') return undefined;
+      const chunk = JSON.parse(line) as CompletionChunk;
+      if (chunk.error !== undefined) return { text: '', error: typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'error') };
+      return { text: chunk.response ?? '', generated: chunk.done ? chunk.eval_count : undefined, finish: chunk.done ? (chunk.done_reason === 'length' ? 'length' : 'stop') : undefined };
+    }
+    if (!line.startsWith('data:')) return undefined;
+    const data = line.slice(5).trim();
+    if (data === '[DONE]') return undefined;
+    const chunk = JSON.parse(data) as CompletionChunk;
+    if (chunk.error !== undefined) return { text: '', error: typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'error') };
+    if (this.#kind === 'vllm') {
+      const choice = chunk.choices?.[0];
+      const reason = choice?.finish_reason;
+      return {
+        text: choice?.text ?? '',
+        generated: chunk.usage?.completion_tokens ?? undefined,
+        cached: chunk.usage?.prompt_tokens_details?.cached_tokens ?? undefined,
+        finish: reason ? (reason === 'length' ? 'length' : 'stop') : undefined,
+      };
+    }
+    const progress = chunk.prompt_progress;
+    return {
+      text: chunk.content ?? '',
+      generated: chunk.tokens_predicted,
+      cached: chunk.timings?.cache_n ?? progress?.cache,
+      progress: progress && progress.total !== undefined && progress.processed !== undefined ? { total: progress.total, processed: progress.processed } : undefined,
+      finish: chunk.stop ? (chunk.stop_type === 'limit' ? 'length' : 'stop') : undefined,
+    };
   }
 }
 

@@ -61,7 +61,7 @@ async function init(message: Extract<ParentMessage, { type: 'init' }>): Promise<
     if (!context) {
       // The server keeps the KV cache, and evicted prompts in its own host-memory cache.
       if (!server) throw new Error('no context and no server');
-      slots = Array.from({ length: message.settings.slots }, (_, i) => new ServerSlot(i, server, engine!.contextSize));
+      slots = Array.from({ length: message.settings.slots }, (_, i) => new ServerSlot(i, server, engine!.contextSize, (tokens) => model.detokenize(tokens, true)));
     } else {
       const disk = await openDiskCache(engine, context, message.workerIndex);
       const savedPrefixes = new SavedPrefixes(message.settings.savedPrefixBytes, disk);

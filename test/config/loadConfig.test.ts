@@ -83,7 +83,7 @@ test('upstreams: a front without workers needs members; names are unique, URLs h
   refused('upstreams:\n  - { name: a, url: "http://h:1" }\n  - { name: a, url: "http://h:2" }\n', /the name 'a' is used twice/);
   refused('upstreams:\n  - { name: a, url: "ftp://h" }\n', /upstreams\.0\.url/);
   refused('upstreams:\n  - { name: a, url: "http://h", kind: tgi }\n', /upstreams\.0\.kind/);
-  refused('upstreams:\n  - { name: a, url: "http://h:1", kind: vllm, render: front }\n', /'a' has render: front, which only llama-server members take/);
+  refused('upstreams:\n  - { name: a, url: "http://h:1", kind: openai, render: front }\n', /'a' has render: front, which llama-server, vllm and ollama members take/);
   refused('upstreams:\n  - { name: a, url: "http://h:1", kind: llama-server, render: front }\n', /'a' has render: front, which needs model\.path/);
   writeFileSync(file, 'model:\n  path: models/m.gguf\nupstreams:\n  - { name: a, url: "http://h:1", kind: llama-server, render: front }\n');
   assert.equal(loadConfig({ flags: { config: file }, env: {} }).config.upstreams[0].render, 'front');

@@ -66,3 +66,22 @@ test('echo prepends the prompt; invalid combinations are 400s', async () => {
   await reject({ prompt: 'x', n: 2 }, 'n');
   await reject({ prompt: ['a', 'b'] }, 'prompt');
 });
+
+test('a prompt of token ids is the same prompt as its text; ids outside the vocabulary are a 400', async () => {
+  const text = 'import numpy as np\n';
+  const ids = model.tokenize(text, false).map(Number);
+  const byText = await server.client.completions.create({ model: server.app.scheduler.model!.id, prompt: text, max_tokens: 8, temperature: 0 });
+  const byIds = await server.client.completions.create({ model: server.app.scheduler.model!.id, prompt: ids, max_tokens: 8, temperature: 0 });
+  assert.equal(byIds.choices[0].text, byText.choices[0].text);
+  assert.equal(byIds.usage!.prompt_tokens, ids.length);
+  const nested = await server.client.completions.create({ model: server.app.scheduler.model!.id, prompt: [ids], max_tokens: 8, temperature: 0 });
+  assert.equal(nested.choices[0].text, byText.choices[0].text);
+  await assert.rejects(
+    server.client.completions.create({ model: server.app.scheduler.model!.id, prompt: [1, 2, 1_000_000_000], max_tokens: 2 }),
+    (err: unknown) => err instanceof APIError && err.status === 400 && /token id 1000000000 at 2 is not in the vocabulary/.test(err.message),
+  );
+  await assert.rejects(
+    server.client.completions.create({ model: server.app.scheduler.model!.id, prompt: [[1, 2], [3]] as never, max_tokens: 2 }),
+    (err: unknown) => err instanceof APIError && err.status === 400 && /batches are not supported/.test(err.message),
+  );
+});

@@ -348,6 +348,44 @@ describe('front over remote members', () => {
     assert.match(((await refused.json()) as { error: { message: string } }).error.message, /last message to be an assistant message/);
   });
 
+  test('render: front over a vLLM-kind member (a Flint node speaking its API): the front renders each turn and sends token ids; the answer is the member\'s own, warm turns hit its cache', async (t) => {
+    const vllm = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: v, url: "${node.url}", kind: vllm, key: ${memberKey}, slots: 2, render: front }\nupstream:\n  probeIntervalMs: 200\n`);
+    t.after(() => vllm.close());
+    assert.equal((await fetch(`${vllm.url}/ready`)).status, 200);
+    const model = node.app.scheduler.model!.id;
+    const body = { model, messages: [{ role: 'user' as const, content: 'Write a function that adds two numbers.' }], max_tokens: 12, temperature: 0 };
+    const direct = await memberClient().chat.completions.create(body);
+    const through = await vllm.client.chat.completions.create({ ...body, model: vllm.app.scheduler.model!.id });
+    // The same template and tokenizer on both sides: the same prompt tokens, the same greedy answer.
+    assert.equal(through.choices[0].message.content, direct.choices[0].message.content);
+    assert.equal(through.usage?.prompt_tokens, direct.usage?.prompt_tokens);
+    const session = new WsSession(vllm.client);
+    t.after(() => session.close());
+    await assertWarmChain(session, vllm.app.scheduler.model!.id, 3);
+    assert.match(await metricsOf(vllm), /^flint_prompt_renders_total\{kind="incremental"[^}]*\} [1-9]/m);
+  });
+
+  test('render: front over an Ollama-kind member (a Flint node speaking its API): the front sends the rendered text raw and parses the answer itself', async (t) => {
+    const ollama = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `upstreams:\n  - { name: o, url: "${node.url}", kind: ollama, key: ${memberKey}, slots: 2, render: front }\nupstream:\n  probeIntervalMs: 200\n`);
+    t.after(() => ollama.close());
+    assert.equal((await fetch(`${ollama.url}/ready`)).status, 200);
+    const model = ollama.app.scheduler.model!.id;
+    const body = { model, messages: [{ role: 'user' as const, content: 'Write a function that adds two numbers.' }], max_tokens: 12, temperature: 0 };
+    const direct = await memberClient().chat.completions.create({ ...body, model: node.app.scheduler.model!.id });
+    const through = await ollama.client.chat.completions.create(body);
+    // Ollama's raw prompt is the rendered text, which the member tokenizes with its special tokens: the same answer.
+    assert.equal(through.choices[0].message.content, direct.choices[0].message.content);
+    assert.equal(through.usage?.completion_tokens, direct.usage?.completion_tokens);
+    // Tool calls are the front's to parse: a forced one comes back whole.
+    const tools = [{ type: 'function' as const, function: { name: 'run_tests', parameters: { type: 'object', properties: { watch: { type: 'boolean' } }, required: ['watch'] } } }];
+    const called = await ollama.client.chat.completions.create({ model, messages: [{ role: 'user', content: 'run them' }], tools, tool_choice: 'required', max_tokens: 64 });
+    // Ollama takes no GBNF: the arguments are constrained by their JSON schema (its `format`).
+    assert.equal(called.choices[0].finish_reason, 'tool_calls');
+    const call = called.choices[0].message.tool_calls![0] as { function: { name: string; arguments: string } };
+    assert.equal(call.function.name, 'run_tests');
+    assert.equal(typeof JSON.parse(call.function.arguments).watch, 'boolean');
+  });
+
   test('two fronts over the same members send each new session to the same member (rendezvous hashing on its key)', async () => {
     const other = await startServer({ FLINT_CONTEXT_SIZE: '2048', FLINT_API_KEYS: memberKey });
     const members = [{ name: 'node-a', url: node.url }, { name: 'node-c', url: other.url }];

@@ -254,7 +254,7 @@ describe('a front over a llama-server it did not start (upstream kind llama-serv
     assert.equal(forced.choices[0].finish_reason, 'tool_calls');
     assert.equal(typeof JSON.parse((forced.choices[0].message.tool_calls![0] as { function: { arguments: string } }).function.arguments).watch, 'boolean');
     // Its worker process dies: the member leaves the pool and is back with a new worker within a few probes.
-    const attached = rendering.app.attachedServers[0];
+    const attached = rendering.app.renderedMembers[0];
     const workerPid = attached.worker!.pid!;
     process.kill(workerPid, 'SIGKILL');
     const deadline = Date.now() + 30_000;

@@ -49,8 +49,11 @@ export function parseCompletionRequest(body: unknown, id: RequestId, resolveMode
   if ((wire.n ?? 1) > 1 || (wire.best_of ?? 1) > 1) {
     throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', { param: (wire.n ?? 1) > 1 ? 'n' : 'best_of', details: { detail: 'Only one completion per request is supported.' } });
   }
-  const prompt = toPrompt(wire.prompt);
+  const { prompt, tokens } = toPrompt(wire.prompt);
   const suffix = wire.suffix ?? undefined;
+  if (tokens && suffix !== undefined) {
+    throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'suffix', details: { detail: 'suffix cannot be combined with a token-id prompt.' } });
+  }
   if (wire.echo && suffix !== undefined) {
     throw new FlintError('FLINT_ERR_INVALID_VALUE', { param: 'echo', details: { detail: 'echo cannot be combined with suffix.' } });
   }
@@ -63,7 +66,7 @@ export function parseCompletionRequest(body: unknown, id: RequestId, resolveMode
     request: {
       id,
       model,
-      input: suffix !== undefined ? { type: 'infill', prefix: prompt, suffix } : { type: 'text', prompt },
+      input: suffix !== undefined ? { type: 'infill', prefix: prompt, suffix } : { type: 'text', prompt, tokens },
       inputParam: 'prompt',
       sampling: {
         temperature: wire.temperature ?? undefined,
@@ -80,11 +83,14 @@ export function parseCompletionRequest(body: unknown, id: RequestId, resolveMode
   };
 }
 
-function toPrompt(prompt: CompletionRequest['prompt']): string {
-  if (typeof prompt === 'string') return prompt;
-  if (prompt.length === 1 && typeof prompt[0] === 'string') return prompt[0];
+/** One prompt: a string, a one-string array, or one array of token ids (as vLLM and OpenAI take them). */
+function toPrompt(prompt: CompletionRequest['prompt']): { prompt: string; tokens?: readonly number[] } {
+  if (typeof prompt === 'string') return { prompt };
+  if (prompt.length === 1 && typeof prompt[0] === 'string') return { prompt: prompt[0] };
+  if (prompt.length > 0 && prompt.every((t) => typeof t === 'number')) return { prompt: '', tokens: prompt as number[] };
+  if (prompt.length === 1 && Array.isArray(prompt[0]) && prompt[0].length > 0) return { prompt: '', tokens: prompt[0] };
   throw new FlintError('FLINT_ERR_UNSUPPORTED_PARAM', {
     param: 'prompt',
-    details: { detail: 'Send one prompt string per request; batches and token-id prompts are not supported.' },
+    details: { detail: 'Send one prompt per request: a string or an array of token ids; batches are not supported.' },
   });
 }

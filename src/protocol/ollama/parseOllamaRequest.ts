@@ -121,7 +121,7 @@ export function parseOllamaGenerate(body: unknown, id: RequestId, resolveModel: 
     wire.suffix !== undefined && wire.suffix !== ''
       ? { type: 'infill', prefix: prompt, suffix: wire.suffix }
       : wire.raw
-        ? { type: 'text', prompt }
+        ? { type: 'text', prompt, parseSpecial: true }
         : { type: 'chat', messages: [...(wire.system ? [{ role: 'system' as const, content: wire.system }] : []), { role: 'user' as const, content: prompt }] };
   return {
     model: wire.model,

@@ -1,10 +1,13 @@
 import type { Logger } from '../core/Logger.js';
-import type { WorkerSettings } from '../ipc/messages.js';
+import type { ServerKind, WorkerSettings } from '../ipc/messages.js';
 import { readServerFacts, type LlamaServerFacts } from './LlamaServerPool.js';
 import type { UpstreamSettings } from './RemoteMember.js';
+import { healthPaths } from './upstreamRequest.js';
 import { WorkerClient } from './WorkerClient.js';
 
-export interface AttachedLlamaServerOptions {
+export interface RenderedMemberOptions {
+  /** Tokens per slot of members that do not say (vLLM says; Ollama does not): `model.contextSize`. */
+  readonly contextSize: number;
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly startTimeoutMs: number;
@@ -13,25 +16,27 @@ export interface AttachedLlamaServerOptions {
   readonly logger: Logger;
 }
 
-export interface AttachedLlamaServerEvents {
+export interface RenderedMemberEvents {
   /** The member answers and its worker is up: its slots can be leased. */
   onUp(worker: WorkerClient, facts: LlamaServerFacts): void;
   onDown(index: number, reason: string): void;
 }
 
 /**
- * A remote llama-server member whose prompts this node renders (`upstreams[].render: front`): a
- * Flint worker process (vocabulary only, ServerSlot) renders and tokenizes each turn, incrementally,
- * and sends token ids to the member's slot of the index the slot table chose, so the member needs
- * no chat template and evaluates only what is new; tool calls, thoughts and grammars are this
- * node's. The member is probed (`/health`): it leaves the pool when a probe fails and comes back
- * when one succeeds; its worker is started on the first success and again if it dies.
+ * A remote member whose prompts this node renders (`upstreams[].render: front`; llama-server, vLLM
+ * or Ollama): a Flint worker process (vocabulary only, ServerSlot) renders and tokenizes each turn,
+ * incrementally, and sends the member token ids (llama-server: to the slot of the index the slot
+ * table chose; vLLM: to its own prefix cache) or the rendered text (Ollama, `raw`), so the member
+ * needs no chat template and evaluates only what is new; tool calls, thoughts and grammars are
+ * this node's. The member is probed (its kind's health path): it leaves the pool when a probe
+ * fails and comes back when one succeeds; its worker is started on the first success and again
+ * if it dies.
  */
-export class AttachedLlamaServer {
+export class RenderedMember {
   readonly index: number;
   readonly settings: UpstreamSettings;
-  readonly #options: AttachedLlamaServerOptions;
-  readonly #events: AttachedLlamaServerEvents;
+  readonly #options: RenderedMemberOptions;
+  readonly #events: RenderedMemberEvents;
   readonly #logger: Logger;
   #worker: WorkerClient | undefined;
   #facts: LlamaServerFacts | undefined;
@@ -39,7 +44,7 @@ export class AttachedLlamaServer {
   #timer: NodeJS.Timeout | undefined;
   #isDisposed = false;
 
-  constructor(index: number, settings: UpstreamSettings, options: AttachedLlamaServerOptions, events: AttachedLlamaServerEvents) {
+  constructor(index: number, settings: UpstreamSettings, options: RenderedMemberOptions, events: RenderedMemberEvents) {
     this.index = index;
     this.settings = settings;
     this.#options = options;
@@ -64,9 +69,10 @@ export class AttachedLlamaServer {
   async #probe(): Promise<void> {
     if (this.#isDisposed) return;
     try {
-      const res = await fetch(`${this.settings.url}/health`, { signal: AbortSignal.timeout(this.#options.probeTimeoutMs) });
+      const path = healthPaths[this.settings.kind];
+      const res = await fetch(`${this.settings.url}${path}`, { headers: this.#auth(), signal: AbortSignal.timeout(this.#options.probeTimeoutMs) });
       await res.body?.cancel();
-      if (!res.ok) throw new Error(`/health answered ${res.status}`);
+      if (!res.ok) throw new Error(`${path} answered ${res.status}`);
       if (!this.#worker) await this.#startWorker();
       if (!this.#isUp && this.#worker && !this.#isDisposed) {
         this.#isUp = true;
@@ -80,14 +86,34 @@ export class AttachedLlamaServer {
     }
   }
 
+  #auth(): Record<string, string> {
+    return this.settings.key ? { authorization: `Bearer ${this.settings.key}` } : {};
+  }
+
+  /** The member's slots, their size and the model name it serves. */
+  async #memberFacts(): Promise<LlamaServerFacts & { model: string }> {
+    const { kind, url, key, slots, model } = this.settings;
+    if (kind === 'llama-server') return { ...(await readServerFacts(url, key)), model };
+    const listPath = kind === 'ollama' ? '/api/tags' : '/v1/models';
+    const res = await fetch(`${url}${listPath}`, { headers: this.#auth(), signal: AbortSignal.timeout(this.#options.probeTimeoutMs) });
+    if (!res.ok) throw new Error(`${listPath} answered ${res.status}`);
+    const body = (await res.json()) as { data?: Array<{ id?: string; max_model_len?: number }>; models?: Array<{ name?: string }> };
+    const first = kind === 'ollama' ? body.models?.[0]?.name : body.data?.[0]?.id;
+    const served = model || first;
+    if (!served) throw new Error(`${listPath} lists no model`);
+    // vLLM says its context (max_model_len); Ollama's is its num_ctx, which must match model.contextSize.
+    const contextSize = (kind === 'vllm' ? body.data?.find((m) => m.id === served)?.max_model_len : undefined) ?? this.#options.contextSize;
+    return { contextSize, slots, build: kind, model: served };
+  }
+
   async #startWorker(): Promise<void> {
     const o = this.#options;
-    const facts = await readServerFacts(this.settings.url, this.settings.key);
+    const facts = await this.#memberFacts();
     const slots = Math.min(this.settings.slots, facts.slots);
     const worker = await WorkerClient.start({
       modulePath: o.worker.modulePath,
       execArgv: o.worker.execArgv,
-      settings: { ...o.worker.settings, contextSize: facts.contextSize, slots, server: { url: this.settings.url, key: this.settings.key, name: this.settings.name } },
+      settings: { ...o.worker.settings, contextSize: facts.contextSize, slots, server: { url: this.settings.url, key: this.settings.key, name: this.settings.name, kind: this.settings.kind as ServerKind, model: facts.model } },
       index: this.index,
       startTimeoutMs: o.startTimeoutMs,
       heartbeatIntervalMs: o.worker.heartbeatIntervalMs,
