@@ -74,6 +74,7 @@ export function createMetrics(sources: MetricSources = {}) {
     upstreamRetries: new Counter({ name: 'flint_upstream_retries_total', help: 'Requests tried again on another member after theirs failed before any output.', registers: r }),
     upstreamMigrations: new Counter({ name: 'flint_upstream_migrations_total', help: 'Chat answers cut mid-stream by their member that went on on another member: ok (finished there) or failed (the other failed too).', labelNames: ['outcome'] as const, registers: r }),
     promptCache: new Counter({ name: 'flint_prompt_cache_requests_total', help: 'Requests by prompt-cache result (hit/miss) and reason.', labelNames: ['result', 'reason'] as const, registers: r }),
+    affinityBreaks: new Counter({ name: 'flint_affinity_breaks_total', help: 'Sessions that could not go back to the slot (or member) they ran on, by cause: busy (serving something else), evicted (another session took it over), down (its worker or member went away), moved (free, but another slot held more of the prompt).', labelNames: ['cause'] as const, registers: r }),
     routes: new Counter({ name: 'flint_slot_routes_total', help: 'Slot choices by rule: affinity, prefix, copy, saved, hash (a session key on named remote members), tenant (no key: the least busy member, ties by the tenant), cold.', labelNames: ['route'] as const, registers: r }),
     promptRenders: new Counter({
       name: 'flint_prompt_renders_total',

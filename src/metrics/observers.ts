@@ -48,6 +48,7 @@ export function createSchedulerObserver(metrics: Metrics) {
       }
     },
     onRoute: (route: string) => metrics.routes.inc({ route }),
+    onAffinityBreak: (cause: string) => metrics.affinityBreaks.inc({ cause }),
     onPromptCache: (route: string, cachedTokens: number, restoredTokens: number, copiedTokens: number) => {
       metrics.restoredPromptTokens.inc(restoredTokens);
       metrics.copiedPromptTokens.inc(copiedTokens);

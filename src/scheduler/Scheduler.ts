@@ -4,7 +4,7 @@ import type { Logger } from '../core/Logger.js';
 import type { GenerateRequest, GenerationEvent, ModelInfo, PromptRender } from '../core/types.js';
 import type { EngineMember, WorkerRun } from '../pool/EngineMember.js';
 import { toFingerprint, type PromptFingerprint } from './fingerprint.js';
-import { SlotTable, type RouteKind, type SlotLease } from './SlotTable.js';
+import { SlotTable, type AffinityBreak, type RouteKind, type SlotLease } from './SlotTable.js';
 import type { GatewayState } from '../core/status.js';
 import { LinkedAbort } from '../utils/LinkedAbort.js';
 
@@ -29,6 +29,8 @@ export interface SchedulerObserver {
   /** Busy and total slots per worker index (a worker that went down is absent). */
   onSlotsChange?(byWorker: ReadonlyMap<number, { busy: number; total: number }>): void;
   onRoute?(route: RouteKind): void;
+  /** A session could not go back to its slot (see AffinityBreak for the causes). */
+  onAffinityBreak?(cause: AffinityBreak): void;
   /** The worker evaluated the prompt: how much came from the cache, and how the slot was chosen. */
   onPromptCache?(route: RouteKind, cachedTokens: number, restoredTokens: number, copiedTokens: number): void;
   /** How the worker rendered a chat prompt (reused, incremental, full) and how long it took. */
@@ -384,6 +386,7 @@ class ScheduledGeneration implements Generation {
       const lease = yield* this.#admit(request, fingerprint, only, started !== undefined);
       if (!lease) return;
       observer.onRoute?.(lease.route);
+      if (lease.affinityBreak) observer.onAffinityBreak?.(lease.affinityBreak);
       const queueMs = performance.now() - queuedAt;
       observer.onQueueWait?.(queueMs / 1000);
       const onOverflow = () => {

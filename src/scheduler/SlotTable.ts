@@ -13,7 +13,19 @@ export interface SlotLease {
   readonly worker: EngineMember;
   readonly slot: number;
   readonly route: RouteKind;
+  /** The request's session ran on another slot before and could not go back to it, and why. */
+  readonly affinityBreak?: AffinityBreak;
 }
+
+/**
+ * Why a session left its slot: `busy` (its slot was serving something else), `evicted` (another
+ * session took its slot over), `down` (its worker or member went away), `moved` (its slot was
+ * free, but another one held more of the prompt).
+ */
+export type AffinityBreak = 'busy' | 'evicted' | 'down' | 'moved';
+
+/** Sessions whose slot pin was lost (evicted or gone) remembered, to name the cause of the break. */
+const maxLostPins = 4096;
 
 interface SlotState {
   readonly worker: EngineMember;
@@ -54,6 +66,8 @@ export class SlotTable {
   #slots: SlotState[] = [];
   #clock = 0;
   readonly #savedHints = new LruMap<PromptFingerprint, { worker: number; scope: string | undefined }>(maxSavedHints);
+  /** Cache keys whose only pinned slot was taken over or went away, and which. */
+  readonly #lostPins = new LruMap<string, 'evicted' | 'down'>(maxLostPins);
   /** R: a request with a cache key runs only on the first R named members its key ranks (bounded spill). */
   readonly #candidates: number;
 
@@ -97,6 +111,7 @@ export class SlotTable {
   /** Drops a worker's slots and its saved-prefix hints (its memory died with it); returns whether it had any. */
   removeWorker(index: number): boolean {
     const before = this.#slots.length;
+    for (const s of this.#slots) if (s.worker.index === index && s.cacheKey !== undefined) this.#lostPins.set(s.cacheKey, 'down');
     this.#slots = this.#slots.filter((s) => s.worker.index !== index);
     for (const [fingerprint, hint] of [...this.#savedHints.entries()]) if (hint.worker === index) this.#savedHints.delete(fingerprint);
     return this.#slots.length !== before;
@@ -174,14 +189,26 @@ export class SlotTable {
       if (chosen) route = 'tenant';
     }
     chosen ??= leastRecentlyUsed(idle)!;
+    const affinityBreak = cacheKey === undefined || chosen.cacheKey === cacheKey ? undefined : this.#breakOf(cacheKey);
     // The slot's previous prefix is being replaced: its worker keeps it in saved prefixes.
     if (chosen.fingerprint && sharedWith(chosen) === 0) this.#savedHints.set(chosen.fingerprint, { worker: chosen.worker.index, scope: chosen.scope });
     chosen.isBusy = true;
     chosen.lastUsed = ++this.#clock;
+    const evicted = chosen.cacheKey;
+    if (evicted !== undefined && evicted !== cacheKey && !this.#slots.some((s) => s !== chosen && s.cacheKey === evicted)) this.#lostPins.set(evicted, 'evicted');
     chosen.cacheKey = cacheKey;
     chosen.fingerprint = fingerprint;
     chosen.scope = scope;
-    return { worker: chosen.worker, slot: chosen.slot, route };
+    return affinityBreak ? { worker: chosen.worker, slot: chosen.slot, route, affinityBreak } : { worker: chosen.worker, slot: chosen.slot, route };
+  }
+
+  /** `key` gets a slot not pinned to it: why, if it had one (undefined for a session new here). */
+  #breakOf(key: string): AffinityBreak | undefined {
+    const pinned = this.#slots.filter((s) => s.cacheKey === key && s.worker.isAlive);
+    if (pinned.length > 0) return pinned.every((s) => s.isBusy) ? 'busy' : 'moved';
+    const lost = this.#lostPins.get(key);
+    if (lost !== undefined) this.#lostPins.delete(key);
+    return lost;
   }
 
   /** Whether a slot of `member` (busy or not) is pinned to `key`: the session ran there before. */

@@ -244,3 +244,45 @@ test("bounded spill: another session's prefix (the system message sessions share
   }
   assert.ok(checked > 10, `sessions whose R differ: ${checked}`);
 });
+
+test('affinity breaks are named by cause: busy, evicted, down, moved; a session back on its slot breaks nothing', () => {
+  const table = new SlotTable();
+  const a = worker(0);
+  const b = worker(1);
+  table.addWorker(a, 1);
+  table.addWorker(b, 1);
+  const first = table.lease(conv('session one'), 'k1')!;
+  assert.equal(first.affinityBreak, undefined, 'a new session breaks nothing');
+  table.release(first);
+  const back = table.lease(conv('session one', 'turn 2'), 'k1')!;
+  assert.equal(back.route, 'affinity');
+  assert.equal(back.affinityBreak, undefined);
+  // Its slot busy: the next request of the session runs elsewhere.
+  const parallel = table.lease(conv('session one', 'parallel'), 'k1')!;
+  assert.equal(parallel.affinityBreak, 'busy');
+  table.release(back);
+  table.release(parallel);
+  // Both slots now hold k1; another session takes both over, then k1 comes back: evicted.
+  const others = [table.lease(conv('another one'), 'k2')!, table.lease(conv('and another'), 'k3')!];
+  for (const lease of others) table.release(lease);
+  assert.equal(table.lease(conv('session one', 'turn 3'), 'k1')!.affinityBreak, 'evicted');
+  // A session whose worker went away: down.
+  const table2 = new SlotTable();
+  table2.addWorker(a, 1);
+  table2.addWorker(b, 1);
+  const onA = table2.lease(conv('on a'), 'ka')!;
+  table2.release(onA);
+  table2.removeWorker(onA.worker.index);
+  assert.equal(table2.lease(conv('on a', 'again'), 'ka')!.affinityBreak, 'down');
+  // Its slot free, but the prompt (a fork) is held longer elsewhere: moved.
+  const table3 = new SlotTable();
+  table3.addWorker(a, 1);
+  table3.addWorker(b, 1);
+  const long = table3.lease(conv('shared start', 'long history', 'more'), undefined)!;
+  table3.release(long);
+  const own = table3.lease(conv('my own'), 'km')!;
+  table3.release(own);
+  const moved = table3.lease(conv('shared start', 'long history', 'more', 'next'), 'km')!;
+  assert.equal(moved.worker, long.worker);
+  assert.equal(moved.affinityBreak, 'moved');
+});
