@@ -20,6 +20,8 @@ export interface ClusterOptions {
    * derived from docker/haproxy.cfg (see `spareConfig`).
    */
   readonly spare?: boolean;
+  /** More API keys the nodes accept, which no session is handed (a Flint front's over them, say). */
+  readonly otherKeys?: readonly string[];
 }
 
 /** Names of the backend servers in docker/haproxy.cfg (flint-c: the spare's, see `spareConfig`), in node order. */
@@ -62,7 +64,7 @@ export class Cluster {
           dir: path.join(dir, server),
           config: options.nodeConfig,
           env: { FLINT_SLOTS: '2', FLINT_CONTEXT_SIZE: '2048', ...options.nodeEnv },
-          apiKeys: keys,
+          apiKeys: [...keys, ...(options.otherKeys ?? [])],
         }),
       ),
     );

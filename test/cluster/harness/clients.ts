@@ -257,3 +257,103 @@ function describe(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (err as Error).message ?? String(err);
 }
+
+/** Options of one Responses request over HTTP (`responsesTurn`). */
+export interface ResponsesTurnOptions {
+  readonly ledger: Ledger;
+  /** The ledger's session of the request (a chain's name); sent only with `sessionHeader`. */
+  readonly session: string;
+  readonly key: string;
+  /** Sends `x-flint-session: <session>`, the affinity key; without it the request names no session. */
+  readonly sessionHeader: boolean;
+  readonly input: readonly unknown[];
+  readonly previousResponseId?: string;
+  readonly maxTokens: number;
+  /** SSE (`stream: true`) or one JSON answer (`stream: false`). */
+  readonly stream: boolean;
+  readonly deadlineMs: number;
+}
+
+/** What a Responses request returned, besides its ledger entry. */
+export interface ResponsesTurnResult {
+  readonly entry: Entry;
+  readonly response?: ResponseObject;
+  /** For an answer other than 200: its status, the error's code (`previous_response_not_found`, ...) and its whole body. */
+  readonly answer?: { readonly status: number; readonly code: string | undefined; readonly contentType: string | null; readonly body: string };
+}
+
+/**
+ * One `POST /v1/responses` (store defaults to true, so the node keeps the response for a later
+ * `previous_response_id`), with a request id and the node from `x-flint-replica`, classified into
+ * the ledger like `chatTurn`: a 200 whose response completed (or stopped at max_output_tokens) is
+ * `ok`, with `usage.input_tokens` and its cached tokens; any other status is `failed`, with the
+ * error's code as detail. Never throws: every end is an entry.
+ */
+export async function responsesTurn(base: string, options: ResponsesTurnOptions): Promise<ResponsesTurnResult> {
+  const id = options.ledger.nextId(options.session);
+  const startMs = performance.now();
+  const record = (outcome: Outcome, rest: Partial<Entry> = {}) =>
+    options.ledger.add({ id, transport: 'http', session: options.session, replica: undefined, outcome, startMs, endMs: performance.now(), ...rest });
+  const deadline = AbortSignal.timeout(options.deadlineMs);
+  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${options.key}`, 'x-request-id': id };
+  if (options.sessionHeader) headers['x-flint-session'] = options.session;
+  let res: Response;
+  try {
+    res = await fetch(`${base}/v1/responses`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ input: options.input, previous_response_id: options.previousResponseId, max_output_tokens: options.maxTokens, temperature: 0, stream: options.stream }),
+      signal: deadline,
+    });
+  } catch (err) {
+    return { entry: record(deadline.aborted ? 'failed' : 'cut', { detail: `no answer: ${describe(err)}` }) };
+  }
+  const replica = res.headers.get('x-flint-replica') ?? undefined;
+  if (res.status !== 200) {
+    const body = await res.text().catch(() => '');
+    let code: string | undefined;
+    try {
+      code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? undefined;
+    } catch {
+      code = undefined;
+    }
+    const answer = { status: res.status, code, contentType: res.headers.get('content-type'), body };
+    return { entry: record('failed', { replica, status: res.status, detail: code ?? body.slice(0, 200) }), answer };
+  }
+  // A response cut at max_output_tokens is whole for this client: `incomplete` by the length limit.
+  const isWhole = (r: ResponseObject | undefined) => r?.status === 'completed' || (r?.status === 'incomplete' && r.incomplete_details?.reason === 'max_output_tokens');
+  const ok = (response: ResponseObject) =>
+    ({ entry: record('ok', { replica, status: 200, promptTokens: response.usage?.input_tokens, cachedTokens: response.usage?.input_tokens_details?.cached_tokens }), response }) as const;
+  if (!options.stream) {
+    let response: ResponseObject;
+    try {
+      response = (await res.json()) as ResponseObject;
+    } catch (err) {
+      return { entry: record(deadline.aborted ? 'failed' : 'cut', { replica, status: 200, detail: `body broke: ${describe(err)}` }) };
+    }
+    if (isWhole(response)) return ok(response);
+    return { entry: record('terminal', { replica, status: 200, detail: `${response.status} ${response.incomplete_details?.reason ?? ''}`.trim() }), response };
+  }
+  let buffered = '';
+  try {
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body! as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline).trimEnd();
+        buffered = buffered.slice(newline + 1);
+        if (!line.startsWith('data: ')) continue;
+        const event = JSON.parse(line.slice(6)) as ServerEvent;
+        if (event.type === 'error') return { entry: record('terminal', { replica, status: 200, detail: event.error?.code ?? 'error' }) };
+        if (event.type === 'response.completed' || event.type === 'response.incomplete' || event.type === 'response.failed') {
+          if (isWhole(event.response)) return ok(event.response!);
+          return { entry: record('terminal', { replica, status: 200, detail: `${event.type} ${event.response?.incomplete_details?.reason ?? ''}`.trim() }), response: event.response };
+        }
+      }
+    }
+  } catch (err) {
+    return { entry: record(deadline.aborted ? 'failed' : 'cut', { replica, status: 200, detail: `stream broke: ${describe(err)}` }) };
+  }
+  return { entry: record('cut', { replica, status: 200, detail: 'stream ended without a terminal event' }) };
+}
