@@ -101,11 +101,12 @@ export class ResponseService {
     const inputItems = previous ? [...previous.inputItems, ...previous.outputItems, ...input] : input;
     const isCompaction = parsed.isCompactionRequested;
     const messages = this.#render(parsed, inputItems);
+    const response = toResponseObject(parsed);
     // The session a chain belongs to: the transport's key (session header, WebSocket lane), the
     // body's prompt_cache_key, else the lineage of the response it continues, so every turn of a
-    // keyless chain keeps its first response's key (slot affinity and member hashing alike).
-    const sessionKey = options.cacheKey ?? parsed.body.prompt_cache_key ?? previous?.sessionKey ?? parsed.previousResponseId;
-    const response = toResponseObject(parsed);
+    // keyless chain keeps its first response's key (slot affinity and member hashing alike). A
+    // stored keyless first turn runs under its own id already: its slot is pinned for turn 2.
+    const sessionKey = options.cacheKey ?? parsed.body.prompt_cache_key ?? previous?.sessionKey ?? parsed.previousResponseId ?? (parsed.isStored ? response.id : undefined);
     const stream = new ResponseStream(response, {
       tools: parsed.toolTable,
       isReasoningIncluded: parsed.isReasoningIncluded,

@@ -225,14 +225,13 @@ test('(e) previous_response_id: with the session key every turn finds its node; 
   }));
   for (const m of perMember) assert.deepEqual([m.frontOk, m.frontAll, m.counted], [m.chains * turns, m.chains * turns, m.chains * turns], JSON.stringify(m));
   const routes = Object.fromEntries(['affinity', 'prefix', 'copy', 'saved', 'hash', 'tenant', 'cold'].map((route) => [route, valueOf(frontMetrics, 'flint_slot_routes_total', { route })]));
-  // The front's slot choices: a first turn has no key (the least busy member, `tenant`); it runs
-  // unpinned, and its response's id becomes the chain's key only from the second turn on, which
-  // finds the first turn's slot by its prefix (`prefix`) and pins it; the later turns go back to
-  // that pinned slot (`affinity`).
+  // The front's slot choices: a stored first turn without a key runs under its own response id,
+  // which places it by rendezvous hashing (`hash`) and pins its slot; every later turn keeps that
+  // key (lineage) and goes back to the pinned slot (`affinity`).
   assert.deepEqual(
     routes,
-    { affinity: frontChains * (turns - 2), prefix: frontChains, copy: 0, saved: 0, hash: 0, tenant: frontChains, cold: 0 },
-    'slot routes on the front: first turns tenant, second turns prefix, later turns affinity',
+    { affinity: frontChains * (turns - 1), prefix: 0, copy: 0, saved: 0, hash: frontChains, tenant: 0, cold: 0 },
+    'slot routes on the front: first turns hash, later turns affinity',
   );
 
   const lost = [...ledger.lost(), ...frontLedger.lost()].filter((e) => !isNotFound(e));

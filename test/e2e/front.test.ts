@@ -176,15 +176,15 @@ describe('front over remote members', () => {
     }
   });
 
-  test('a keyless previous_response_id chain keeps its first response as its session key (lineage), on the member its tenant ranks first', async () => {
+  test('a keyless previous_response_id chain keeps its first response as its session key (lineage), on the member that id ranks first', async () => {
     const names = ['m1', 'm2', 'm3'];
     const lineage = await startServer({ FLINT_WORKERS: '0', FLINT_CONTEXT_SIZE: '2048' }, `${frontYaml(names.map((name) => ({ name, url: node.url, slots: 1 })))}  candidates: 1\n`);
     try {
       const model = node.app.scheduler.model!.id;
-      // No key at all: the least loaded member, ties broken by the tenant's rank (anonymous here).
-      const tenantHash = keyHash('t:anonymous');
-      const own = [...names].sort((a, b) => rendezvousScore(tenantHash, b, 1) - rendezvousScore(tenantHash, a, 1))[0];
+      // No key at all: a stored first turn runs under its own response id, which the chain keeps.
       const first = await lineage.client.responses.create({ model, input: [user('Lineage: name a sorting algorithm.')] as never, max_output_tokens: 3 });
+      const idHash = keyHash(`t:anonymous:${first.id}`);
+      const own = [...names].sort((a, b) => rendezvousScore(idHash, b, 1) - rendezvousScore(idHash, a, 1))[0];
       let previous = first.id;
       let cached = 0;
       for (const text of ['And its cost?', 'And in place?']) {
