@@ -269,6 +269,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           startTimeoutMs: config.engine.workerStartTimeoutMs,
           worker: { ...workerModule, settings: workerSettings, heartbeatIntervalMs: config.engine.heartbeatIntervalMs, heartbeatTimeoutMs: config.engine.heartbeatTimeoutMs },
           logger,
+          observer: memberObserver,
         },
         {
           onUp: (worker, facts) => {

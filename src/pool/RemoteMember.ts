@@ -1,6 +1,7 @@
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
 import type { MemberLoad, MemberObserver, MemberOutcome } from '../core/members.js';
+import { fetchMemberLoad, isSaturatedBy, readCapped } from './memberLoad.js';
 import { frontTenantHeader, type FinishReason, type GenerateRequest, type ToolCall } from '../core/types.js';
 import { AsyncQueue } from '../utils/AsyncQueue.js';
 import { LinkedAbort } from '../utils/LinkedAbort.js';
@@ -42,8 +43,6 @@ class MemberLost extends Error {
 /** Longest SSE line or error body read from a member: a hostile or broken one cannot grow memory. */
 const maxLineChars = 4 * 1024 * 1024;
 const maxErrorBodyChars = 64 * 1024;
-/** A member's status report: slots and figures, well under this for any sane pool. */
-const maxStatusChars = 1024 * 1024;
 
 /**
  * A remote engine in the pool: another Flint node, llama-server, vLLM, Ollama or any
@@ -91,9 +90,7 @@ export class RemoteMember implements EngineMember {
 
   /** All its slots busy with requests waiting, as its last probe read it (kinds that export their load). */
   get isSaturated(): boolean {
-    const load = this.#load;
-    // vLLM holds requests back only when full; a llama-server may defer one pinned to a busy slot.
-    return load !== undefined && load.waiting > 0 && (this.settings.kind === 'vllm' || load.busySlots >= load.totalSlots);
+    return isSaturatedBy(this.#load, this.settings.kind);
   }
 
   /** The model name it is sent (configured, else the first its `/v1/models` listed, once probed). */
@@ -394,41 +391,8 @@ export class RemoteMember implements EngineMember {
     }
   }
 
-  async #fetchLoad(): Promise<MemberLoad | undefined> {
-    const get = async (pathname: string) => {
-      const res = await this.#fetch(pathname, { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) });
-      const body = await readCapped(res, maxStatusChars);
-      return res.ok ? body : undefined;
-    };
-    switch (this.settings.kind) {
-      case 'flint': {
-        const body = await get('/v1/flint/status');
-        if (body === undefined) return undefined;
-        const status = JSON.parse(body) as { workers?: Array<{ slots?: Array<{ busy?: unknown }> }>; queue?: { depth?: unknown } };
-        const slots = (status.workers ?? []).flatMap((w) => w.slots ?? []);
-        return { busySlots: slots.filter((s) => s.busy === true).length, totalSlots: slots.length, waiting: typeof status.queue?.depth === 'number' ? status.queue.depth : 0 };
-      }
-      case 'llama-server': {
-        const body = await get('/slots');
-        if (body === undefined) return undefined;
-        const slots = JSON.parse(body) as Array<{ is_processing?: unknown }>;
-        if (!Array.isArray(slots)) return undefined;
-        const metrics = await get('/metrics').catch(() => undefined);
-        const deferred = metrics === undefined ? undefined : promSum(metrics, 'llamacpp:requests_deferred');
-        return { busySlots: slots.filter((s) => s?.is_processing === true).length, totalSlots: slots.length, waiting: deferred ?? 0 };
-      }
-      case 'vllm': {
-        const body = await get('/metrics');
-        if (body === undefined) return undefined;
-        const running = promSum(body, 'vllm:num_requests_running');
-        if (running === undefined) return undefined;
-        const kvUsage = promSum(body, 'vllm:gpu_cache_usage_perc') ?? promSum(body, 'vllm:kv_cache_usage_perc');
-        // vLLM does not export its sequence limit: the front's own budget for it stands in.
-        return { busySlots: running, totalSlots: Math.max(running, this.settings.slots), waiting: promSum(body, 'vllm:num_requests_waiting') ?? 0, kvUsage };
-      }
-      default:
-        return undefined;
-    }
+  #fetchLoad(): Promise<MemberLoad | undefined> {
+    return fetchMemberLoad(this.settings, (pathname) => this.#fetch(pathname, { method: 'GET', signal: AbortSignal.timeout(this.#timeouts.probeTimeoutMs) }));
   }
 
   #fetch(pathname: string, init: RequestInit): Promise<Response> {
@@ -479,19 +443,6 @@ function firstModelId(body: string): string | undefined {
   }
 }
 
-/** The sum over label sets of one sample family in a Prometheus text exposition; undefined when absent. */
-export function promSum(text: string, name: string): number | undefined {
-  let sum: number | undefined;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    const value = Number(rest.slice(rest[0] === '{' ? rest.lastIndexOf('}') + 1 : 0).trim().split(/\s+/)[0]);
-    if (Number.isFinite(value)) sum = (sum ?? 0) + value;
-  }
-  return sum;
-}
-
 /** llama-server's refusal of a prompt longer than its slot's context, as Flint's own context error. */
 function contextOverflowOf(body: string): FlintError | undefined {
   try {
@@ -516,20 +467,6 @@ function errorMessageOf(body: string): string | undefined {
   }
   const trimmed = body.trim();
   return trimmed.length > 0 ? trimmed.slice(0, 500) : undefined;
-}
-
-async function readCapped(res: Response, maxChars: number): Promise<string> {
-  if (!res.body) return '';
-  const decoder = new TextDecoder();
-  let text = '';
-  for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
-    text += decoder.decode(bytes, { stream: true });
-    if (text.length >= maxChars) {
-      await res.body.cancel().catch(() => undefined);
-      return text.slice(0, maxChars);
-    }
-  }
-  return text;
 }
 
 /** A connection reset or closed by the peer while the request was sent (not a refusal, a timeout or a DNS failure). */

@@ -3,6 +3,8 @@ import type { ServerKind, WorkerSettings } from '../ipc/messages.js';
 import { readServerFacts, type LlamaServerFacts } from './LlamaServerPool.js';
 import type { UpstreamSettings } from './RemoteMember.js';
 import { healthPaths } from './upstreamRequest.js';
+import { fetchMemberLoad, isSaturatedBy } from './memberLoad.js';
+import type { MemberObserver } from '../core/members.js';
 import { WorkerClient } from './WorkerClient.js';
 
 export interface RenderedMemberOptions {
@@ -14,6 +16,8 @@ export interface RenderedMemberOptions {
   /** The Flint worker process that renders for the member (its settings get the member's address and slots). */
   readonly worker: { readonly modulePath: string; readonly execArgv: readonly string[]; readonly settings: WorkerSettings; readonly heartbeatIntervalMs: number; readonly heartbeatTimeoutMs: number };
   readonly logger: Logger;
+  /** Sees the member's own load, read at each probe where its kind exports it. */
+  readonly observer?: MemberObserver;
 }
 
 export interface RenderedMemberEvents {
@@ -74,6 +78,7 @@ export class RenderedMember {
       await res.body?.cancel();
       if (!res.ok) throw new Error(`${path} answered ${res.status}`);
       if (!this.#worker) await this.#startWorker();
+      await this.#readLoad();
       if (!this.#isUp && this.#worker && !this.#isDisposed) {
         this.#isUp = true;
         this.#logger.info({ workerPid: this.#worker.pid }, 'member up (rendered here)');
@@ -131,6 +136,20 @@ export class RenderedMember {
       if (this.#worker === worker) this.#worker = undefined;
       this.#setDown(`its worker process ${reason}`);
     });
+  }
+
+  /** The member's own load: a member full with others' requests takes no new sessions while another can. */
+  async #readLoad(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    try {
+      const load = await fetchMemberLoad(this.settings, (pathname) => fetch(`${this.settings.url}${pathname}`, { headers: this.#auth(), signal: AbortSignal.timeout(this.#options.probeTimeoutMs) }));
+      if (!load) return;
+      worker.isSaturated = isSaturatedBy(load, this.settings.kind);
+      this.#options.observer?.onLoad?.(this.settings.name, load);
+    } catch {
+      // No load known this time: routing goes by this node's own slots.
+    }
   }
 
   #setDown(reason: string): void {

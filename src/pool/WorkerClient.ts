@@ -52,6 +52,8 @@ export class WorkerClient implements EngineMember {
   readonly routingName: string | undefined;
   /** Flint's workers continue an answer begun on another engine (GenerateRequest.continuation). */
   readonly canContinue = true;
+  /** A worker that drives a remote member: that member reports itself full (see RenderedMember). */
+  isSaturated = false;
   readonly #child: ChildProcess;
   readonly #logger: Logger;
   readonly #inFlight = new Map<string, Stream>();

@@ -240,7 +240,10 @@ describe('a front over a llama-server it did not start (upstream kind llama-serv
     );
     t.after(() => rendering.close());
     assert.equal((await fetch(`${rendering.url}/ready`)).status, 200);
-    assert.match(await metricsOf(rendering), /^flint_upstream_up\{member="llama",kind="llama-server"\} 1$/m);
+    const first = await metricsOf(rendering);
+    assert.match(first, /^flint_upstream_up\{member="llama",kind="llama-server"\} 1$/m);
+    // Its own load, read from its /slots at each probe.
+    assert.match(first, /^flint_upstream_load\{member="llama",figure="total_slots"\} 2$/m);
     // The model's facts are those of the GGUF this front rendered with, not guessed.
     assert.equal(rendering.app.scheduler.model?.architecture, flint.app.scheduler.model?.architecture);
     const model = rendering.app.scheduler.model!.id;
