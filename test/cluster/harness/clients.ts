@@ -60,37 +60,27 @@ export async function chatTurn(base: string, options: ChatTurnOptions): Promise<
     return { entry: record(refused ? 'refused' : 'failed', { replica, status: res.status, detail: body.slice(0, 200) }), text: '', retryAfterS: refused ? retryAfter : undefined, answer };
   }
   let text = '';
-  let buffered = '';
   let usage: { prompt_tokens: number; prompt_tokens_details?: { cached_tokens?: number } } | undefined;
   let errorCode: string | undefined;
   let isDone = false;
   let sawDelta = false;
   let finishReason: string | null | undefined;
   try {
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body! as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline).trimEnd();
-        buffered = buffered.slice(newline + 1);
-        if (!line.startsWith('data: ')) continue;
-        const data = line.slice(6);
-        if (data === '[DONE]') {
-          isDone = true;
-          continue;
-        }
-        const event = JSON.parse(data) as { error?: { code?: string }; choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>; usage?: typeof usage };
-        if (event.error) errorCode = event.error.code ?? 'error';
-        if (event.choices?.[0]?.finish_reason) finishReason = event.choices[0].finish_reason;
-        const delta = event.choices?.[0]?.delta?.content;
-        if (delta) {
-          text += delta;
-          if (!sawDelta) options.onFirstDelta?.();
-          sawDelta = true;
-        }
-        if (event.usage) usage = event.usage;
+    for await (const data of sseData(res.body!)) {
+      if (data === '[DONE]') {
+        isDone = true;
+        continue;
       }
+      const event = JSON.parse(data) as { error?: { code?: string }; choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>; usage?: typeof usage };
+      if (event.error) errorCode = event.error.code ?? 'error';
+      if (event.choices?.[0]?.finish_reason) finishReason = event.choices[0].finish_reason;
+      const delta = event.choices?.[0]?.delta?.content;
+      if (delta) {
+        text += delta;
+        if (!sawDelta) options.onFirstDelta?.();
+        sawDelta = true;
+      }
+      if (event.usage) usage = event.usage;
     }
   } catch (err) {
     return { entry: record(deadline.aborted ? 'failed' : 'cut', { replica, status: 200, detail: `stream broke: ${describe(err)}` }), text };
@@ -334,26 +324,31 @@ export async function responsesTurn(base: string, options: ResponsesTurnOptions)
     if (isWhole(response)) return ok(response);
     return { entry: record('terminal', { replica, status: 200, detail: `${response.status} ${response.incomplete_details?.reason ?? ''}`.trim() }), response };
   }
-  let buffered = '';
   try {
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body! as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline).trimEnd();
-        buffered = buffered.slice(newline + 1);
-        if (!line.startsWith('data: ')) continue;
-        const event = JSON.parse(line.slice(6)) as ServerEvent;
-        if (event.type === 'error') return { entry: record('terminal', { replica, status: 200, detail: event.error?.code ?? 'error' }) };
-        if (event.type === 'response.completed' || event.type === 'response.incomplete' || event.type === 'response.failed') {
-          if (isWhole(event.response)) return ok(event.response!);
-          return { entry: record('terminal', { replica, status: 200, detail: `${event.type} ${event.response?.incomplete_details?.reason ?? ''}`.trim() }), response: event.response };
-        }
+    for await (const data of sseData(res.body!)) {
+      const event = JSON.parse(data) as ServerEvent;
+      if (event.type === 'error') return { entry: record('terminal', { replica, status: 200, detail: event.error?.code ?? 'error' }) };
+      if (event.type === 'response.completed' || event.type === 'response.incomplete' || event.type === 'response.failed') {
+        if (isWhole(event.response)) return ok(event.response!);
+        return { entry: record('terminal', { replica, status: 200, detail: `${event.type} ${event.response?.incomplete_details?.reason ?? ''}`.trim() }), response: event.response };
       }
     }
   } catch (err) {
     return { entry: record(deadline.aborted ? 'failed' : 'cut', { replica, status: 200, detail: `stream broke: ${describe(err)}` }) };
   }
   return { entry: record('cut', { replica, status: 200, detail: 'stream ended without a terminal event' }) };
+}
+
+/** The `data:` payloads of an SSE body, in order. */
+async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, newline).trimEnd();
+      buffered = buffered.slice(newline + 1);
+      if (line.startsWith('data: ')) yield line.slice(6);
+    }
+  }
 }
