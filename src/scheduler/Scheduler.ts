@@ -533,7 +533,10 @@ function rejectTooLong(request: GenerateRequest, model: ModelInfo | undefined): 
     // Extra chunks are cut to what fits, but all of them are tokenized first: they count too.
     for (const chunk of input.repo?.extra ?? []) chars += chunk.text.length + chunk.filename.length;
   }
-  else for (const message of input.messages) chars += message.content.length + (message.reasoning?.length ?? 0);
+  else {
+    for (const message of input.messages) chars += message.content.length + (message.reasoning?.length ?? 0);
+    chars += request.continuation?.length ?? 0;
+  }
   const atLeast = Math.ceil(chars / Math.max(1, model.maxTokenChars));
   if (atLeast >= model.contextSize) {
     throw new FlintError('FLINT_ERR_CONTEXT_OVERFLOW', {

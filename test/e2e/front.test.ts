@@ -346,6 +346,17 @@ describe('front over remote members', () => {
     });
     assert.equal(refused.status, 400);
     assert.match(((await refused.json()) as { error: { message: string } }).error.message, /last message to be an assistant message/);
+    // A start of the answer longer than the context is the context error before anything is tokenized.
+    const huge = await fetch(`${node.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${memberKey}` },
+      body: JSON.stringify({ model, messages: [...messages, { role: 'assistant', content: 'x'.repeat(2_000_000) }], continue_final_message: true, add_generation_prompt: false }),
+    });
+    assert.equal(huge.status, 400);
+    const error = ((await huge.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'context_length_exceeded');
+    // Counted from its characters by the gateway ("at least"), not tokenized by a worker.
+    assert.match(error.message, /at least \d+/);
   });
 
   test('render: front over a vLLM-kind member (a Flint node speaking its API): the front renders each turn and sends token ids; the answer is the member\'s own, warm turns hit its cache', async (t) => {
