@@ -59,13 +59,14 @@ interface ServerRun {
 }
 
 /**
- * A slot of a llama-server that this worker drives with prompts it rendered and tokenized itself
- * (`engine.backend: llama-server`). The worker keeps what node-llama-cpp slots keep (the chat
+ * A slot of an engine that this worker drives with prompts it rendered and tokenized itself: a
+ * llama-server (`engine.backend: llama-server`, or a member with `render: front`), or a vLLM or
+ * Ollama member with `render: front`. The worker keeps what node-llama-cpp slots keep (the chat
  * template, incremental rendering of each turn, tool-call and thought parsing, grammars for
- * forced calls and JSON output); the server keeps the KV cache: every request goes to its slot of
- * the same index (`id_slot`) with the prompt as token ids and `cache_prompt`, so the server
- * evaluates only the tokens past the prefix it holds, and decodes in its own C++ loop, batching
- * the slots together.
+ * forced calls and JSON output); the engine keeps the KV cache and decodes in its own loop. A
+ * llama-server gets each request on its slot of the same index (`id_slot`) with the prompt as
+ * token ids and `cache_prompt`, so it evaluates only the tokens past the prefix it holds; vLLM
+ * gets token ids (its prefix cache finds them), Ollama the rendered text with `raw`.
  */
 export class ServerSlot implements EngineSlot {
   readonly index: number;
