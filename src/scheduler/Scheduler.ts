@@ -405,6 +405,8 @@ class ScheduledGeneration implements Generation {
       void run.finished.then(() => this.#release());
       let hasOutput = false;
       let isCacheKnownAtEnd = false;
+      // The answer's text is kept only while another member could continue it.
+      const mayMigrate = !isMigrated && limits.migrateAfterOutput === true && original.input.type === 'chat' && this.#access.canContinue(lease.worker);
       try {
         for await (const event of run.events) {
           if (event.type !== 'progress') hasOutput = true;
@@ -419,7 +421,7 @@ class ScheduledGeneration implements Generation {
             started = { type: 'start', promptTokens: event.promptTokens, cachedTokens: event.cachedTokens, placement: { worker: lease.worker.index, slot: lease.slot } };
             yield started;
           } else if (event.type === 'delta') {
-            answer += event.text;
+            if (mayMigrate) answer += event.text;
             answerTokens += event.tokens;
             yield { type: 'delta', text: event.text, tokens: event.tokens };
           } else if (event.type === 'reasoning') {
@@ -445,8 +447,7 @@ class ScheduledGeneration implements Generation {
       } catch (err) {
         const isRetry = !hasOutput && attempt < retries && isRetryable(err);
         // Cut mid-answer by its member: once, the answer goes on from where it was, on a member that can continue it.
-        const isMigration =
-          !isRetry && hasOutput && started !== undefined && !isMigrated && limits.migrateAfterOutput === true && isPlainAnswer && original.input.type === 'chat' && isMigratable(err) && this.#access.canContinue(lease.worker);
+        const isMigration = !isRetry && hasOutput && started !== undefined && mayMigrate && isPlainAnswer && isMigratable(err);
         if (signal.aborted || this.#disposal || (!isRetry && !isMigration)) {
           if (isMigrated) observer.onMigration?.('failed');
           throw err;
