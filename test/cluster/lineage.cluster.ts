@@ -84,7 +84,11 @@ async function pinsOf(front: FlintNode, key: string): Promise<Map<string, Array<
 }
 
 test('(e) previous_response_id: with the session key every turn finds its node; without it a miss is a clean 400; through a front the lineage keeps a chain on its member', { skip, timeout: 120_000 }, async (t) => {
-  const cluster = await Cluster.start({ check: { interMs: 500, fall: 8, timeoutMs: 500 }, otherKeys: [memberKey] });
+  // A slot for every chain a node may hold at once (up to all 6 keyless ones): this scenario is
+  // about where a chain's turns land, not about evictions. With fewer slots a chain's slot can be
+  // taken between its turns, and the next turn may find its prefix only in saved prefixes, or not
+  // at all (seen once in CI with 3 chains on a 2-slot node: a keyed continuation ran cold).
+  const cluster = await Cluster.start({ check: { interMs: 500, fall: 8, timeoutMs: 500 }, otherKeys: [memberKey], nodeEnv: { FLINT_SLOTS: '6' } });
   t.after(() => cluster.dispose());
   const ledger = new Ledger();
   const before = await cluster.requestsTotal();
