@@ -5,8 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { RestartBackoff } from './RestartBackoff.js';
 import { FlintError } from '../errors/FlintError.js';
 import type { Logger } from '../core/Logger.js';
-import type { WorkerSettings } from '../ipc/messages.js';
-import { WorkerClient } from './WorkerClient.js';
+import type { WorkerClient } from './WorkerClient.js';
+import { startServerWorker, type ServerWorkerModule } from './serverWorker.js';
 
 /** How to start the llama-server workers (`engine.backend: llama-server`). */
 export interface LlamaServerPoolOptions {
@@ -30,7 +30,7 @@ export interface LlamaServerPoolOptions {
   /** How often its health is probed. */
   readonly probeIntervalMs: number;
   /** The Flint worker process that renders and tokenizes for each server (its settings get the server's address). */
-  readonly worker: { readonly modulePath: string; readonly execArgv: readonly string[]; readonly settings: WorkerSettings; readonly heartbeatIntervalMs: number; readonly heartbeatTimeoutMs: number };
+  readonly worker: ServerWorkerModule;
   readonly logger: Logger;
   readonly maxRestartDelayMs?: number;
 }
@@ -156,16 +156,7 @@ export class LlamaServerPool {
       });
     }
     try {
-      worker = await WorkerClient.start({
-        modulePath: o.worker.modulePath,
-        execArgv: o.worker.execArgv,
-        settings: { ...o.worker.settings, contextSize: facts.contextSize, slots: facts.slots, server: { url, key } },
-        index,
-        startTimeoutMs: o.startTimeoutMs,
-        heartbeatIntervalMs: o.worker.heartbeatIntervalMs,
-        heartbeatTimeoutMs: o.worker.heartbeatTimeoutMs,
-        logger: o.logger,
-      });
+      worker = await startServerWorker(o.worker, { index, server: { url, key }, contextSize: facts.contextSize, slots: facts.slots, startTimeoutMs: o.startTimeoutMs, logger: o.logger });
     } catch (err) {
       await stopProcess(child, exited);
       throw err;

@@ -1,11 +1,12 @@
 import type { Logger } from '../core/Logger.js';
-import type { ServerKind, WorkerSettings } from '../ipc/messages.js';
+import type { ServerKind } from '../ipc/messages.js';
 import { readServerFacts, type LlamaServerFacts } from './LlamaServerPool.js';
 import type { UpstreamSettings } from './RemoteMember.js';
 import { healthPaths } from './upstreamRequest.js';
 import { fetchMemberLoad, isSaturatedBy } from './memberLoad.js';
 import type { MemberObserver } from '../core/members.js';
-import { WorkerClient } from './WorkerClient.js';
+import type { WorkerClient } from './WorkerClient.js';
+import { startServerWorker, type ServerWorkerModule } from './serverWorker.js';
 
 export interface RenderedMemberOptions {
   /** Tokens per slot of members that do not say (vLLM says; Ollama does not): `model.contextSize`. */
@@ -14,7 +15,7 @@ export interface RenderedMemberOptions {
   readonly probeTimeoutMs: number;
   readonly startTimeoutMs: number;
   /** The Flint worker process that renders for the member (its settings get the member's address and slots). */
-  readonly worker: { readonly modulePath: string; readonly execArgv: readonly string[]; readonly settings: WorkerSettings; readonly heartbeatIntervalMs: number; readonly heartbeatTimeoutMs: number };
+  readonly worker: ServerWorkerModule;
   readonly logger: Logger;
   /** Sees the member's own load, read at each probe where its kind exports it. */
   readonly observer?: MemberObserver;
@@ -115,17 +116,8 @@ export class RenderedMember {
     const o = this.#options;
     const facts = await this.#memberFacts();
     const slots = Math.min(this.settings.slots, facts.slots);
-    const worker = await WorkerClient.start({
-      modulePath: o.worker.modulePath,
-      execArgv: o.worker.execArgv,
-      settings: { ...o.worker.settings, contextSize: facts.contextSize, slots, server: { url: this.settings.url, key: this.settings.key, name: this.settings.name, kind: this.settings.kind as ServerKind, model: facts.model } },
-      index: this.index,
-      startTimeoutMs: o.startTimeoutMs,
-      heartbeatIntervalMs: o.worker.heartbeatIntervalMs,
-      heartbeatTimeoutMs: o.worker.heartbeatTimeoutMs,
-      logger: o.logger,
-      routingName: this.settings.name,
-    });
+    const server = { url: this.settings.url, key: this.settings.key, name: this.settings.name, kind: this.settings.kind as ServerKind, model: facts.model };
+    const worker = await startServerWorker(o.worker, { index: this.index, server, contextSize: facts.contextSize, slots, startTimeoutMs: o.startTimeoutMs, logger: o.logger, routingName: this.settings.name });
     if (this.#isDisposed) {
       await worker.dispose();
       return;

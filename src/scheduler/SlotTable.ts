@@ -131,7 +131,9 @@ export class SlotTable {
     const allowed = ranked.length > this.#candidates ? new Set(ranked.slice(0, this.#candidates)) : undefined;
     if (allowed) {
       const continues = (s: SlotState) => s.fingerprint !== undefined && sharedWith(s) >= (s.fingerprint.chars.at(-1) ?? Infinity);
-      idle = idle.filter((s) => s.worker.routingName === undefined || allowed.has(s.worker) || this.#holdsOwn(s.worker, cacheKey!) || continues(s));
+      // Members the session ran on: one of their slots is pinned to its key.
+      const own = new Set(this.#slots.filter((s) => s.cacheKey === cacheKey).map((s) => s.worker));
+      idle = idle.filter((s) => s.worker.routingName === undefined || allowed.has(s.worker) || own.has(s.worker) || continues(s));
       if (idle.length === 0) return undefined;
     }
     let chosen: SlotState | undefined;
@@ -209,11 +211,6 @@ export class SlotTable {
     const lost = this.#lostPins.get(key);
     if (lost !== undefined) this.#lostPins.delete(key);
     return lost;
-  }
-
-  /** Whether a slot of `member` (busy or not) is pinned to `key`: the session ran there before. */
-  #holdsOwn(member: EngineMember, key: string): boolean {
-    return this.#slots.some((s) => s.worker === member && s.cacheKey === key);
   }
 
   /** The live named members from the one `key` ranks first to the last (weighted rendezvous hashing; weight: its slots). */
